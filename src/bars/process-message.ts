@@ -1,0 +1,326 @@
+/*
+ * `$process-message` after the stateless checks: the stateful rules of spec §6 (Bundle.id not reused, cancellations
+ * only of current records, updates older than what we hold → 409 conflict, slot already booked → 409), receiver ids
+ * and the planned Encounter, then one atomic commit and the inbound job — all before the 200.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import { SYSTEMS, sameSystem } from './codes.js';
+import { BarsError, badRequest, conflict, notFound, unprocessable } from './errors.js';
+import { assignIds, newReference } from './receiver-ids.js';
+import { findSlot } from './slots.js';
+import type { ValidatedMessage } from './validate-message.js';
+import type { Bundle, Resource, StoredMessage } from './types.js';
+import type { IntegrityIds } from './headers.js';
+import type { SlotSchedule } from '../config/schema.js';
+import { KeyTable, type Check, type Write } from '../store/commit.js';
+import type { MessageStore, PatientKey, RecordState } from '../store/message-store.js';
+import { enqueueInbound, type InboundJobData } from '../queues/inbound.js';
+
+export interface AcceptDeps {
+  readonly store: MessageStore;
+  readonly inbound: Queue<InboundJobData>;
+  readonly now: () => Date;
+  readonly referencePrefix: string;
+  readonly referenceSystem: string;
+  readonly idempotencyTtlSeconds: number;
+  readonly schedules: readonly SlotSchedule[];
+}
+
+export interface Accepted {
+  readonly messageId: string;
+  readonly body: Bundle;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const CURRENT: Record<string, readonly string[]> = { ServiceRequest: ['active', 'on-hold'], Appointment: ['booked'] };
+
+export function patientKeyOf(patient: Resource | undefined): PatientKey {
+  if (!patient) {
+    return {};
+  }
+  const ids = (Array.isArray(patient.identifier) ? patient.identifier : []) as Array<{ system?: string; value?: string }>;
+  const names = (Array.isArray(patient.name) ? patient.name : []) as Array<{ family?: string; given?: string[]; use?: string }>;
+  const name = names.find((n) => n.use === 'official') ?? names[0];
+  const addresses = (Array.isArray(patient.address) ? patient.address : []) as Array<{ postalCode?: string; use?: string }>;
+  const address = addresses.find((a) => a.use === 'home') ?? addresses[0];
+  return {
+    nhsNumber: ids.find((i) => sameSystem(i.system, SYSTEMS.nhsNumber))?.value?.replace(/\s/g, ''),
+    family: name?.family?.toLowerCase(),
+    given: name?.given?.[0]?.toLowerCase(),
+    birthDate: str(patient.birthDate),
+    postcode: address?.postalCode?.replace(/\s/g, '').toUpperCase(),
+  };
+}
+
+/** "Key patient demographics should be cross-referenced" with the stored record (Cancellation page). */
+function samePatient(stored: PatientKey, incoming: PatientKey): boolean {
+  const fields = ['nhsNumber', 'birthDate', 'family'] as const;
+  let compared = 0;
+  for (const f of fields) {
+    if (stored[f] && incoming[f]) {
+      compared++;
+      if (stored[f] !== incoming[f]) {
+        return false;
+      }
+    }
+  }
+  return compared > 0;
+}
+
+async function findExisting(msg: ValidatedMessage, store: MessageStore): Promise<RecordState | undefined> {
+  const type = msg.root.resourceType as 'ServiceRequest' | 'Appointment';
+  if (msg.root.id) {
+    const byId = await store.getRecord(type, msg.root.id);
+    if (byId) {
+      return byId;
+    }
+  }
+  // Senders that lost our id may identify the record by its business identifier (API 1.3.0 change log).
+  const identifiers = (Array.isArray(msg.root.identifier) ? msg.root.identifier : []) as Array<{ system?: string; value?: string }>;
+  for (const id of identifiers) {
+    if (id.system && id.value) {
+      const found = await store.findByIdentifier(type, `${id.system}|${id.value}`);
+      if (found) {
+        return found;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Stateful preconditions of updates and cancellations (spec §6 step 4, Cancellation page). */
+function checkAgainstRecord(msg: ValidatedMessage, record: RecordState): void {
+  const type = record.type;
+  if (!CURRENT[type]!.includes(record.status)) {
+    // "The Receiver must not process a cancellation request for a booking or referral which is not current".
+    throw unprocessable('invariant', `${type} ${record.id} is ${record.status}, not current, so it cannot be ${msg.workflow.endsWith('cancel') ? 'cancelled' : 'updated'}`, `${type}.status`);
+  }
+  const incomingPatient = patientKeyOf(msg.patient);
+  if (msg.patient && !samePatient(record.patientKey, incomingPatient)) {
+    throw unprocessable('invariant', `The patient in this message does not match the patient of ${type} ${record.id}`, `${type}.subject`);
+  }
+  if (type === 'Appointment' && msg.workflow === 'booking-cancel' && !msg.patient) {
+    throw unprocessable('invariant', `Appointment.participant.actor does not refer to the patient of Appointment ${record.id}`, 'Appointment.participant');
+  }
+  // Merge rule: an entry replaces ours only when its meta.lastUpdated is later (spec §6 step 4).
+  for (const entry of msg.index.entries) {
+    const r = entry.resource!;
+    const ours = r.id ? record.lastUpdatedById[r.id] : undefined;
+    const theirs = r.meta?.lastUpdated;
+    if (ours && theirs && Date.parse(theirs) < Date.parse(ours)) {
+      throw conflict(`${r.resourceType}.meta.lastUpdated is older than the version this receiver holds; the record has been updated since`, `${r.resourceType}.meta.lastUpdated`);
+    }
+  }
+}
+
+function plannedEncounter(id: string, reference: string, referenceSystem: string, status: string, patientRef: string | undefined, at: string): Resource {
+  return {
+    resourceType: 'Encounter',
+    id,
+    meta: { lastUpdated: at, profile: ['https://fhir.hl7.org.uk/StructureDefinition/UKCore-Encounter'] },
+    // "This new 'planned' encounter will have both an Id and an Identifier value, indicating the Receiver's human
+    // readable and local references" (APP1 Payloads, receiver's secondary Encounter).
+    identifier: [{ system: referenceSystem, value: reference }],
+    status,
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'EMER', display: 'emergency' },
+    ...(patientRef ? { subject: { reference: patientRef } } : {}),
+  };
+}
+
+/**
+ * Accepts a validated message: stateful checks, ids, atomic store, inbound job. Throws BarsError for refusals and
+ * lets Redis errors propagate (the HTTP layer answers those with 503 REC_UNAVAILABLE).
+ */
+export async function acceptMessage(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const result = await tryAccept(msg, ids, deps);
+    if (result !== 'RECORD_CHANGED') {
+      await enqueueInbound(deps.inbound, {
+        messageId: result.messageId,
+        workflow: msg.workflow,
+        requestId: ids.requestId,
+        correlationId: ids.correlationId,
+      });
+      await deps.store.completeRequest(ids.requestId, result.messageId, deps.idempotencyTtlSeconds);
+      return result;
+    }
+  }
+  throw conflict('The record changed while this message was being processed; read it again and resend');
+}
+
+async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted | 'RECORD_CHANGED'> {
+  const { store } = deps;
+  const type = msg.root.resourceType as 'ServiceRequest' | 'Appointment';
+  const isNew = /-new$/.test(msg.workflow) || msg.workflow.startsWith('response-');
+  const existing = isNew ? undefined : await findExisting(msg, store);
+  if (!isNew && !existing) {
+    throw notFound(`${type} ${msg.root.id ?? '(no id)'} is not known to this receiver`);
+  }
+  if (existing) {
+    checkAgainstRecord(msg, existing);
+  }
+
+  const now = deps.now();
+  const at = now.toISOString();
+  const messageId = randomUUID();
+  const keepIds = new Set(existing ? Object.keys(existing.lastUpdatedById) : []);
+  const rootId = existing?.id;
+  const patientId = existing?.patientId;
+  const body = assignIds(msg.bundle, (r) => {
+    if (r === msg.root) {
+      return rootId;
+    }
+    if (r === msg.patient && patientId) {
+      return patientId;
+    }
+    return r.id && keepIds.has(r.id) ? r.id : undefined;
+  });
+  const index = body.entry!;
+  const rootIndex = msg.index.entries.findIndex((e) => e.resource === msg.root);
+  const root = index[rootIndex]!.resource!;
+  const patientIndex = msg.patient ? msg.index.entries.findIndex((e) => e.resource === msg.patient) : -1;
+  const patient = patientIndex >= 0 ? index[patientIndex]!.resource! : undefined;
+  const patientFullUrl = patientIndex >= 0 ? index[patientIndex]!.fullUrl : undefined;
+
+  let encounterId = existing?.encounterId;
+  let reference = existing?.reference;
+  if (type === 'ServiceRequest' && !msg.workflow.startsWith('response-')) {
+    encounterId ??= randomUUID();
+    reference ??= newReference(deps.referencePrefix);
+    const status = msg.workflow.endsWith('-cancel') ? 'cancelled' : 'planned';
+    body.entry!.push({
+      fullUrl: `urn:uuid:${encounterId}`,
+      resource: plannedEncounter(encounterId, reference, deps.referenceSystem, status, patientFullUrl ?? (patient ? `Patient/${patient.id}` : undefined), at),
+    });
+  }
+  if (msg.workflow === 'booking-new') {
+    // "Appointment.created set by receiver in sync response" (APP1 Booking-Request-Payload).
+    root.created = at;
+  }
+
+  // Slot: the booking's Slot must be one we offer (when schedules are configured) and not already full.
+  let slotId: string | undefined = existing?.slotId;
+  let slotCapacity = 1;
+  if (msg.workflow === 'booking-new') {
+    const slotRef = Array.isArray(root.slot) ? root.slot[0] : undefined;
+    const slot = msg.index.resolve(slotRef) ?? msg.index.first('Slot');
+    slotId = slot?.id;
+    if (!slotId) {
+      throw badRequest('required', 'Appointment.slot must reference the Slot being booked', 'Appointment.slot');
+    }
+    if (deps.schedules.length > 0) {
+      const ours = findSlot(deps.schedules, slotId, str(slot?.start) ?? str(root.start));
+      if (!ours) {
+        throw unprocessable('invariant', `Slot ${slotId} is not a slot this service offered; search with GET /Slot first`, 'Slot.id');
+      }
+      slotCapacity = ours.schedule.capacity;
+    }
+  }
+
+  const keys = new KeyTable();
+  const recKey = keys.key(store.key('rec', type, root.id!));
+  const checks: Check[] = [{ kind: 'absent', key: keys.key(store.key('bundle', msg.bundle.id!)), fail: 'BUNDLE_REUSED' }];
+  checks.push({ kind: 'field-equals', key: recKey, field: 'version', value: existing ? String(existing.version) : '', fail: 'RECORD_CHANGED' });
+  const writes: Write[] = [];
+  if (msg.workflow === 'booking-new' && slotId) {
+    const slotKey = keys.key(store.key('slot', slotId));
+    checks.push({ kind: 'set-below', key: slotKey, below: slotCapacity, fail: 'SLOT_TAKEN' });
+    writes.push({ op: 'sadd', key: slotKey, members: [root.id!] });
+  }
+  if (msg.workflow === 'booking-cancel' && slotId) {
+    writes.push({ op: 'srem', key: keys.key(store.key('slot', slotId)), members: [root.id!] });
+  }
+
+  const lastUpdatedById: Record<string, string> = { ...(existing?.lastUpdatedById ?? {}) };
+  for (const entry of body.entry!) {
+    const r = entry.resource!;
+    lastUpdatedById[r.id!] = r.meta?.lastUpdated ?? at;
+  }
+  const pkey = existing?.patientKey && !msg.patient ? existing.patientKey : patientKeyOf(patient);
+  const version = (existing?.version ?? 0) + 1;
+  const record: RecordState = {
+    type,
+    id: root.id!,
+    version,
+    status: str(root.status) ?? 'unknown',
+    resource: root,
+    correlationId: ids.correlationId,
+    sourceEndpoint: msg.sourceEndpoint ?? existing?.sourceEndpoint,
+    useCase: msg.useCase,
+    encounterId,
+    reference,
+    patientId: patient?.id ?? patientId,
+    patientKey: pkey,
+    lastUpdatedById,
+    slotId,
+    latestMessageId: messageId,
+    createdAt: existing?.createdAt ?? at,
+    updatedAt: at,
+  };
+  const stored: StoredMessage = {
+    id: messageId,
+    workflow: msg.workflow,
+    useCase: msg.useCase,
+    requestId: ids.requestId,
+    correlationId: ids.correlationId,
+    bundleId: msg.bundle.id!,
+    sourceEndpoint: msg.sourceEndpoint,
+    destinationEndpoint: msg.destinationEndpoint,
+    recordType: type,
+    recordId: root.id!,
+    encounterId,
+    reference,
+    receivedAt: at,
+    bundle: body,
+  };
+
+  const member = `${type}/${root.id}`;
+  const indexTerms: Array<[string, string | undefined]> = [
+    ['nhs', pkey.nhsNumber],
+    ['family', pkey.family],
+    ['birthdate', pkey.birthDate],
+    ['postcode', pkey.postcode],
+  ];
+  for (const id of (Array.isArray(root.identifier) ? root.identifier : []) as Array<{ system?: string; value?: string }>) {
+    if (id.system && id.value) {
+      indexTerms.push(['identifier', `${id.system}|${id.value}`.toLowerCase()]);
+    }
+  }
+  writes.push(
+    { op: 'set', key: keys.key(store.key('bundle', msg.bundle.id!)), value: messageId },
+    { op: 'set', key: keys.key(store.key('msg', messageId)), value: JSON.stringify(stored) },
+    { op: 'hset', key: recKey, fields: { version: String(version), state: JSON.stringify(record) } },
+    { op: 'rpush', key: keys.key(store.key('rec', type, root.id!, 'versions')), values: [messageId] },
+    { op: 'zadd', key: keys.key(store.key('pending-enqueue')), score: now.getTime(), member: messageId },
+    { op: 'zadd', key: keys.key(store.key('messages')), score: now.getTime(), member: messageId },
+    { op: 'hset', key: keys.key(store.key('req', ids.requestId)), fields: { state: 'committed', messageId } },
+    { op: 'expire', key: keys.key(store.key('req', ids.requestId)), ttl: deps.idempotencyTtlSeconds },
+  );
+  for (const [kind, value] of indexTerms) {
+    if (value) {
+      writes.push({ op: 'sadd', key: keys.key(store.key('idx', kind, value)), members: [member] });
+    }
+  }
+
+  const outcome = await store.commit({ keys: keys.keys, checks, writes });
+  switch (outcome) {
+    case 'OK':
+      return { messageId, body };
+    case 'BUNDLE_REUSED':
+      throw badRequest('invariant', `Bundle.id ${msg.bundle.id} has already been received; every message needs a new Bundle.id`, 'Bundle.id');
+    case 'SLOT_TAKEN':
+      throw conflict(`Slot ${slotId} is already booked`, 'Appointment.slot');
+    case 'RECORD_CHANGED':
+      return 'RECORD_CHANGED';
+    default:
+      throw new BarsError('REC_SERVER_ERROR', 'The message could not be stored', { issue: 'no-store' });
+  }
+}
+
+/** Re-reads the response of a request whose message was stored but whose 200 never reached the sender. */
+export async function replayAccepted(store: MessageStore, messageId: string): Promise<Accepted | undefined> {
+  const stored = await store.getMessage(messageId);
+  return stored ? { messageId, body: stored.bundle } : undefined;
+}
+

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+/*
+ * `bars-bridge <command>`: the one entry point for people and Procfile processes. Exit codes: 0 ok, 1 the command
+ * ran and found a problem (a failed send, a failed golden case), 2 usage or configuration error.
+ */
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { loadConfig, ConfigError } from '../config/load.js';
+import { ensureDevCerts, readPem } from '../dev/certs.js';
+import { sendBundle } from '../dev/send.js';
+import { start } from '../runtime.js';
+
+type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
+
+const USAGE = `Usage: bars-bridge <command>
+
+  start [--web] [--worker]      run the receiver and/or the workers (both by default)
+  send <bundle.json> [--url U]  post a Bundle to $process-message with dev headers and client certificate
+  certs dev                     create development CA, server and client certificates under .dev/certs
+  help                          this text
+`;
+
+async function startCommand(argv: string[]): Promise<number> {
+  const onlyWeb = argv.includes('--web');
+  const onlyWorker = argv.includes('--worker');
+  const running = await start({ web: onlyWeb || !onlyWorker, worker: onlyWorker || !onlyWeb });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    running.log.info({ signal }, 'shutdown started');
+    void running.stop().then(() => {
+      running.log.info('shutdown complete');
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  return new Promise<number>(() => undefined);
+}
+
+async function sendCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const file = argv.find((a) => !a.startsWith('--'));
+  if (!file) {
+    out.write('send needs a bundle file: bars-bridge send <bundle.json>\n');
+    return 2;
+  }
+  const config = loadConfig();
+  const urlIndex = argv.indexOf('--url');
+  const url = urlIndex >= 0 ? argv[urlIndex + 1]! : `https://localhost:${config.http.port}`;
+  const certs = ensureDevCerts(config.dataDir);
+  const result = await sendBundle(path.resolve(file), {
+    url,
+    ca: readPem(config.tls.ca ?? certs.caCert),
+    cert: readPem(certs.clientCert),
+    key: readPem(certs.clientKey),
+    serviceId: config.service.ids[0]!,
+  });
+  out.write(`HTTP ${result.status}\n`);
+  try {
+    const body = JSON.parse(result.body) as { resourceType?: string; entry?: Array<{ resource?: Record<string, unknown> }>; issue?: Array<{ diagnostics?: string; details?: { coding?: Array<{ code?: string }> } }> };
+    if (body.resourceType === 'OperationOutcome') {
+      const issue = body.issue?.[0];
+      out.write(`${issue?.details?.coding?.[0]?.code ?? ''}: ${issue?.diagnostics ?? ''}\n`);
+    } else {
+      const planned = body.entry?.map((e) => e.resource).find((r) => r?.resourceType === 'Encounter' && r.status === 'planned') as
+        | { identifier?: Array<{ value?: string }> }
+        | undefined;
+      const root = body.entry?.map((e) => e.resource).find((r) => r?.resourceType === 'ServiceRequest' || r?.resourceType === 'Appointment');
+      out.write(`X-Request-Id: ${String(result.headers['x-request-id'])}\n`);
+      if (root) {
+        out.write(`${String(root.resourceType)}/${String(root.id)}\n`);
+      }
+      if (planned?.identifier?.[0]?.value) {
+        out.write(`reference: ${planned.identifier[0].value}\n`);
+      }
+    }
+  } catch {
+    out.write(`${result.body.slice(0, 500)}\n`);
+  }
+  return result.status === 200 ? 0 : 1;
+}
+
+async function certsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  if (argv[0] !== 'dev') {
+    out.write('usage: bars-bridge certs dev\n');
+    return 2;
+  }
+  const config = loadConfig();
+  const p = ensureDevCerts(config.dataDir);
+  out.write(`CA ${p.caCert}\nserver ${p.serverCert}\nclient ${p.clientCert}\n`);
+  return 0;
+}
+
+const COMMANDS: Record<string, Command> = {
+  start: startCommand,
+  send: sendCommand,
+  certs: certsCommand,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`unknown command ${name}\n${USAGE}`);
+    return 2;
+  }
+  return command(rest, process.stdout);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

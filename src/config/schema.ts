@@ -1,0 +1,105 @@
+/*
+ * The configuration of one bars-bridge instance. Environment first (12-factor, Procfile); the optional YAML file named
+ * by BARS_CONFIG holds what does not fit in variables (slots, access policy lists, destinations). Validated once, all
+ * problems reported together, then frozen (see load.ts).
+ */
+import { z } from 'zod';
+import { USE_CASE_CODES } from '../bars/codes.js';
+
+const port = z.number().int().min(0).max(65535);
+
+export const slotScheduleSchema = z.object({
+  /** HealthcareService id (path of Schedule.actor:HealthcareService) this schedule belongs to. */
+  healthcareService: z.string().min(1),
+  healthcareServiceName: z.string().default('Emergency Department'),
+  /** DoS service id of the HealthcareService (identifier https://fhir.nhs.uk/Id/dos-service-id). */
+  dosServiceId: z.string().optional(),
+  locationName: z.string().default('Main site'),
+  locationPostcode: z.string().optional(),
+  practitionerRole: z.string().optional(),
+  /** IANA zone whose wall clock the opening hours are in (slots are served with their UTC offset, spec §5.5). */
+  timeZone: z.string().default('Europe/London'),
+  /** Opening hours per weekday (0 = Sunday), "HH:MM-HH:MM". */
+  hours: z.record(z.string(), z.string()).default({ '0': '08:00-20:00', '1': '08:00-20:00', '2': '08:00-20:00', '3': '08:00-20:00', '4': '08:00-20:00', '5': '08:00-20:00', '6': '08:00-20:00' }),
+  slotMinutes: z.number().int().min(5).max(480).default(30),
+  /** Free appointments per slot (Slot.status busy once that many are booked). */
+  capacity: z.number().int().min(1).default(1),
+  /** BaRS: "Booking Receivers must not default the Delivery Channel value"; we publish the one the trust configures. */
+  deliveryChannel: z.enum(['in-person', 'telephone', 'video']).optional(),
+  useCases: z.array(z.string()).default([]),
+});
+export type SlotSchedule = z.infer<typeof slotScheduleSchema>;
+
+export const configSchema = z.object({
+  env: z.enum(['development', 'production', 'test']),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  dataDir: z.string(),
+  http: z.object({
+    host: z.string(),
+    port,
+    /** BaRS Processing-Times: all requests MUST take less than 5000 ms, else 408 REC_TIMEOUT. We answer before. */
+    requestTimeoutMs: z.number().int().min(100).max(5000),
+    bodyLimitBytes: z.number().int().min(1024),
+    keepAliveTimeoutMs: z.number().int().min(1000),
+  }),
+  tls: z.object({
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    ca: z.string().optional(),
+    /** Optional allow-list: client certificate subject CNs or SHA-256 fingerprints (AA:BB:… or hex). Empty = any chain-valid cert. */
+    allow: z.array(z.string()),
+  }),
+  redis: z.object({
+    url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+    /** Key prefix; braces make it a Redis Cluster hash tag so multi-key commands stay in one slot. */
+    prefix: z.string().min(1),
+    /** Dev only: start a private redis-server child when nothing answers at `url`. */
+    embedded: z.boolean(),
+    /** Answer 503 REC_UNAVAILABLE rather than wait longer than this for Redis. */
+    commandTimeoutMs: z.number().int().min(50),
+  }),
+  admin: z.object({ port, host: z.string(), token: z.string().optional() }),
+  service: z.object({
+    /** DoS service ids this instance receives for (MessageHeader.destination.endpoint, NHSD-Target-Identifier). */
+    ids: z.array(z.string().min(1)).min(1),
+    odsCode: z.string().min(1),
+    name: z.string().min(1),
+    /** Public base URL of this receiver (used in CapabilityStatement.implementation.url and search links). */
+    baseUrl: z.string().url(),
+    /** System of our human-readable reference on the planned Encounter. */
+    referenceSystem: z.string().url(),
+    /** Prefix of that reference, e.g. `BB` → `BB-7Q3K9M`. */
+    referencePrefix: z.string().regex(/^[A-Z0-9]{1,6}$/),
+    /** Check that MessageHeader.destination.receiver is an Organization with our ODS code (off: TKW sends its own). */
+    checkReceiverOds: z.boolean(),
+  }),
+  access: z.object({
+    /** NHSD-End-User-Organisation ODS codes allowed; empty = any. */
+    odsCodes: z.array(z.string()),
+    /** NHSD-Requesting-Software Device identifiers allowed; empty = any. */
+    softwareIds: z.array(z.string()),
+  }),
+  bars: z.object({
+    /** Accepted major version of the Accept header's `version=` parameter (Versioning guide: majors are compatible). */
+    apiMajor: z.number().int().min(1),
+    /** Accepted major versions of Bundle.meta.versionId (the Application version the bundle complies with). */
+    bundleMajors: z.array(z.number().int().min(0)).min(1),
+    useCases: z.array(z.enum(USE_CASE_CODES)).min(1),
+    /** `CodeSystem` (canonical) or `Codesystem` (the spelling of most published examples), spec §13.1. */
+    errorCodeSystem: z.enum(['CodeSystem', 'Codesystem']),
+    /** How long an X-Request-Id is remembered for duplicate detection (BaRS retries are within minutes). */
+    idempotencyTtlSeconds: z.number().int().min(60),
+  }),
+  pas: z.object({ host: z.string(), port, simulator: z.boolean() }),
+  pasEvents: z.object({ port }),
+  proxy: z.object({
+    url: z.string().url().optional(),
+    tokenUrl: z.string().url().optional(),
+    clientId: z.string().optional(),
+    kid: z.string().optional(),
+    privateKey: z.string().optional(),
+  }),
+  slots: z.array(slotScheduleSchema),
+});
+
+export type Config = z.infer<typeof configSchema>;

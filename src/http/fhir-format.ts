@@ -1,0 +1,70 @@
+/*
+ * FHIR JSON and XML on the wire. BaRS senders "MUST support JSON" but the API and NHS England's TKW suite also send
+ * and accept `application/fhir+xml`; XML is converted with the `fhir` package (FHIR-aware: it knows which elements
+ * repeat), so the receiver itself only ever handles JSON.
+ */
+import { gzipSync } from 'node:zlib';
+import type { Request, Response } from 'express';
+import { Fhir } from 'fhir';
+import { badRequest, BarsError } from '../bars/errors.js';
+import type { Format } from '../bars/headers.js';
+
+let converter: Fhir | undefined;
+const fhir = (): Fhir => (converter ??= new Fhir());
+
+/**
+ * Parses a request body by Content-Type: FHIR JSON (`application/fhir+json`, `application/json`) or FHIR XML
+ * (`application/fhir+xml`). Plain `application/xml` is not FHIR's media type → 415, as TKW expects.
+ */
+export function parseBody(req: Request): unknown {
+  const raw = req.body;
+  if (!Buffer.isBuffer(raw) || raw.length === 0) {
+    throw badRequest('required', 'The request has no body', 'body');
+  }
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/fhir+json' || type === 'application/json' || type === '') {
+    try {
+      return JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw badRequest('structure', 'The request body is not valid JSON', 'body');
+    }
+  }
+  if (type === 'application/fhir+xml') {
+    try {
+      return fhir().xmlToObj(raw.toString('utf8'));
+    } catch {
+      throw badRequest('structure', 'The request body is not valid FHIR XML', 'body');
+    }
+  }
+  throw new BarsError('REC_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not supported; send application/fhir+json or application/fhir+xml`, {
+    expression: 'Content-Type',
+  });
+}
+
+const CONTENT_TYPES: Record<Format, string> = {
+  json: 'application/fhir+json; charset=utf-8',
+  xml: 'application/fhir+xml; charset=utf-8',
+};
+
+/** Sends a FHIR resource in the negotiated format, gzip-compressed when the client accepts it and it is worth it. */
+export function sendResource(req: Request, res: Response, status: number, resource: object, format: Format): void {
+  if (res.headersSent) {
+    // Already answered (408 REC_TIMEOUT won the race); the late result is dropped.
+    return;
+  }
+  let body: Buffer;
+  if (format === 'xml') {
+    body = Buffer.from(fhir().objToXml(resource as Record<string, unknown>), 'utf8');
+  } else {
+    body = Buffer.from(JSON.stringify(resource), 'utf8');
+  }
+  res.status(status);
+  res.setHeader('Content-Type', CONTENT_TYPES[format]);
+  if (body.length > 1024 && /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''))) {
+    body = gzipSync(body, { level: 1 });
+    res.setHeader('Content-Encoding', 'gzip');
+    res.setHeader('Vary', 'Accept-Encoding');
+  }
+  res.setHeader('Content-Length', String(body.length));
+  res.end(body);
+}

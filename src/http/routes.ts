@@ -1,0 +1,162 @@
+/*
+ * The receiver endpoints of the standard, on the same path suffixes the BaRS proxy forwards to
+ * (SetTargetUrl.js: catalogue URL + path suffix + query; spec §1, §2).
+ */
+import { Router, type Request, type Response } from 'express';
+import { capabilityStatement } from '../bars/capability.js';
+import { BarsError } from '../bars/errors.js';
+import { checkIntegrityHeaders } from '../bars/headers.js';
+import { searchMessageDefinitions } from '../bars/message-definition-search.js';
+import { acceptMessage, replayAccepted } from '../bars/process-message.js';
+import { readRecord, searchRecords, type RecordType } from '../bars/record-search.js';
+import { searchSlots } from '../bars/slot-search.js';
+import { validateMessage } from '../bars/validate-message.js';
+import { enqueueInbound } from '../queues/inbound.js';
+import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
+import { parseBody, sendResource } from './fhir-format.js';
+import { renderError } from './errors.js';
+
+type Query = Record<string, string | string[] | undefined>;
+const query = (req: Request): Query => req.query as Query;
+
+const methodNotAllowed = (allow: string) => (_req: Request, res: Response): void => {
+  res.setHeader('Allow', allow);
+  throw new BarsError('REC_METHOD_NOT_ALLOWED', `This endpoint allows ${allow} only`);
+};
+
+const notImplemented = (what: string) => (): void => {
+  throw new BarsError('REC_NOT_IMPLEMENTED', `${what} is not implemented by this receiver`);
+};
+
+export function receiverRoutes(deps: AppDeps): Router {
+  const router = Router({ caseSensitive: true, strict: false });
+  const { config } = deps;
+
+  /** Integrity headers, then format and version, then NHSD-* headers: the order of the IG failure tables. */
+  const common = (req: Request, required: boolean): void => {
+    checkIntegrityHeaders(req.headers);
+    negotiateFor(req, deps);
+    authorise(req, deps, required);
+  };
+
+  router.get('/metadata', (req, res) => {
+    checkIntegrityHeaders(req.headers);
+    negotiateFor(req, deps);
+    // NHSD-* headers are checked when present but not required here (Authorisation page; spec §13.9).
+    authorise(req, deps, false);
+    sendResource(req, res, 200, capabilityStatement(config, deps.now()), facts(req).format);
+  });
+  router.all('/metadata', methodNotAllowed('GET'));
+
+  router.get('/MessageDefinition', (req, res) => {
+    common(req, false);
+    const raw = query(req).context;
+    const contexts = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    sendResource(req, res, 200, searchMessageDefinitions(contexts, config, deps.now()), facts(req).format);
+  });
+  router.all('/MessageDefinition', methodNotAllowed('GET'));
+
+  router.post('/$process-message', async (req, res) => {
+    const ids = checkIntegrityHeaders(req.headers);
+    negotiateFor(req, deps);
+    authorise(req, deps, true);
+    const previous = await deps.store.beginRequest(ids.requestId);
+    switch (previous.state) {
+      case 'inflight':
+        throw new BarsError('REC_TOO_EARLY', 'The previous attempt of this X-Request-Id is still being processed; retry shortly', {
+          issue: 'duplicate',
+          expression: 'X-Request-Id',
+        });
+      case 'done':
+        // "409 … duplicate … indicates the message was successfully sent" (Sender-responsibilities): do not retry.
+        throw new BarsError('REC_CONFLICT', 'A message with this X-Request-Id has already been received and processed', {
+          issue: 'duplicate',
+          expression: 'X-Request-Id',
+        });
+      case 'failed':
+        // The retry gets "the response that that failure would have generated".
+        res.status(previous.status).setHeader('Content-Type', 'application/fhir+json; charset=utf-8').end(previous.body);
+        return;
+      case 'committed': {
+        // Stored, but the 200 never left (Redis or the process failed before the job was confirmed): finish it now.
+        const replay = await replayAccepted(deps.store, previous.messageId);
+        if (!replay) {
+          throw new BarsError('REC_SERVER_ERROR', 'The stored message for this X-Request-Id could not be read', { issue: 'no-store' });
+        }
+        const stored = (await deps.store.getMessage(previous.messageId))!;
+        await enqueueInbound(deps.inbound, { messageId: stored.id, workflow: stored.workflow, requestId: ids.requestId, correlationId: ids.correlationId });
+        await deps.store.completeRequest(ids.requestId, stored.id, config.bars.idempotencyTtlSeconds);
+        sendResource(req, res, 200, replay.body, facts(req).format);
+        return;
+      }
+      case 'new':
+        break;
+    }
+    try {
+      const validated = validateMessage(parseBody(req), {
+        serviceIds: config.service.ids,
+        odsCode: config.service.odsCode,
+        checkReceiverOds: config.service.checkReceiverOds,
+        bundleMajors: config.bars.bundleMajors,
+        useCases: config.bars.useCases,
+      });
+      facts(req).workflow = validated.workflow;
+      const accepted = await acceptMessage(validated, ids, {
+        store: deps.store,
+        inbound: deps.inbound,
+        now: deps.now,
+        referencePrefix: config.service.referencePrefix,
+        referenceSystem: config.service.referenceSystem,
+        idempotencyTtlSeconds: config.bars.idempotencyTtlSeconds,
+        schedules: config.slots,
+      });
+      facts(req).messageId = accepted.messageId;
+      if (!res.headersSent) {
+        sendResource(req, res, 200, accepted.body, facts(req).format);
+      }
+    } catch (err) {
+      if (err instanceof BarsError && err.status < 500) {
+        // Remember the refusal for retries of this X-Request-Id; best effort (the answer does not depend on it).
+        const { status, body } = renderError(err, config.bars.errorCodeSystem);
+        await deps.store.failRequest(ids.requestId, status, body, 3600).catch(() => undefined);
+      } else {
+        await deps.store.releaseRequest(ids.requestId).catch(() => undefined);
+      }
+      throw err;
+    }
+  });
+  router.all('/$process-message', methodNotAllowed('POST'));
+
+  for (const type of ['ServiceRequest', 'Appointment'] as RecordType[]) {
+    router.get(`/${type}`, async (req, res) => {
+      common(req, true);
+      sendResource(req, res, 200, await searchRecords(deps.store, type, query(req), config.service.baseUrl), facts(req).format);
+    });
+    router.get(`/${type}/:id`, async (req, res) => {
+      common(req, true);
+      sendResource(req, res, 200, await readRecord(deps.store, type, req.params.id), facts(req).format);
+    });
+    // TKW GetServiceRequestPathIdMissing: `GET /ServiceRequest/` is a read without an id → 400, not a search.
+    router.post(`/${type}`, notImplemented(`POST /${type} (RESTful create)`));
+    router.put(`/${type}/:id`, notImplemented(`PUT /${type}/{id}`));
+    router.patch(`/${type}/:id`, notImplemented(`PATCH /${type}/{id}`));
+    router.delete(`/${type}/:id`, notImplemented(`DELETE /${type}/{id}`));
+    router.all(`/${type}`, methodNotAllowed('GET, POST'));
+    router.all(`/${type}/:id`, methodNotAllowed('GET, PUT, PATCH, DELETE'));
+  }
+
+  router.get('/Slot', async (req, res) => {
+    common(req, true);
+    if (config.slots.length === 0) {
+      throw new BarsError('REC_NOT_IMPLEMENTED', 'This receiver publishes no slots; it takes referrals only');
+    }
+    const bundle = await searchSlots(query(req), config, async (slotIds) => {
+      const counts = await Promise.all(slotIds.map((id) => deps.store.redis.scard(deps.store.key('slot', id))));
+      return new Map(slotIds.map((id, i) => [id, counts[i]!]));
+    });
+    sendResource(req, res, 200, bundle, facts(req).format);
+  });
+  router.all('/Slot', methodNotAllowed('GET'));
+
+  return router;
+}

@@ -1,0 +1,103 @@
+/*
+ * The mutual-TLS listener. "BaRS will utilise TLS-MA … will only accept requests presented with certificates from
+ * their respective chains" (Security/Receiver page): `requestCert` + `rejectUnauthorized` against the configured CA,
+ * TLS 1.2 or later, and an optional allow-list of client subjects or fingerprints checked at the TLS layer — a
+ * client that fails any of these never reaches a route. Certificates are re-read on reload() (SIGHUP) with
+ * setSecureContext: new handshakes use the new files, open connections carry on.
+ */
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { Express } from 'express';
+import type { Logger } from '../logging.js';
+
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsFiles;
+  /** Client certificate subject CNs or SHA-256 fingerprints; empty = any certificate that chains to the CA. */
+  readonly allow: readonly string[];
+  readonly keepAliveTimeoutMs: number;
+}
+
+export interface ReceiverServer {
+  readonly server: https.Server;
+  readonly port: number;
+  /** Re-reads the certificate files; keeps the old context if the new files are unreadable. */
+  reload(): void;
+  close(): Promise<void>;
+}
+
+const normaliseFingerprint = (f: string): string => f.replace(/:/g, '').toLowerCase();
+
+function secureOptions(files: TlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
+  return { cert: readFileSync(files.cert), key: readFileSync(files.key), ca: readFileSync(files.ca) };
+}
+
+/** True when the peer certificate is on the allow-list (by subject CN or SHA-256 fingerprint). */
+export function allowedPeer(socket: TLSSocket, allow: readonly string[]): boolean {
+  if (allow.length === 0) {
+    return true;
+  }
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) {
+    return false;
+  }
+  const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined;
+  const fingerprint = cert.fingerprint256 ? normaliseFingerprint(cert.fingerprint256) : undefined;
+  return allow.some((entry) => entry === cn || (fingerprint !== undefined && normaliseFingerprint(entry) === fingerprint));
+}
+
+export function listenReceiver(app: Express, options: ListenOptions, log: Logger): Promise<ReceiverServer> {
+  const server = https.createServer(
+    {
+      ...secureOptions(options.tls),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+    app,
+  );
+  server.keepAliveTimeout = options.keepAliveTimeoutMs;
+  server.headersTimeout = options.keepAliveTimeoutMs + 5000;
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (!socket.authorized || !allowedPeer(socket, options.allow)) {
+      log.warn({ reason: socket.authorized ? 'not-allow-listed' : String(socket.authorizationError) }, 'client certificate refused');
+      socket.destroy();
+    }
+  });
+  server.on('tlsClientError', (err) => {
+    log.debug({ code: (err as NodeJS.ErrnoException).code }, 'tls handshake failed');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : options.port;
+      resolve({
+        server,
+        port,
+        reload: () => {
+          try {
+            server.setSecureContext({ ...secureOptions(options.tls), minVersion: 'TLSv1.2' });
+            log.info('tls certificates reloaded');
+          } catch (err) {
+            log.error({ err: { message: (err as Error).message } }, 'tls reload failed; keeping the previous certificates');
+          }
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeIdleConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,36 @@
+/*
+ * The `inbound` queue: one job per accepted message version. Job data carries ids only — never Bundle content
+ * (ARCHITECTURE invariant 4; BullMQ stores job data in clear text). The job id is derived from the message id, so a
+ * second add of the same message (a retried request, the pending-enqueue sweeper) is a no-op.
+ */
+import { Queue, type ConnectionOptions } from 'bullmq';
+import type { Workflow } from '../bars/types.js';
+
+export const INBOUND_QUEUE = 'inbound';
+
+export interface InboundJobData {
+  readonly messageId: string;
+  readonly workflow: Workflow;
+  readonly requestId: string;
+  readonly correlationId: string;
+}
+
+/** BullMQ ids may not contain ':' nor be all digits. */
+export const inboundJobId = (messageId: string): string => `msg-${messageId}`;
+
+export function createInboundQueue(connection: ConnectionOptions, prefix: string): Queue<InboundJobData> {
+  return new Queue<InboundJobData>(INBOUND_QUEUE, {
+    connection,
+    prefix,
+    defaultJobOptions: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+      removeOnFail: false,
+    },
+  });
+}
+
+export async function enqueueInbound(queue: Queue<InboundJobData>, data: InboundJobData): Promise<void> {
+  await queue.add('inbound', data, { jobId: inboundJobId(data.messageId) });
+}

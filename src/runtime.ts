@@ -1,0 +1,157 @@
+/*
+ * Start-up and shutdown of the processes: `web` (the mTLS listener), `worker` (queue processors), or both in one
+ * process for a single-machine trust (`npm start`). Everything started is pushed on a stack and stopped in reverse
+ * order, bounded by a timeout (style anchors §15).
+ */
+import path from 'node:path';
+import { Worker, type Job } from 'bullmq';
+import type { Config } from './config/schema.js';
+import { loadConfig } from './config/load.js';
+import { createLogger, type Logger } from './logging.js';
+import { ensureDevCerts } from './dev/certs.js';
+import { isListening, startRedisChild } from './dev/redis-child.js';
+import { createApp } from './http/app.js';
+import { listenReceiver, type ReceiverServer } from './http/server.js';
+import { createInboundQueue, enqueueInbound, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
+import { createProducerConnection, createWorkerConnection } from './store/redis.js';
+import { MessageStore } from './store/message-store.js';
+import { processInbound } from './queues/inbound-processor.js';
+
+type Stopper = { name: string; stop: () => Promise<unknown> };
+
+export interface Running {
+  readonly config: Readonly<Config>;
+  readonly log: Logger;
+  readonly receiver?: ReceiverServer;
+  stop(): Promise<void>;
+}
+
+/** Dev defaults for things a fresh checkout has not configured: Redis, certificates, slots. */
+async function devDefaults(config: Readonly<Config>, log: Logger, stack: Stopper[]): Promise<Readonly<Config>> {
+  let redisUrl = config.redis.url;
+  const url = new URL(config.redis.url);
+  if (config.redis.embedded && !(await isListening(url.hostname, Number(url.port || 6379)))) {
+    const child = await startRedisChild(path.join(config.dataDir, 'redis'));
+    stack.push({ name: 'redis-server child', stop: () => child.stop() });
+    redisUrl = child.url;
+    log.info({ port: child.port, dir: child.dir }, 'started a private redis-server (AOF on) because nothing answered at REDIS_URL');
+  }
+  let tls = config.tls;
+  if (!tls.cert || !tls.key || !tls.ca) {
+    const certs = ensureDevCerts(config.dataDir);
+    tls = { ...tls, cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert };
+    log.info({ dir: certs.dir }, 'using development certificates');
+  }
+  const slots = config.slots.length > 0 ? config.slots : DEV_SLOTS;
+  return loadConfig({}, { ...structuredClone(config), redis: { ...config.redis, url: redisUrl }, tls, slots } as never);
+}
+
+/** One schedule so GET /Slot and bookings work out of the box in development. */
+export const DEV_SLOTS: Config['slots'] = [
+  {
+    healthcareService: '7e0a3e1c-93a5-4a0b-9a43-3f7e1f5d2c11',
+    healthcareServiceName: 'Emergency Department (development)',
+    dosServiceId: '2000072489',
+    locationName: 'Main site',
+    timeZone: 'Europe/London',
+    hours: { '0': '00:00-23:59', '1': '00:00-23:59', '2': '00:00-23:59', '3': '00:00-23:59', '4': '00:00-23:59', '5': '00:00-23:59', '6': '00:00-23:59' },
+    slotMinutes: 30,
+    capacity: 1,
+    useCases: ['a1t1', 'a1t2', 'a2t1', 'a2t2'],
+  },
+];
+
+export interface StartOptions {
+  readonly web: boolean;
+  readonly worker: boolean;
+  readonly config?: Readonly<Config>;
+  readonly log?: Logger;
+}
+
+async function stopAll(stack: Stopper[], log: Logger, timeoutMs: number): Promise<void> {
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
+    const result = await Promise.race([item.stop().then(() => 'ok' as const, () => 'error' as const), timer]);
+    if (result !== 'ok') {
+      log.warn({ component: item.name, result }, 'component did not stop cleanly');
+    }
+  }
+}
+
+export async function start(options: StartOptions): Promise<Running> {
+  let config = options.config ?? loadConfig();
+  const log = options.log ?? createLogger(config.logLevel);
+  const stack: Stopper[] = [];
+  try {
+    if (config.env !== 'production') {
+      config = await devDefaults(config, log, stack);
+    }
+    const prefix = config.redis.prefix;
+    const producer = createProducerConnection(config.redis);
+    stack.push({ name: 'redis (producer)', stop: () => producer.quit() });
+    const store = new MessageStore(producer, prefix);
+    const inbound = createInboundQueue(producer, prefix);
+    stack.push({ name: 'inbound queue', stop: () => inbound.close() });
+
+    let receiver: ReceiverServer | undefined;
+    if (options.web) {
+      const app = createApp({ config, store, inbound, log, now: () => new Date() });
+      receiver = await listenReceiver(
+        app,
+        {
+          host: config.http.host,
+          port: config.http.port,
+          tls: { cert: config.tls.cert!, key: config.tls.key!, ca: config.tls.ca! },
+          allow: config.tls.allow,
+          keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+        },
+        log,
+      );
+      stack.push({ name: 'receiver', stop: () => receiver!.close() });
+      const onHup = (): void => receiver!.reload();
+      process.on('SIGHUP', onHup);
+      stack.push({ name: 'SIGHUP handler', stop: async () => process.off('SIGHUP', onHup) });
+      log.info({ port: receiver.port, host: config.http.host, services: config.service.ids }, 'BaRS receiver listening (mutual TLS)');
+    }
+
+    if (options.worker) {
+      const workerConnection = createWorkerConnection(config.redis);
+      stack.push({ name: 'redis (worker)', stop: () => workerConnection.quit() });
+      const workerStore = new MessageStore(workerConnection, prefix);
+      const worker = new Worker<InboundJobData>(
+        INBOUND_QUEUE,
+        (job: Job<InboundJobData>) => processInbound(job, { store: workerStore, log }),
+        { connection: workerConnection, prefix, concurrency: 8 },
+      );
+      worker.on('error', (err) => log.error({ err: { message: err.message } }, 'inbound worker error'));
+      stack.push({ name: 'inbound worker', stop: () => worker.close() });
+
+      // A message stored but whose job was never confirmed (crash or Redis loss between the two) is enqueued here;
+      // the job id is derived from the message id, so this never duplicates a job.
+      const sweep = async (): Promise<void> => {
+        for (const id of await workerStore.pendingEnqueue(10_000)) {
+          const stored = await workerStore.getMessage(id);
+          if (stored) {
+            await enqueueInbound(inbound, { messageId: id, workflow: stored.workflow, requestId: stored.requestId, correlationId: stored.correlationId });
+            await workerStore.markEnqueued(id);
+            log.warn({ messageId: id }, 'enqueued a stored message whose job had not been confirmed');
+          }
+        }
+      };
+      const sweeper = setInterval(() => void sweep().catch(() => undefined), 5000);
+      stack.push({ name: 'pending-enqueue sweeper', stop: async () => clearInterval(sweeper) });
+      log.info('worker started');
+    }
+
+    return {
+      config,
+      log,
+      receiver,
+      stop: () => stopAll(stack, log, 10_000),
+    };
+  } catch (err) {
+    await stopAll(stack, log, 5000);
+    throw err;
+  }
+}

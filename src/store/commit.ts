@@ -1,0 +1,110 @@
+/*
+ * Atomic commit of one accepted message: every precondition is checked and every write is made inside one Lua script,
+ * so a 200 is only ever given for a message whose whole state landed (ARCHITECTURE invariant 1), and two racing
+ * senders cannot both book one slot or both supersede one record version. The plan is data built in TypeScript;
+ * the script only interprets it. Keys are passed as KEYS (all share the `{bars}` hash tag for Redis Cluster).
+ */
+import type { Redis } from 'ioredis';
+
+export type Check =
+  /** KEYS[key] must not exist. */
+  | { readonly kind: 'absent'; readonly key: number; readonly fail: string }
+  /** HGET KEYS[key] field must equal value ('' = field missing). */
+  | { readonly kind: 'field-equals'; readonly key: number; readonly field: string; readonly value: string; readonly fail: string }
+  /** SCARD KEYS[key] must be below `below`. */
+  | { readonly kind: 'set-below'; readonly key: number; readonly below: number; readonly fail: string };
+
+export type Write =
+  | { readonly op: 'set'; readonly key: number; readonly value: string; readonly ttl?: number }
+  | { readonly op: 'hset'; readonly key: number; readonly fields: Readonly<Record<string, string>> }
+  | { readonly op: 'sadd'; readonly key: number; readonly members: readonly string[] }
+  | { readonly op: 'srem'; readonly key: number; readonly members: readonly string[] }
+  | { readonly op: 'rpush'; readonly key: number; readonly values: readonly string[] }
+  | { readonly op: 'zadd'; readonly key: number; readonly score: number; readonly member: string }
+  | { readonly op: 'expire'; readonly key: number; readonly ttl: number };
+
+export interface CommitPlan {
+  readonly keys: readonly string[];
+  readonly checks: readonly Check[];
+  readonly writes: readonly Write[];
+}
+
+const SCRIPT = `
+local plan = cjson.decode(ARGV[1])
+for _, c in ipairs(plan.checks or {}) do
+  local key = KEYS[c.key]
+  if c.kind == 'absent' then
+    if redis.call('EXISTS', key) == 1 then return c.fail end
+  elseif c.kind == 'field-equals' then
+    local v = redis.call('HGET', key, c.field)
+    if v == false then v = '' end
+    if v ~= c.value then return c.fail end
+  elseif c.kind == 'set-below' then
+    if redis.call('SCARD', key) >= c.below then return c.fail end
+  end
+end
+for _, w in ipairs(plan.writes or {}) do
+  local key = KEYS[w.key]
+  if w.op == 'set' then
+    if w.ttl then redis.call('SET', key, w.value, 'EX', w.ttl) else redis.call('SET', key, w.value) end
+  elseif w.op == 'hset' then
+    local args = {}
+    for f, v in pairs(w.fields) do table.insert(args, f); table.insert(args, v) end
+    if #args > 0 then redis.call('HSET', key, unpack(args)) end
+  elseif w.op == 'sadd' then
+    redis.call('SADD', key, unpack(w.members))
+  elseif w.op == 'srem' then
+    redis.call('SREM', key, unpack(w.members))
+  elseif w.op == 'rpush' then
+    redis.call('RPUSH', key, unpack(w.values))
+  elseif w.op == 'zadd' then
+    redis.call('ZADD', key, w.score, w.member)
+  elseif w.op == 'expire' then
+    redis.call('EXPIRE', key, w.ttl)
+  end
+end
+return 'OK'
+`;
+
+/** Registers the commit script on a connection (EVALSHA with automatic EVAL fallback). */
+type WithCommit = Redis & { barsCommit(numKeys: number, ...args: string[]): Promise<string> };
+
+export function defineCommit(redis: Redis): WithCommit {
+  if (!('barsCommit' in redis)) {
+    redis.defineCommand('barsCommit', { lua: SCRIPT });
+  }
+  return redis as WithCommit;
+}
+
+/**
+ * Runs a plan. Resolves 'OK', or the `fail` tag of the first check that did not hold (nothing written then).
+ * 1-based key indexes, as in Lua.
+ */
+export async function runCommit(redis: Redis, plan: CommitPlan): Promise<string> {
+  const commit = defineCommit(redis);
+  const payload = JSON.stringify({ checks: plan.checks, writes: plan.writes }, (_k, v: unknown) =>
+    // cjson decodes [] as an object; empty arrays never occur in a plan except by mistake, and would break unpack().
+    Array.isArray(v) && v.length === 0 ? undefined : v,
+  );
+  return commit.barsCommit(plan.keys.length, ...plan.keys, payload);
+}
+
+/** Collects keys and hands out their 1-based indexes, so plans read naturally at the call site. */
+export class KeyTable {
+  private readonly list: string[] = [];
+  private readonly byName = new Map<string, number>();
+
+  key(name: string): number {
+    let index = this.byName.get(name);
+    if (index === undefined) {
+      this.list.push(name);
+      index = this.list.length;
+      this.byName.set(name, index);
+    }
+    return index;
+  }
+
+  get keys(): readonly string[] {
+    return this.list;
+  }
+}

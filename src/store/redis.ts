@@ -1,0 +1,61 @@
+/*
+ * Two kinds of Redis connection (BullMQ "failing fast when Redis is down" pattern):
+ * - the request path fails fast, so the listener answers 503 REC_UNAVAILABLE within a second instead of hanging;
+ * - workers wait out Redis blips indefinitely (BullMQ requires maxRetriesPerRequest: null for them).
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+export interface RedisSettings {
+  readonly url: string;
+  readonly commandTimeoutMs: number;
+}
+
+const common = (): RedisOptions => ({
+  // RESP2 keeps HGETALL replies as flat arrays across ioredis 5/6 and BullMQ's Lua.
+  protocol: 2,
+  lazyConnect: false,
+  connectionName: 'bars-bridge',
+});
+
+/** For the HTTP side: no offline queue and a command timeout, so a dead or stalled Redis is an error at once. */
+export function createProducerConnection(settings: RedisSettings): Redis {
+  const redis = new Redis(settings.url, {
+    ...common(),
+    enableOfflineQueue: false,
+    commandTimeout: settings.commandTimeoutMs,
+    connectTimeout: Math.max(settings.commandTimeoutMs, 500),
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  });
+  redis.on('error', () => {
+    // Connection errors surface on each command as a 503; the listener logs those. This handler stops ioredis from
+    // printing "Unhandled error event" for every reconnect attempt.
+  });
+  return redis;
+}
+
+/** For workers and background tasks: wait for Redis rather than fail. */
+export function createWorkerConnection(settings: RedisSettings): Redis {
+  const redis = new Redis(settings.url, {
+    ...common(),
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
+  });
+  redis.on('error', () => {
+    // Reported through readiness and the worker's own error events.
+  });
+  return redis;
+}
+
+/** True when Redis answers PING within the timeout. */
+export async function redisAnswers(redis: Redis, timeoutMs = 500): Promise<boolean> {
+  try {
+    const result = await Promise.race([
+      redis.ping(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), timeoutMs).unref()),
+    ]);
+    return result === 'PONG';
+  } catch {
+    return false;
+  }
+}
