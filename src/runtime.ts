@@ -92,6 +92,8 @@ export async function start(options: StartOptions): Promise<Running> {
     stack.push({ name: 'redis (producer)', stop: () => producer.quit() });
     const store = new MessageStore(producer, prefix);
     const inbound = createInboundQueue(producer, prefix);
+    // Redis errors reach the request that hit them (503 REC_UNAVAILABLE); the queue's own event would be noise.
+    inbound.on('error', () => undefined);
     stack.push({ name: 'inbound queue', stop: () => inbound.close() });
 
     let receiver: ReceiverServer | undefined;

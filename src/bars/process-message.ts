@@ -294,7 +294,7 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     { op: 'rpush', key: keys.key(store.key('rec', type, root.id!, 'versions')), values: [messageId] },
     { op: 'zadd', key: keys.key(store.key('pending-enqueue')), score: now.getTime(), member: messageId },
     { op: 'zadd', key: keys.key(store.key('messages')), score: now.getTime(), member: messageId },
-    { op: 'hset', key: keys.key(store.key('req', ids.requestId)), fields: { state: 'committed', messageId } },
+    { op: 'hset', key: keys.key(store.key('req', ids.requestId)), fields: { state: 'committed', messageId, committedAt: String(now.getTime()) } },
     { op: 'expire', key: keys.key(store.key('req', ids.requestId)), ttl: deps.idempotencyTtlSeconds },
   );
   for (const [kind, value] of indexTerms) {

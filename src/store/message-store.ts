@@ -85,6 +85,11 @@ export class MessageStore {
     const h = await this.redis.hgetall(key);
     switch (h.state) {
       case 'committed':
+        // Stored but not yet confirmed in the queue: while the first attempt may still be finishing, the retry is
+        // too early; after the in-flight window the first attempt is presumed dead and the retry completes it.
+        if (Date.now() - Number(h.committedAt ?? 0) < INFLIGHT_TTL_SECONDS * 1000) {
+          return { state: 'inflight' };
+        }
         return { state: 'committed', messageId: h.messageId ?? '' };
       case 'done':
         return { state: 'done', messageId: h.messageId ?? '' };
