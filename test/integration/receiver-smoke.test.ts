@@ -25,7 +25,7 @@ describe('receiver over mutual TLS', function () {
   });
 
   it('accepts the NHS 111→ED referral example and returns receiver ids and a planned Encounter', async function () {
-    const headers = { ...h.headers(), 'Content-Type': 'application/fhir+json' };
+    const headers: Record<string, string> = { ...h.headers(), 'Content-Type': 'application/fhir+json' };
     const res = await h.send('POST', '/$process-message', headers, JSON.stringify(example('referral-request_new_111-to-ED_APP1_REFREQ01')));
     assert.equal(res.status, 200, res.body);
     assert.equal(res.headers['x-request-id'], headers['X-Request-Id']);
@@ -40,7 +40,7 @@ describe('receiver over mutual TLS', function () {
   });
 
   it('answers 409 duplicate for a resent X-Request-Id', async function () {
-    const headers = { ...h.headers(), 'Content-Type': 'application/fhir+json' };
+    const headers: Record<string, string> = { ...h.headers(), 'Content-Type': 'application/fhir+json' };
     const body = JSON.stringify(example('referral-request_new_111-to-ED_APP1_REFREQ01'));
     assert.equal((await h.send('POST', '/$process-message', headers, body)).status, 200);
     const again = await h.send('POST', '/$process-message', headers, body);
