@@ -16,6 +16,8 @@ import { createInboundQueue, enqueueInbound, INBOUND_QUEUE, type InboundJobData 
 import { createProducerConnection, createWorkerConnection } from './store/redis.js';
 import { MessageStore } from './store/message-store.js';
 import { processInbound } from './queues/inbound-processor.js';
+import { createAdminApp, listenAdmin } from './ops/admin.js';
+import { createMetrics } from './ops/metrics.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
 
@@ -23,6 +25,7 @@ export interface Running {
   readonly config: Readonly<Config>;
   readonly log: Logger;
   readonly receiver?: ReceiverServer;
+  readonly adminPort?: number;
   stop(): Promise<void>;
 }
 
@@ -64,6 +67,8 @@ export const DEV_SLOTS: Config['slots'] = [
 export interface StartOptions {
   readonly web: boolean;
   readonly worker: boolean;
+  /** Admin server (health, readiness, metrics, dashboard); on by default. */
+  readonly admin?: boolean;
   readonly config?: Readonly<Config>;
   readonly log?: Logger;
 }
@@ -96,9 +101,11 @@ export async function start(options: StartOptions): Promise<Running> {
     inbound.on('error', () => undefined);
     stack.push({ name: 'inbound queue', stop: () => inbound.close() });
 
+    const metrics = createMetrics();
+    const readiness: Array<{ name: string; ok: () => boolean }> = [];
     let receiver: ReceiverServer | undefined;
     if (options.web) {
-      const app = createApp({ config, store, inbound, log, now: () => new Date() });
+      const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
       receiver = await listenReceiver(
         app,
         {
@@ -128,6 +135,7 @@ export async function start(options: StartOptions): Promise<Running> {
       );
       worker.on('error', (err) => log.error({ err: { message: err.message } }, 'inbound worker error'));
       stack.push({ name: 'inbound worker', stop: () => worker.close() });
+      readiness.push({ name: 'inbound worker', ok: () => worker.isRunning() });
 
       // A message stored but whose job was never confirmed (crash or Redis loss between the two) is enqueued here;
       // the job id is derived from the message id, so this never duplicates a job.
@@ -146,10 +154,31 @@ export async function start(options: StartOptions): Promise<Running> {
       log.info('worker started');
     }
 
+    let adminPort: number | undefined;
+    if (options.admin !== false) {
+      const admin = await listenAdmin(
+        createAdminApp({
+          redis: producer,
+          queues: [inbound],
+          metrics,
+          log,
+          token: config.admin.token,
+          production: config.env === 'production',
+          checks: readiness,
+        }),
+        config.admin.host,
+        config.admin.port,
+      );
+      adminPort = admin.port;
+      stack.push({ name: 'admin server', stop: () => admin.close() });
+      log.info({ port: admin.port, host: config.admin.host }, 'admin server listening (/healthz /readyz /metrics /queues)');
+    }
+
     return {
       config,
       log,
       receiver,
+      adminPort,
       stop: () => stopAll(stack, log, 10_000),
     };
   } catch (err) {

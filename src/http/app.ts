@@ -6,6 +6,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { BarsError } from '../bars/errors.js';
 import { echoableId } from '../bars/headers.js';
+import { endpointLabel } from '../ops/metrics.js';
 import { facts, type AppDeps } from './context.js';
 import { errorHandler } from './errors.js';
 import { receiverRoutes } from './routes.js';
@@ -40,18 +41,28 @@ export function createApp(deps: AppDeps): Express {
     const started = process.hrtime.bigint();
     res.on('close', () => {
       const f = facts(req);
+      const status = res.writableFinished ? res.statusCode : 408;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (deps.metrics) {
+        const endpoint = endpointLabel(req.method, req.path);
+        deps.metrics.requests.inc({ endpoint, status: String(status), code: f.recCode ?? '' });
+        deps.metrics.ackLatency.observe({ endpoint }, seconds);
+        if (status === 200 && f.workflow) {
+          deps.metrics.accepted.inc({ workflow: f.workflow });
+        }
+      }
       log.info(
         {
           requestId: echoableId(req.headers['x-request-id']),
           correlationId: echoableId(req.headers['x-correlation-id']),
           method: req.method,
           path: req.path.length > 64 ? `${req.path.slice(0, 64)}…` : req.path,
-          status: res.writableFinished ? res.statusCode : 408,
+          status,
           recCode: f.recCode,
           workflow: f.workflow,
           messageId: f.messageId,
           ods: f.requester?.odsCode,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+          durationMs: Math.round(seconds * 1e6) / 1e3,
         },
         'request',
       );

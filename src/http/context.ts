@@ -10,6 +10,7 @@ import type { InboundJobData } from '../queues/inbound.js';
 import type { Logger } from '../logging.js';
 import { negotiate, readRequester, checkAccess, checkTarget, type Format, type Requester } from '../bars/headers.js';
 import type { RecCode } from '../bars/errors.js';
+import type { Metrics } from '../ops/metrics.js';
 
 export interface AppDeps {
   readonly config: Readonly<Config>;
@@ -17,6 +18,7 @@ export interface AppDeps {
   readonly inbound: Queue<InboundJobData>;
   readonly log: Logger;
   readonly now: () => Date;
+  readonly metrics?: Metrics;
 }
 
 /** Per-request facts the routes share, set by the first middlewares. */

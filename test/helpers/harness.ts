@@ -57,6 +57,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       dataDir,
       logLevel: 'silent',
       http: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
       tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert },
       redis: { url: redisUrl, prefix: `{t-${randomUUID().slice(0, 8)}}`, embedded: false },
       service: { ids: [TEST_SERVICE_ID] },

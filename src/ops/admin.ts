@@ -1,0 +1,154 @@
+/*
+ * The admin server, separate from the mTLS listener: /healthz (process alive), /readyz (Redis reachable and durable,
+ * workers running), /metrics (Prometheus) and the queue dashboard. A bearer token is required outside development.
+ */
+import http from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import type { Logger } from '../logging.js';
+import type { Metrics } from './metrics.js';
+
+export interface Durability {
+  readonly aof: boolean | undefined;
+  readonly fsync: string | undefined;
+  readonly evictionPolicy: string | undefined;
+  readonly durable: boolean;
+}
+
+/** Reads AOF and eviction settings from INFO (works where CONFIG is disabled, as on managed Redis). */
+export async function redisDurability(redis: Redis): Promise<Durability> {
+  const persistence = await redis.info('persistence');
+  const memory = await redis.info('memory');
+  const field = (text: string, name: string): string | undefined => new RegExp(`^${name}:(.*)$`, 'm').exec(text)?.[1]?.trim();
+  const aofEnabled = field(persistence, 'aof_enabled');
+  const policy = field(memory, 'maxmemory_policy');
+  let fsync: string | undefined;
+  try {
+    const reply = (await redis.call('CONFIG', 'GET', 'appendfsync')) as string[];
+    fsync = reply[1];
+  } catch {
+    fsync = undefined;
+  }
+  const aof = aofEnabled === undefined ? undefined : aofEnabled === '1';
+  return { aof, fsync, evictionPolicy: policy, durable: aof === true && policy === 'noeviction' };
+}
+
+export interface AdminDeps {
+  readonly redis: Redis;
+  readonly queues: readonly Queue[];
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly token: string | undefined;
+  readonly production: boolean;
+  /** Components that must be running for the process to be ready (workers, destinations). */
+  readonly checks: ReadonlyArray<{ name: string; ok: () => boolean | Promise<boolean> }>;
+}
+
+function requireToken(token: string | undefined) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!token) {
+      next();
+      return;
+    }
+    const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    if (a.length === b.length && timingSafeEqual(a, b)) {
+      next();
+      return;
+    }
+    res.status(401).setHeader('WWW-Authenticate', 'Bearer').json({ error: 'admin token required' });
+  };
+}
+
+async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
+  for (const queue of deps.queues) {
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+    for (const [state, n] of Object.entries(counts)) {
+      deps.metrics.queueDepth.set({ queue: queue.name, state }, n);
+    }
+    const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
+    deps.metrics.oldestJobAge.set({ queue: queue.name }, oldest ? (Date.now() - oldest.timestamp) / 1000 : 0);
+  }
+}
+
+export function createAdminApp(deps: AdminDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.use(requireToken(deps.token));
+
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, unknown> = {};
+    let ready = true;
+    try {
+      const durability = await redisDurability(deps.redis);
+      checks.redis = { reachable: true, ...durability };
+      if (!durability.durable) {
+        // In development a non-durable Redis is allowed but said loudly; in production it is not ready.
+        deps.log.warn({ aof: durability.aof, evictionPolicy: durability.evictionPolicy }, 'Redis is not durable: set appendonly yes and maxmemory-policy noeviction');
+        if (deps.production) {
+          ready = false;
+        }
+      }
+    } catch {
+      checks.redis = { reachable: false };
+      ready = false;
+    }
+    for (const check of deps.checks) {
+      const ok = await Promise.resolve(check.ok()).catch(() => false);
+      checks[check.name] = ok;
+      ready &&= ok;
+    }
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    await refreshQueueGauges(deps).catch(() => undefined);
+    res.setHeader('Content-Type', deps.metrics.registry.contentType);
+    res.end(await deps.metrics.registry.metrics());
+  });
+
+  const board = new ExpressAdapter();
+  board.setBasePath('/queues');
+  createBullBoard({
+    queues: deps.queues.map((q) => {
+      const adapter = new BullMQAdapter(q, { readOnlyMode: false, allowRetries: true });
+      // Job data holds ids only by design; the formatter keeps it that way even if a payload ever slipped in.
+      adapter.setFormatter('data', (data: Record<string, unknown>) =>
+        Object.fromEntries(Object.entries(data ?? {}).filter(([k]) => /id$|Id$|workflow|destination/.test(k))),
+      );
+      return adapter;
+    }),
+    serverAdapter: board,
+  });
+  app.use('/queues', board.getRouter());
+  return app;
+}
+
+export function listenAdmin(app: express.Express, host: string, port: number): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer(app);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve({
+        port: typeof address === 'object' && address ? address.port : port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

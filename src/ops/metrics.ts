@@ -1,0 +1,76 @@
+/*
+ * Prometheus metrics of one process. Labels carry endpoints, statuses, REC codes, workflows and destinations — never
+ * ids or anything about a patient, so cardinality stays bounded and nothing personal is exported.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'endpoint' | 'status' | 'code'>;
+  readonly ackLatency: Histogram<'endpoint'>;
+  readonly accepted: Counter<'workflow'>;
+  readonly queueDepth: Gauge<'queue' | 'state'>;
+  readonly oldestJobAge: Gauge<'queue'>;
+  readonly inboundProcessed: Counter<'workflow' | 'outcome'>;
+  readonly mappingFailures: Counter<'workflow'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'bars_bridge_process_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'bars_bridge_requests_total',
+      help: 'Requests answered by the BaRS listener, by endpoint, HTTP status and BaRS error code',
+      labelNames: ['endpoint', 'status', 'code'],
+      registers: [registry],
+    }),
+    ackLatency: new Histogram({
+      name: 'bars_bridge_ack_latency_seconds',
+      help: 'Time from request to answer (BaRS: 90% within 2.1 s, all within 5 s)',
+      labelNames: ['endpoint'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.1, 5],
+      registers: [registry],
+    }),
+    accepted: new Counter({
+      name: 'bars_bridge_messages_accepted_total',
+      help: 'Messages acknowledged with 200, by workflow',
+      labelNames: ['workflow'],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'bars_bridge_queue_jobs',
+      help: 'Jobs per queue and state',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+    }),
+    oldestJobAge: new Gauge({
+      name: 'bars_bridge_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest waiting job per queue',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    inboundProcessed: new Counter({
+      name: 'bars_bridge_inbound_processed_total',
+      help: 'Inbound messages processed by the worker, by workflow and outcome',
+      labelNames: ['workflow', 'outcome'],
+      registers: [registry],
+    }),
+    mappingFailures: new Counter({
+      name: 'bars_bridge_mapping_failures_total',
+      help: 'Messages whose mapping failed (dead-lettered with the reason)',
+      labelNames: ['workflow'],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Endpoint label for a request path: the route template, never the id or query. */
+export function endpointLabel(method: string, path: string): string {
+  const first = path.split('/')[1] ?? '';
+  const known = ['metadata', 'MessageDefinition', '$process-message', 'ServiceRequest', 'Appointment', 'Slot'];
+  const base = known.includes(first) ? `/${first}` : 'other';
+  const hasId = base !== 'other' && path.split('/').filter(Boolean).length > 1;
+  return `${method} ${base}${hasId ? '/{id}' : ''}`;
+}
