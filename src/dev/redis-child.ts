@@ -68,7 +68,7 @@ export function freePort(): Promise<number> {
  * @param dir - data directory for the AOF files.
  * @param port - port to use; a free one when omitted.
  */
-export async function startRedisChild(dir: string, port?: number): Promise<RedisChild> {
+export async function startRedisChild(dir: string, port?: number, fsync: 'always' | 'everysec' = 'always'): Promise<RedisChild> {
   const binary = findRedisServer();
   if (!binary) {
     throw new Error(INSTALL_HINT);
@@ -82,7 +82,7 @@ export async function startRedisChild(dir: string, port?: number): Promise<Redis
       '--bind', '127.0.0.1',
       '--dir', path.resolve(dir),
       '--appendonly', 'yes',
-      '--appendfsync', 'always',
+      '--appendfsync', fsync,
       '--save', '',
       '--maxmemory-policy', 'noeviction',
       '--protected-mode', 'yes',

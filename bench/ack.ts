@@ -1,0 +1,108 @@
+/*
+ * Acknowledgement-path benchmark (issue 7): POST /$process-message with the 41 KB REFREQ01 referral, a fresh
+ * X-Request-Id and Bundle.id per request, mTLS keep-alive, 32 connections — against bars-bridge and, in the same run,
+ * against a baseline Express 5 + mTLS server that only parses the JSON and answers 200. Prints both and the ratio
+ * (target ≥ 0.6), then latency at a fixed rate (target p99 ≤ 50 ms, p50 ≤ 10 ms).
+ *
+ *   npx tsx bench/ack.ts [--duration 20] [--rate 1000]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+import { readPem } from '../src/dev/certs.js';
+import { freePort, startRedisChild } from '../src/dev/redis-child.js';
+import { barsHeaders } from '../src/dev/send.js';
+import { testCertsIn } from './certs.js';
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const duration = arg('duration', 20);
+const rate = arg('rate', 1000);
+const SERVICE_ID = '2000072489';
+
+const SHARED = '../shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
+const source = existsSync(SHARED) ? SHARED : 'test/fixtures/referral-111-to-ed.json';
+const bundle = JSON.parse(readFileSync(source, 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
+bundle.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${SERVICE_ID}`;
+bundle.id = '@@BUNDLE_ID@@';
+const template = JSON.stringify(bundle);
+
+function spawnServer(kind: string, port: number, redisUrl = ''): Promise<ChildProcess> {
+  const profile = process.env.BENCH_PROFILE && kind === 'receiver' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/servers.ts', kind, String(port), redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) {
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}`)));
+  });
+}
+
+async function load(port: number, opts: { duration: number; connections: number; overallRate?: number }): Promise<autocannon.Result> {
+  const certs = testCertsIn();
+  const base = barsHeaders(SERVICE_ID);
+  return autocannon({
+    url: `https://127.0.0.1:${port}`,
+    connections: opts.connections,
+    duration: opts.duration,
+    overallRate: opts.overallRate,
+    tlsOptions: { ca: readPem(certs.caCert), cert: readPem(certs.clientCert), key: readPem(certs.clientKey), servername: 'localhost' },
+    requests: [
+      {
+        method: 'POST',
+        path: '/$process-message',
+        setupRequest: (req) => ({
+          ...req,
+          headers: { ...base, 'Content-Type': 'application/fhir+json', 'X-Request-Id': randomUUID(), 'X-Correlation-Id': randomUUID() },
+          body: template.replace('@@BUNDLE_ID@@', randomUUID()),
+        }),
+      },
+    ],
+  });
+}
+
+function line(name: string, r: autocannon.Result): string {
+  const non2xx = r.non2xx + r.errors + r.timeouts;
+  return `${name.padEnd(10)} ${r.requests.average.toFixed(0).padStart(6)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  non-2xx/errors ${non2xx}`;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bars-bench-redis-'));
+  const redis = await startRedisChild(dir, undefined, process.argv.includes('--everysec') ? 'everysec' : 'always');
+  testCertsIn();
+  const children: ChildProcess[] = [];
+  try {
+    const basePort = await freePort();
+    children.push(await spawnServer('baseline', basePort));
+    const recvPort = await freePort();
+    children.push(await spawnServer('receiver', recvPort, redis.url));
+
+    console.log(`acknowledgement path: ${(template.length / 1024).toFixed(0)} KB referral, 32 connections, ${duration} s each, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? ''})`);
+    await load(basePort, { duration: 2, connections: 32 });
+    const baseline = await load(basePort, { duration, connections: 32 });
+    console.log(line('baseline', baseline));
+    await load(recvPort, { duration: 2, connections: 32 });
+    const receiver = await load(recvPort, { duration, connections: 32 });
+    console.log(line('receiver', receiver));
+    const ratio = receiver.requests.average / baseline.requests.average;
+    console.log(`ratio receiver/baseline: ${ratio.toFixed(2)} (target ≥ 0.60)`);
+
+    const fixed = await load(recvPort, { duration, connections: 32, overallRate: rate });
+    console.log(`fixed ${rate} req/s: p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms (targets ≤ 10 ms, ≤ 50 ms), non-2xx/errors ${fixed.non2xx + fixed.errors}`);
+  } finally {
+    for (const c of children) {
+      c.kill('SIGTERM');
+    }
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
