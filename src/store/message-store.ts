@@ -58,6 +58,14 @@ export interface PatientKey {
 
 export const INFLIGHT_TTL_SECONDS = 30;
 
+const CLAIM_SCRIPT = `
+if redis.call('HSETNX', KEYS[1], 'state', 'inflight') == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  return 1
+end
+return redis.call('HGETALL', KEYS[1])
+`;
+
 export class MessageStore {
   readonly redis: Redis;
   readonly prefix: string;
@@ -77,12 +85,16 @@ export class MessageStore {
    */
   async beginRequest(requestId: string): Promise<RequestState> {
     const key = this.key('req', requestId);
-    const claimed = await this.redis.hsetnx(key, 'state', 'inflight');
-    if (claimed === 1) {
-      await this.redis.expire(key, INFLIGHT_TTL_SECONDS);
+    // One round trip: claim (with the in-flight expiry) or read what an earlier attempt left.
+    const reply = (await this.redis.eval(CLAIM_SCRIPT, 1, key, String(INFLIGHT_TTL_SECONDS))) as string[] | number;
+    if (reply === 1) {
       return { state: 'new' };
     }
-    const h = await this.redis.hgetall(key);
+    const flat = reply as string[];
+    const h: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      h[flat[i]!] = flat[i + 1]!;
+    }
     switch (h.state) {
       case 'committed':
         // Stored but not yet confirmed in the queue: while the first attempt may still be finishing, the retry is
