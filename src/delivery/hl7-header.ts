@@ -93,3 +93,19 @@ export function readAck(text: string): AckSegment {
   const ackText = parts[3];
   return { code: code as AckCode, controlId, text: ackText === undefined || ackText === '' ? undefined : ackText };
 }
+
+/**
+ * Returns the message with MSH-10 replaced (used when ops replay a dead letter under a new Message Control ID).
+ * Only the first segment is touched; everything else is byte-for-byte the same.
+ */
+export function withControlId(text: string, controlId: string): string {
+  const header = readMessageHeader(text);
+  const end = text.search(/\r|\n/);
+  const msh = end === -1 ? text : text.slice(0, end);
+  const parts = msh.split(header.fieldSeparator);
+  while (parts.length < 10) {
+    parts.push('');
+  }
+  parts[9] = controlId; // MSH-10 is piece 9 because MSH-1 is the separator itself
+  return parts.join(header.fieldSeparator) + (end === -1 ? '' : text.slice(end));
+}
