@@ -26,8 +26,9 @@ export function fileNameFor(pattern: string, values: FileNameValues): string {
     .replaceAll('{messageId}', values.messageId)
     .replaceAll('{destination}', values.destination)
     .replaceAll('{timestamp}', stamp);
-  const safe = name.replace(/[^A-Za-z0-9._-]/g, '_');
-  if (safe === '' || safe.startsWith('.')) {
+  // No path separators, and no leading dot: dot-names are our temporary files, which pollers must ignore.
+  const safe = name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\./, '_');
+  if (safe === '' || safe === '_') {
     throw new FileWriteError(`file name pattern gives an unusable name: ${JSON.stringify(safe)}`);
   }
   return safe;

@@ -199,6 +199,25 @@ describe('delivery lanes (real Redis, real MLLP simulator)', function () {
     assert.ok(blocked.received.every((m) => m.controlId === ctrl(1)), 'blocked lane retries its head only');
   });
 
+  it('two worker processes on one lane (rolling-restart overlap) still send one at a time, in order', async () => {
+    const sim = await startPasSimulator({ scenario: { delayMs: 2 } });
+    sims.push(sim);
+    const other = await startLaneWorkers({ redis, prefix }, [pasDestination('pas', sim.port)], fastPolicy());
+    try {
+      workers = await startLaneWorkers({ redis, prefix }, [pasDestination('pas', sim.port)], fastPolicy());
+      for (let n = 1; n <= 200; n += 1) {
+        await enqueue('pas', n);
+      }
+      await waitFor(() => sim.received.length >= 100, 10000, 'half sent');
+      await workers.close(); // one of the two goes away mid-stream (if it held the head, the other takes over)
+      workers = undefined;
+      await waitFor(() => sim.received.length >= 200, 10000, 'all sent');
+      assert.deepEqual(sim.received.map((m) => m.controlId), Array.from({ length: 200 }, (_, i) => ctrl(i + 1)));
+    } finally {
+      await other.close();
+    }
+  });
+
   it('on close, puts the head job back at the head of its lane for the next worker', async () => {
     const sim = await startPasSimulator({ scenario: { nakRate: 1, nakCode: 'AE' } });
     sims.push(sim);
