@@ -66,6 +66,11 @@ describe('delivery lanes (real Redis, real MLLP simulator)', function () {
     const got = sim.received.map((m) => m.controlId);
     assert.deepEqual(firstReceipts(got), expected, 'first receipts are in enqueue order');
     assert.ok(got.every((id) => expected.includes(id)), 'no control id other than the ones we sent');
+    // Stronger than first-receipt order: a message is never sent again once its successor has been sent, i.e. the
+    // head is retried in place (BullMQ's own retry would resend it after later messages).
+    for (let i = 1; i < got.length; i += 1) {
+      assert.ok(got[i]! >= got[i - 1]!, `${got[i]} sent after ${got[i - 1]}: the lane went backwards`);
+    }
     const resent = got.length - total;
     const failures = sim.received.filter((m) => !(m.action.kind === 'ack' && m.action.code === 'AA')).length;
     assert.ok(resent > 50, `the scenario must actually exercise resends (resent ${resent})`);
