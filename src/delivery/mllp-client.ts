@@ -175,7 +175,7 @@ export class MllpClient extends EventEmitter {
     return new Promise<net.Socket>((resolve, reject) => {
       const useTls = this.options.tls !== undefined && this.options.tls !== false;
       const tlsOptions = typeof this.options.tls === 'object' ? this.options.tls : {};
-      const socket = useTls ? tls.connect({ host, port, servername: host, ...tlsOptions }) : net.connect({ host, port });
+      const socket = useTls ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...tlsOptions }) : net.connect({ host, port });
       const readyEvent = useTls ? 'secureConnect' : 'connect';
       let settled = false;
       const timer = setTimeout(() => {

@@ -96,7 +96,6 @@ describe('delivery lanes survive kill -9 of the worker', function () {
     assert.equal(history.summary.attempts, 2);
     second.kill('SIGTERM');
     await exited(second);
-    // eslint-disable-next-line no-console
     console.log(`      head resent ${recoveryMs} ms after the replacement worker started`);
   });
 });

@@ -91,7 +91,6 @@ describe('delivery lanes (real Redis, real MLLP simulator)', function () {
     assert.equal(history.summary.attempts, got.filter((id) => id === sample.controlId).length, 'history counts every attempt');
     assert.ok(history.events.some((e) => e.error === 'ack-timeout'), 'the ACK timeout is in the history');
     assert.ok(history.events.every((e) => !JSON.stringify(e).includes('PID')), 'no HL7 text in the history');
-    // eslint-disable-next-line no-console
     console.log(`      ${total} messages, ${got.length} sends (${resent} resends) in ${Date.now() - started} ms`);
   });
 
