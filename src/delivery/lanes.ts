@@ -425,3 +425,43 @@ export async function startLaneWorkers(
     },
   };
 }
+
+/** What ops see of one lane: how much is waiting and what the head is doing (Mirth users' most asked-for view). */
+export interface LaneStatus {
+  readonly destination: string;
+  readonly waiting: number;
+  /** The message being delivered (or retried in place) now, if any. */
+  readonly head?: {
+    readonly messageId: string;
+    readonly controlId: string;
+    readonly status: string;
+    readonly attempts: number;
+    readonly lastOutcome?: string;
+    readonly lastAttemptAt?: string;
+  };
+}
+
+/**
+ * Reads a lane's status, e.g. "head m42 retrying since 10:02, attempt 7, last outcome ack-timeout; 130 waiting".
+ */
+export async function getLaneStatus(deps: DeliveryStore & { readonly lanes: LaneQueues }, destination: string): Promise<LaneStatus> {
+  const queue = deps.lanes.get(destination);
+  const [waiting, active] = await Promise.all([queue.getWaitingCount(), queue.getActive(0, 0)]);
+  const job = active[0];
+  if (!job) {
+    return { destination, waiting };
+  }
+  const hash = await deps.redis.hgetall(deliveryKeys(deps.prefix, destination, job.data.messageId).history);
+  return {
+    destination,
+    waiting,
+    head: {
+      messageId: job.data.messageId,
+      controlId: job.data.controlId,
+      status: hash.status ?? 'unknown',
+      attempts: Number(hash.cycleAttempts ?? 0),
+      ...(hash.lastOutcome ? { lastOutcome: hash.lastOutcome } : {}),
+      ...(hash.lastAttemptAt ? { lastAttemptAt: hash.lastAttemptAt } : {}),
+    },
+  };
+}

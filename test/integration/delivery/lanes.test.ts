@@ -8,7 +8,7 @@ import {
   showDeadLetter,
 } from '../../../src/delivery/dead-letters.js';
 import { getDeliveryHistory, getDeliveryTrace } from '../../../src/delivery/history.js';
-import { createLaneQueues, enqueueDelivery, startLaneWorkers, type LaneQueues, type LaneWorkers } from '../../../src/delivery/lanes.js';
+import { createLaneQueues, enqueueDelivery, getLaneStatus, startLaneWorkers, type LaneQueues, type LaneWorkers } from '../../../src/delivery/lanes.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { adt, ctrl, fastPolicy, firstReceipts, pasDestination, testRedis, uniquePrefix, waitFor } from './helpers.js';
 
@@ -200,6 +200,11 @@ describe('delivery lanes (real Redis, real MLLP simulator)', function () {
     }
     await waitFor(() => healthy.received.length === 20, 5000, 'healthy lane drained');
     assert.ok(blocked.received.length > 1);
+    const status = await getLaneStatus({ redis, prefix, lanes }, 'pas-a');
+    assert.equal(status.waiting, 19);
+    assert.equal(status.head?.messageId, 'a1');
+    assert.equal(status.head?.lastOutcome, 'AE');
+    assert.ok((status.head?.attempts ?? 0) > 1);
     assert.ok(blocked.received.every((m) => m.controlId === ctrl(1)), 'blocked lane retries its head only');
   });
 

@@ -36,6 +36,7 @@ describe('PAS events listener (ACK after durable queueing)', () => {
   it('answers AE when Redis cannot take the message, so the PAS resends', async () => {
     const prefix = uniquePrefix('pasev-down');
     const offline = new Redis(process.env.TEST_REDIS_URL!, { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 0 });
+    offline.on('error', () => undefined); // expected: it never connects
     try {
       listener = await startPasEventsListener({ redis: offline, prefix, port: 0, host: '127.0.0.1' });
       const text = buildArrivalA04({ controlId: 'PAS0002', patientId: '9000000009', visitNumber: 'V2' });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { Hl7Message } from '@medplum/core';
 import { readAck, readMessageHeader } from '../../../src/delivery/hl7-header.js';
 import { MllpClient } from '../../../src/delivery/mllp-client.js';
@@ -87,5 +88,29 @@ describe('PAS simulator', () => {
     });
     assert.throws(() => parsePasSimArgs(['--nak-rate', '2']), /between 0 and 1/);
     assert.throws(() => parsePasSimArgs(['--bogus']), /unknown option/);
+  });
+
+  it('pas-sim command runs until SIGINT and prints ids and codes, not message text', async function () {
+    this.timeout(15000);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '-e', "import('./src/dev/pas-sim.ts').then((m) => m.pasSimCommand(['--port', '0', '--ack', 'AE'], process.stdout)).then((c) => process.exit(c))"],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const deadline = Date.now() + 10000;
+    while (!/listening on 127\.0\.0\.1:(\d+)/.test(output) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
+    const client = new MllpClient({ host: '127.0.0.1', port, connectTimeoutMs: 500, ackTimeoutMs: 1000, keepAlive: false, reconnect: { initialMs: 50, maxMs: 100 } });
+    assert.equal((await client.send(A04, 'CTRL42')).code, 'AE');
+    await client.close();
+    child.kill('SIGINT');
+    assert.equal(await exit, 0);
+    assert.match(output, /#1 ADT\^A04\^ADT_A01 CTRL42 -> AE/);
+    assert.ok(!output.includes('PID'), 'no message text printed');
   });
 });
