@@ -1,0 +1,328 @@
+/*
+ * PAS simulator: a real MLLP server that behaves like a PAS HL7 v2 inbound interface, for development
+ * (`bars-bridge pas-sim`) and for the delivery tests. By default it answers every message with AA; a scenario makes
+ * it answer AE/AR, answer late, drop the connection, stay silent, or answer with the wrong MSA-2, either at random
+ * rates or per message. It records every message it received, in arrival order, so tests can check ordering and
+ * that resends reuse MSH-10.
+ *
+ * It never acknowledges an acknowledgement (messages whose MSH-9 is ACK are recorded and ignored).
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { readMessageHeader, type AckCode } from '../delivery/hl7-header.js';
+import { MllpDecoder, encodeFrame } from '../delivery/mllp-framing.js';
+import { buildAck } from './pas-sim-ack.js';
+
+/** What the simulator does with one message. */
+export type PasAction =
+  | { readonly kind: 'ack'; readonly code: AckCode; readonly text?: string; readonly delayMs?: number }
+  /** Answers with MSA-2 set to a different control id (a PAS bug the sender must not take as success). */
+  | { readonly kind: 'wrong-control-id'; readonly delayMs?: number }
+  /** Closes the connection without answering. */
+  | { readonly kind: 'drop' }
+  /** Never answers (the sender's ACK timeout fires). */
+  | { readonly kind: 'silent' };
+
+/** Facts about a received message a scenario may decide on. */
+export interface IncomingInfo {
+  readonly controlId: string;
+  readonly messageType: string;
+  /** 1-based arrival number across all connections. */
+  readonly seq: number;
+  /** How many times this MSH-10 has now been received (1 = first receipt). */
+  readonly receipts: number;
+}
+
+/** Behaviour of the simulator. Rates are probabilities in [0, 1], checked in the order listed. */
+export interface PasScenario {
+  /** Code for a normal answer. Default AA. */
+  readonly ackCode?: AckCode;
+  readonly dropRate?: number;
+  readonly silentRate?: number;
+  readonly wrongControlIdRate?: number;
+  readonly nakRate?: number;
+  /** Code of a random NAK. Default AE. */
+  readonly nakCode?: AckCode;
+  /** Delay before every answer. */
+  readonly delayMs?: number;
+  /** Random source (seed it in tests for reproducible runs). Default Math.random. */
+  readonly random?: () => number;
+  /** Per-message override; return undefined to fall back to the rates. */
+  readonly decide?: (info: IncomingInfo) => PasAction | undefined;
+}
+
+/** One message as the simulator received it. */
+export interface ReceivedMessage {
+  readonly seq: number;
+  /** MSH-10 ('' when the frame had no readable MSH). */
+  readonly controlId: string;
+  /** MSH-9. */
+  readonly messageType: string;
+  readonly text: string;
+  readonly receivedAt: number;
+  /** Which connection (1-based, in accept order) it came on. */
+  readonly connection: number;
+  readonly action: PasAction;
+}
+
+/** Options of startPasSimulator. */
+export interface PasSimulatorOptions {
+  /** Port to listen on; 0 or omitted = any free port. */
+  readonly port?: number;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  readonly scenario?: PasScenario;
+  /** Serve MLLP over TLS with these options (key, cert, …). */
+  readonly tls?: tls.TlsOptions;
+  /** Called after each message is recorded (logging in the CLI). */
+  readonly onMessage?: (message: ReceivedMessage) => void;
+}
+
+/** A running simulator. */
+export interface PasSimulator {
+  readonly port: number;
+  readonly host: string;
+  /** Everything received, in arrival order (resends included). */
+  readonly received: ReceivedMessage[];
+  /** Number of connections accepted so far. */
+  readonly connections: () => number;
+  setScenario(scenario: PasScenario): void;
+  /** Stops listening and destroys every open connection. */
+  close(): Promise<void>;
+}
+
+/** Chooses the action for one message from a scenario. */
+export function chooseAction(scenario: PasScenario, info: IncomingInfo): PasAction {
+  const chosen = scenario.decide?.(info);
+  if (chosen) {
+    return chosen;
+  }
+  const random = scenario.random ?? Math.random;
+  const delayMs = scenario.delayMs;
+  const roll = (rate: number | undefined): boolean => rate !== undefined && rate > 0 && random() < rate;
+  if (roll(scenario.dropRate)) {
+    return { kind: 'drop' };
+  }
+  if (roll(scenario.silentRate)) {
+    return { kind: 'silent' };
+  }
+  if (roll(scenario.wrongControlIdRate)) {
+    return { kind: 'wrong-control-id', delayMs };
+  }
+  if (roll(scenario.nakRate)) {
+    return { kind: 'ack', code: scenario.nakCode ?? 'AE', text: 'Simulated application error', delayMs };
+  }
+  return { kind: 'ack', code: scenario.ackCode ?? 'AA', delayMs };
+}
+
+/**
+ * Starts a PAS simulator listening for MLLP.
+ * @returns the running simulator; close it in the test's `after` hook.
+ */
+export async function startPasSimulator(options: PasSimulatorOptions = {}): Promise<PasSimulator> {
+  const host = options.host ?? '127.0.0.1';
+  let scenario: PasScenario = options.scenario ?? {};
+  const received: ReceivedMessage[] = [];
+  const receipts = new Map<string, number>();
+  const sockets = new Set<net.Socket>();
+  let connectionCount = 0;
+  let ackCounter = 0;
+
+  const onConnection = (socket: net.Socket): void => {
+    connectionCount += 1;
+    const connection = connectionCount;
+    sockets.add(socket);
+    const decoder = new MllpDecoder();
+    // Answer messages on one connection strictly in order, even when a scenario delays answers.
+    let chain: Promise<void> = Promise.resolve();
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        const text = frame.toString('utf8');
+        chain = chain.then(() => handle(socket, connection, text));
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.once('close', () => sockets.delete(socket));
+  };
+
+  const handle = async (socket: net.Socket, connection: number, text: string): Promise<void> => {
+    let header;
+    try {
+      header = readMessageHeader(text);
+    } catch {
+      header = undefined;
+    }
+    const controlId = header?.controlId ?? '';
+    const messageType = header?.messageType ?? '';
+    const count = (receipts.get(controlId) ?? 0) + 1;
+    receipts.set(controlId, count);
+    const seq = received.length + 1;
+    const isAck = messageType.startsWith('ACK');
+    const action: PasAction =
+      header === undefined || isAck
+        ? { kind: 'silent' }
+        : chooseAction(scenario, { controlId, messageType, seq, receipts: count });
+    const message: ReceivedMessage = { seq, controlId, messageType, text, receivedAt: Date.now(), connection, action };
+    received.push(message);
+    options.onMessage?.(message);
+    if (header === undefined) {
+      return;
+    }
+    switch (action.kind) {
+      case 'silent':
+        return;
+      case 'drop':
+        socket.destroy();
+        return;
+      case 'ack':
+      case 'wrong-control-id': {
+        if (action.delayMs) {
+          await new Promise((r) => setTimeout(r, action.delayMs));
+        }
+        ackCounter += 1;
+        const ack = buildAck(header, {
+          code: action.kind === 'ack' ? action.code : 'AA',
+          ackControlId: `SIMACK${ackCounter}`,
+          acknowledgedControlId: action.kind === 'wrong-control-id' ? `${controlId}X` : undefined,
+          text: action.kind === 'ack' ? action.text : undefined,
+        });
+        if (!socket.destroyed) {
+          socket.write(encodeFrame(ack));
+        }
+        return;
+      }
+    }
+  };
+
+  const server = options.tls ? tls.createServer(options.tls, onConnection) : net.createServer(onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  return {
+    port,
+    host,
+    received,
+    connections: () => connectionCount,
+    setScenario(next: PasScenario): void {
+      scenario = next;
+    },
+    close(): Promise<void> {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) {
+          socket.destroy();
+        }
+      });
+    },
+  };
+}
+
+/** Command-line options of `bars-bridge pas-sim`. */
+export interface PasSimArgs {
+  port: number;
+  host: string;
+  scenario: PasScenario;
+}
+
+/** Parses `--port N --host H --ack AE --nak-rate 0.1 --nak-code AR --delay-ms 50 --drop-rate … --silent-rate …`. */
+export function parsePasSimArgs(argv: readonly string[]): PasSimArgs {
+  const args: PasSimArgs = { port: 2576, host: '127.0.0.1', scenario: {} };
+  const scenario: { -readonly [K in keyof PasScenario]: PasScenario[K] } = {};
+  for (let i = 0; i < argv.length; i += 1) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    const need = (): string => {
+      if (value === undefined) {
+        throw new Error(`${flag} needs a value`);
+      }
+      i += 1;
+      return value;
+    };
+    const rate = (): number => {
+      const n = Number(need());
+      if (!(n >= 0 && n <= 1)) {
+        throw new Error(`${flag} must be between 0 and 1`);
+      }
+      return n;
+    };
+    switch (flag) {
+      case '--port':
+        args.port = Number(need());
+        break;
+      case '--host':
+        args.host = need();
+        break;
+      case '--ack':
+        scenario.ackCode = need() as AckCode;
+        break;
+      case '--nak-rate':
+        scenario.nakRate = rate();
+        break;
+      case '--nak-code':
+        scenario.nakCode = need() as AckCode;
+        break;
+      case '--delay-ms':
+        scenario.delayMs = Number(need());
+        break;
+      case '--drop-rate':
+        scenario.dropRate = rate();
+        break;
+      case '--silent-rate':
+        scenario.silentRate = rate();
+        break;
+      default:
+        throw new Error(`unknown option ${flag}`);
+    }
+  }
+  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
+    throw new Error('--port must be a port number');
+  }
+  args.scenario = scenario;
+  return args;
+}
+
+/**
+ * `bars-bridge pas-sim [--port 2576] [options]`: runs the simulator until SIGINT/SIGTERM, printing one line per
+ * message (sequence, MSH-9, MSH-10, action; never the message text).
+ * @returns process exit code.
+ */
+export async function pasSimCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
+  let args: PasSimArgs;
+  try {
+    args = parsePasSimArgs(argv);
+  } catch (err) {
+    out.write(`pas-sim: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const sim = await startPasSimulator({
+    port: args.port,
+    host: args.host,
+    scenario: args.scenario,
+    onMessage: (m) => {
+      const what = m.action.kind === 'ack' ? m.action.code : m.action.kind;
+      out.write(`#${m.seq} ${m.messageType} ${m.controlId} -> ${what}\n`);
+    },
+  });
+  out.write(`PAS simulator listening on ${sim.host}:${sim.port} (MLLP)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await sim.close();
+  out.write(`PAS simulator stopped after ${sim.received.length} messages\n`);
+  return 0;
+}
