@@ -18,6 +18,11 @@ import { MessageStore } from './store/message-store.js';
 import { processInbound } from './queues/inbound-processor.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { createMetrics } from './ops/metrics.js';
+import { parseDestinations, type Destination } from './delivery/destinations.js';
+import { createLaneQueues, startLaneWorkers } from './delivery/lanes.js';
+import { loadDeliveryPolicy } from './delivery/policy.js';
+import { startPasSimulator } from './dev/pas-sim.js';
+import { startPasEventsListener } from './pas-events/listener.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
 
@@ -63,6 +68,13 @@ export const DEV_SLOTS: Config['slots'] = [
     useCases: ['a1t1', 'a1t2', 'a2t1', 'a2t2'],
   },
 ];
+
+/** Configured destinations, or the one PAS link of PAS_MLLP_HOST/PAS_MLLP_PORT. */
+export function destinationsOf(config: Readonly<Config>): Destination[] {
+  return config.destinations.length > 0
+    ? [...config.destinations]
+    : parseDestinations([{ name: 'pas', kind: 'mllp', host: config.pas.host, port: config.pas.port }]);
+}
 
 export interface StartOptions {
   readonly web: boolean;
@@ -125,9 +137,34 @@ export async function start(options: StartOptions): Promise<Running> {
     }
 
     if (options.worker) {
+      if (config.pas.simulator) {
+        // Development: the PAS is our simulator, so `npm start` delivers end to end on one machine.
+        if (await isListening(config.pas.host, config.pas.port)) {
+          log.warn({ port: config.pas.port }, 'PAS port already in use; not starting the PAS simulator');
+        } else {
+          const sim = await startPasSimulator({ host: config.pas.host, port: config.pas.port });
+          stack.push({ name: 'PAS simulator', stop: () => sim.close() });
+          log.info({ port: sim.port }, 'PAS simulator listening (MLLP, ACKs AA)');
+        }
+      }
       const workerConnection = createWorkerConnection(config.redis);
       stack.push({ name: 'redis (worker)', stop: () => workerConnection.quit() });
       const workerStore = new MessageStore(workerConnection, prefix);
+
+      const destinations = destinationsOf(config);
+      const lanes = await startLaneWorkers(
+        { redis: workerConnection, prefix, logger: log },
+        destinations,
+        loadDeliveryPolicy(path.join(config.queuesDir, 'delivery.yaml')),
+      );
+      stack.push({ name: 'delivery lanes', stop: () => lanes.close() });
+      const laneQueues = createLaneQueues(workerConnection, prefix);
+      stack.push({ name: 'lane queues', stop: () => laneQueues.close() });
+      log.info({ destinations: lanes.destinations }, 'delivery lanes started');
+
+      const pasEvents = await startPasEventsListener({ redis: producer, prefix, port: config.pasEvents.port, host: config.http.host, logger: log });
+      stack.push({ name: 'PAS events listener', stop: () => pasEvents.close() });
+      log.info({ port: pasEvents.port }, 'PAS events listener (MLLP) started');
       const worker = new Worker<InboundJobData>(
         INBOUND_QUEUE,
         (job: Job<InboundJobData>) => processInbound(job, { store: workerStore, log }),

@@ -9,6 +9,8 @@ import { loadConfig, ConfigError } from '../config/load.js';
 import { ensureDevCerts, readPem } from '../dev/certs.js';
 import { sendBundle } from '../dev/send.js';
 import { start } from '../runtime.js';
+import { deadLettersCommand } from '../delivery/cli.js';
+import { pasSimCommand } from '../dev/pas-sim.js';
 
 type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
 
@@ -17,6 +19,9 @@ const USAGE = `Usage: bars-bridge <command>
   start [--web] [--worker]      run the receiver and/or the workers (both by default)
   send <bundle.json> [--url U]  post a Bundle to $process-message with dev headers and client certificate
   certs dev                     create development CA, server and client certificates under .dev/certs
+  pas-sim [--port 2576] …       run the PAS simulator (MLLP; ACK AA or scripted AE/AR/delays/drops)
+  dead-letters list|show|replay|drop|audit …
+                                messages that failed delivery for good: inspect, replay (same or new MSH-10), drop
   help                          this text
 `;
 
@@ -98,6 +103,11 @@ const COMMANDS: Record<string, Command> = {
   start: startCommand,
   send: sendCommand,
   certs: certsCommand,
+  'pas-sim': (argv, out) => pasSimCommand(argv, out),
+  'dead-letters': (argv, out) => {
+    const config = loadConfig();
+    return deadLettersCommand(argv, out, { redisUrl: config.redis.url, prefix: config.redis.prefix });
+  },
 };
 
 export async function main(argv: string[]): Promise<number> {

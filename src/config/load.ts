@@ -86,6 +86,9 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     pasEvents: { port: 2575 },
     proxy: {},
     slots: [],
+    destinations: [],
+    mappingsDir: 'mappings',
+    queuesDir: 'queues',
   };
 
   const fromEnv: DeepPartial<Config> = {
@@ -103,6 +106,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       simulator: env.PAS_MLLP_HOST ? false : bool(env.PAS_SIMULATOR),
     }),
     pasEvents: defined({ port: int(env.PAS_EVENTS_PORT) }),
+    mappingsDir: env.BARS_MAPPINGS_DIR,
+    queuesDir: env.BARS_QUEUES_DIR,
     proxy: defined({
       url: env.BARS_PROXY_URL,
       tokenUrl: env.BARS_TOKEN_URL,

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { USE_CASE_CODES } from '../bars/codes.js';
+import { destinationsSchema } from '../delivery/destinations.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -100,6 +101,12 @@ export const configSchema = z.object({
     privateKey: z.string().optional(),
   }),
   slots: z.array(slotScheduleSchema),
+  /** Where mapped messages go (MLLP links, file drops); empty = one MLLP destination `pas` at pas.host:pas.port. */
+  destinations: destinationsSchema,
+  /** Mapping rule files (FHIRPath → HL7 v2 / flat file). */
+  mappingsDir: z.string(),
+  /** Queue policy files (delivery.yaml …). */
+  queuesDir: z.string(),
 });
 
 export type Config = z.infer<typeof configSchema>;

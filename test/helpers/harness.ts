@@ -12,6 +12,7 @@ import { ensureDevCerts, readPem, type DevCertPaths } from '../../src/dev/certs.
 import { request, barsHeaders, type SendResult } from '../../src/dev/send.js';
 import { createLogger, type Logger } from '../../src/logging.js';
 import { start, DEV_SLOTS, type Running } from '../../src/runtime.js';
+import { freePort } from '../../src/dev/redis-child.js';
 
 export const TEST_SERVICE_ID = '2000072489';
 
@@ -58,6 +59,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       logLevel: 'silent',
       http: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
+      pas: { host: '127.0.0.1', port: await freePort(), simulator: true },
+      pasEvents: { port: 0 },
       tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert },
       redis: { url: redisUrl, prefix: `{t-${randomUUID().slice(0, 8)}}`, embedded: false },
       service: { ids: [TEST_SERVICE_ID] },
