@@ -15,6 +15,8 @@ export type FieldValue = string[][][];
 /** One built segment. `fields[n]` is field n (1-based). */
 export interface BuiltSegment {
   readonly type: string;
+  /** Name in explain output and problems: the type, with the occurrence for repeated segments (`OBX(2)`). */
+  readonly label?: string;
   readonly fields: Array<FieldValue | undefined>;
   /** Text continued from a field with `overflow: nte`, written as NTE segments right after this one. */
   readonly continuation: Array<{ text: string; where: string }>;
@@ -150,7 +152,7 @@ function nextRep(seg: BuiltSegment, field: number): number {
 function applyField(rule: FieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[]): void {
   if (rule.kind === 'repeating') return applyRepeating(rule, seg, scope, problems, trace);
   const { field, component, subComponent } = rule.position;
-  const label = `${seg.type}-${field}.${component}${subComponent > 1 ? `.${subComponent}` : ''}`;
+  const label = `${seg.label ?? seg.type}-${field}.${component}${subComponent > 1 ? `.${subComponent}` : ''}`;
   const { out, overflow } = values(rule, scope, label, problems, trace);
   if (out.length === 0) return;
   if (rule.repeat) {
@@ -171,7 +173,7 @@ function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scop
     let any = false;
     for (const comp of rule.components) {
       const { field, component, subComponent } = comp.position;
-      const label = `${seg.type}-${field}[${rep}].${component}${subComponent > 1 ? `.${subComponent}` : ''}`;
+      const label = `${seg.label ?? seg.type}-${field}[${rep}].${component}${subComponent > 1 ? `.${subComponent}` : ''}`;
       const { out, overflow } = values(comp, inner, label, problems, trace);
       if (overflow.length) problems.push(`${comp.where}: ${label}: overflow: nte is not supported inside a repeating field`);
       if (out.length === 0) continue;
@@ -192,7 +194,7 @@ function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace
   let made = 0;
   for (const s of scopes) {
     if (!holds(rule.when, s, problems)) continue;
-    const seg: BuiltSegment = { type: rule.segment, fields: [], continuation: [] };
+    const seg: BuiltSegment = { type: rule.segment, label: rule.foreach ? `${rule.segment}(${made + 1})` : undefined, fields: [], continuation: [] };
     for (const f of rule.fields) applyField(f, seg, s, problems, trace);
     out.push(seg);
     made++;
