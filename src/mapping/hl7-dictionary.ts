@@ -4,8 +4,15 @@
  *  - §5.1 MSH-3..6 Sending/Receiving Application/Facility are R (optional in base v2.4);
  *  - §5.12 ZU1 "UK Additional Data" is defined (Z segments are not in the base dictionary);
  *  - XON-3 carries the ODS code in ITK messages (e.g. PD1-3 `MALTON GP PRACTICE^^Y06601`), so it is ST, not NM.
- * ZU1 fields are declared ST: values are formatted by the rules (TS already rendered), and the library must not
- * re-encode them (its TS encoder pads partial dates, which would change what the rule produced).
+ * ZU1 fields are declared ST: values are formatted by the rules (TS already rendered).
+ *
+ * Dates are written verbatim in every version: hl7v2 1.9.0's TS/DT/DTM/TM encoders re-format string values on
+ * serialisation — `20211013162027-0330` becomes `202110131620270330` (the sign of a negative offset is lost) and
+ * `2021` becomes `20210101` (found by the property tests). Our rules already produce HL7 TS text (datetime.ts), so the
+ * encoders are replaced by a pass-through for strings, and the decoders (which the library also runs when a value
+ * is set) check the text against the HL7 v2.4 grammar (§2.A.21 DT, §2.A.77 TM, §2.A.81 TS) and keep it as text, so
+ * strict parsing still rejects a malformed date. (The library's own decoder also rejects valid offsets such as
+ * +1300 and +1400, used in New Zealand and Kiribati.)
  */
 import { dictionaries as standard, type HL7Dictionary } from 'hl7v2';
 
@@ -39,8 +46,49 @@ function itk24(base: HL7Dictionary): HL7Dictionary {
   });
 }
 
+type Codec = (v: unknown) => unknown;
+const verbatimEncode =
+  (encode: Codec | undefined): Codec =>
+  (v) =>
+    typeof v === 'string' ? v : encode ? encode(v) : String(v);
+const OFFSET = '(?:[+-](?:0\\d|1[0-4])[0-5]\\d)?';
+const GRAMMAR = {
+  DT: /^\d{4}(?:\d{2}(?:\d{2})?)?$/,
+  TM: new RegExp(`^\\d{2}(?:\\d{2}(?:\\d{2}(?:\\.\\d{1,4})?)?)?${OFFSET}$`),
+  TS: new RegExp(`^\\d{4}(?:\\d{2}(?:\\d{2}(?:\\d{2}(?:\\d{2}(?:\\d{2}(?:\\.\\d{1,4})?)?)?)?)?)?${OFFSET}$`),
+};
+const validatingDecode =
+  (decode: Codec | undefined, grammar: RegExp): Codec =>
+  (v) => {
+    if (typeof v !== 'string') return decode ? decode(v) : v;
+    if (!grammar.test(v)) throw new Error(`Value "${v}" is not a valid date/time string`);
+    return v;
+  };
+const verbatim = <T extends { encode?: unknown; decode?: unknown }>(def: T, grammar: RegExp): T => ({
+  ...def,
+  encode: verbatimEncode(def.encode as Codec | undefined),
+  decode: validatingDecode(def.decode as Codec | undefined, grammar),
+});
+
+/** A copy of `dict` whose date/time types write string values as given (see file header); `dict` is not changed. */
+function withVerbatimDates(dict: HL7Dictionary): HL7Dictionary {
+  const copy = dict.extend({});
+  const types = { ...copy.types };
+  for (const [name, grammar] of [['DT', GRAMMAR.DT], ['DTM', GRAMMAR.TS], ['TM', GRAMMAR.TM]] as const) {
+    if (types[name]) types[name] = verbatim(types[name], grammar);
+  }
+  const ts = types.TS;
+  if (ts?.fields?.[1]) {
+    types.TS = { ...ts, fields: { ...ts.fields, 1: verbatim(ts.fields[1], GRAMMAR.TS) } };
+  }
+  copy.types = types;
+  return copy;
+}
+
 /** Every version hl7v2 knows, with the ITK profile applied to 2.4. Pass to `new HL7Message(v, d)` and `parse`. */
-export const DICTIONARIES: Record<string, HL7Dictionary> = { ...standard, '2.4': itk24(standard['2.4']) };
+export const DICTIONARIES: Record<string, HL7Dictionary> = Object.fromEntries(
+  Object.entries(standard).map(([v, d]) => [v, withVerbatimDates(v === '2.4' ? itk24(d) : d)]),
+);
 
 /** The dictionary for a version string, or undefined when hl7v2 has none. */
 export function dictionaryFor(version: string): HL7Dictionary | undefined {

@@ -46,7 +46,13 @@ export function renderWithTrace(mapping: CompiledMapping, msg: StoredMessage, op
   let problems: string[];
   if (out.format === 'hl7v2') {
     const segments = segmentsToWrite(out, ev.segments, opts.now, opts.controlId);
-    text = writeHl7(out, segments);
+    try {
+      text = writeHl7(out, segments);
+    } catch (err) {
+      // hl7v2 validates data types as values are set; its messages quote the value, which may be patient data.
+      const why = (err instanceof Error ? err.message : String(err)).replace(/"[^"]*"/g, '"…"').split('\n')[0];
+      throw new MappingError(`Mapping ${mapping.id} produced a value HL7 v${out.version} refuses for message ${msg.id}`, [`${mapping.file}: data type: ${why}`]);
+    }
     problems = validateHl7(out, text, segments);
   } else {
     text = writeCsv(out, mapping.columns, ev.rows);
