@@ -38,12 +38,12 @@ export interface MappingBenchResult {
 function expressionsOf(m: CompiledMapping): CompiledExpression[] {
   const out: CompiledExpression[] = m.variables.map((v) => v.expression);
   for (const s of m.segments) {
-    for (const e of [s.foreach, s.when]) if (e) out.push(e);
+    for (const e of [s.foreach, s.when]) {if (e) {out.push(e);}}
     for (const f of s.fields) {
       if (f.kind === 'repeating') {
         out.push(f.foreach);
-        for (const c of f.components) if (c.expression) out.push(c.expression);
-      } else if (f.expression) out.push(f.expression);
+        for (const c of f.components) {if (c.expression) {out.push(c.expression);}}
+      } else if (f.expression) {out.push(f.expression);}
     }
   }
   return out;
@@ -78,7 +78,7 @@ export function runMappingBench({ seconds = 7 }: { seconds?: number } = {}): Map
   const raw = (): void => {
     const msg = messages[i++ % messages.length];
     const env = { ...buildEnvironment(msg, opts), destination: mapping.destinationSettings, item: [], index: 1, rep: [], repIndex: 1 };
-    for (const e of exprs) fhirpath.evaluate(msg.bundle, e.source, env, r4, options);
+    for (const e of exprs) {fhirpath.evaluate(msg.bundle, e.source, env, r4, options);}
   };
   measure(Math.min(1, seconds / 4), raw);
   const rawPerSec = measure(seconds, raw);
@@ -86,7 +86,7 @@ export function runMappingBench({ seconds = 7 }: { seconds?: number } = {}): Map
   const compiledFlat = (): void => {
     const msg = messages[i++ % messages.length];
     const env = { ...buildEnvironment(msg, opts), destination: mapping.destinationSettings, item: [], index: 1, rep: [], repIndex: 1 };
-    for (const e of exprs) e.evaluate(msg.bundle, env);
+    for (const e of exprs) {e.evaluate(msg.bundle, env);}
   };
   measure(Math.min(1, seconds / 4), compiledFlat);
   const compiledExpressionsPerSec = measure(seconds, compiledFlat);

@@ -18,7 +18,7 @@ const DEFAULT_DIR = 'mappings';
 
 function option(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
-  if (i < 0) return undefined;
+  if (i < 0) {return undefined;}
   const v = argv[i + 1];
   argv.splice(i, 2);
   return v;
@@ -26,7 +26,7 @@ function option(argv: string[], name: string): string | undefined {
 
 function flag(argv: string[], name: string): boolean {
   const i = argv.indexOf(name);
-  if (i >= 0) argv.splice(i, 1);
+  if (i >= 0) {argv.splice(i, 1);}
   return i >= 0;
 }
 
@@ -34,7 +34,7 @@ function load(dir: string, out: NodeJS.WritableStream): MappingRegistry | undefi
   try {
     return loadMappings(dir);
   } catch (err) {
-    if (!(err instanceof MappingError)) throw err;
+    if (!(err instanceof MappingError)) {throw err;}
     out.write(`${err.message}\n`);
     return undefined;
   }
@@ -55,13 +55,14 @@ export async function mapCommand(argv: string[], out: NodeJS.WritableStream): Pr
     out.write('usage: bars-bridge map <mapping> <bundle.json> [--explain] [--mappings <dir>] [--workflow <workflow>]\n');
     return 2;
   }
-  let [mappingId, input] = args;
+  const input = args[1];
+  let mappingId = args[0];
   if (/\.ya?ml$/.test(mappingId)) {
     dir = path.dirname(mappingId);
     mappingId = path.basename(mappingId).replace(/\.ya?ml$/, '');
   }
   const registry = load(dir, out);
-  if (!registry) return 1;
+  if (!registry) {return 1;}
   const mapping = registry.get(mappingId);
   if (!mapping) {
     out.write(`no mapping '${mappingId}' in ${dir} (have: ${registry.mappings.map((m) => m.id).join(', ')})\n`);
@@ -78,10 +79,10 @@ export async function mapCommand(argv: string[], out: NodeJS.WritableStream): Pr
   try {
     const { output, trace } = renderWithTrace(mapping, msg, { now: GOLDEN_NOW, controlId: GOLDEN_CONTROL_ID });
     out.write(output.text.replace(/\r\n?/g, '\n'));
-    if (explain) out.write(`\n# explain: ${mapping.id} (${mapping.file})\n${formatExplain(trace)}\n`);
+    if (explain) {out.write(`\n# explain: ${mapping.id} (${mapping.file})\n${formatExplain(trace)}\n`);}
     return 0;
   } catch (err) {
-    if (!(err instanceof MappingError)) throw err;
+    if (!(err instanceof MappingError)) {throw err;}
     out.write(`${err.message}\n`);
     return 1;
   }
@@ -95,21 +96,21 @@ export async function mappingsTestCommand(argv: string[], out: NodeJS.WritableSt
   const args = [...argv];
   const dir = option(args, '--mappings') ?? DEFAULT_DIR;
   const registry = load(dir, out);
-  if (!registry) return 1;
+  if (!registry) {return 1;}
   const { cases, problems } = listGoldenCases(dir);
-  for (const p of problems) out.write(`FAIL ${p}\n`);
+  for (const p of problems) {out.write(`FAIL ${p}\n`);}
   let failed = problems.length;
   for (const c of cases) {
     const expected = readFileSync(c.expected, 'utf8').replace(/\r\n?/g, '\n');
     const actual = renderGoldenCase(registry, c);
-    if (actual === expected) out.write(`ok   ${c.mappingId}/${c.name}\n`);
+    if (actual === expected) {out.write(`ok   ${c.mappingId}/${c.name}\n`);}
     else {
       failed++;
       out.write(`FAIL ${c.mappingId}/${c.name} (${c.expected})\n${goldenDiff(expected, actual, c.kind)}\n`);
     }
   }
   const untested = registry.mappings.filter((m) => !cases.some((c) => c.mappingId === m.id));
-  for (const m of untested) out.write(`note ${m.id} has no golden case\n`);
+  for (const m of untested) {out.write(`note ${m.id} has no golden case\n`);}
   out.write(`${cases.length - (failed - problems.length)} passed, ${failed} failed\n`);
   return failed === 0 ? 0 : 1;
 }

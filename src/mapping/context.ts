@@ -31,20 +31,20 @@ export class BundleIndex {
   constructor(readonly bundle: Bundle) {
     for (const entry of bundle.entry ?? []) {
       const r = entry.resource;
-      if (!r) continue;
+      if (!r) {continue;}
       if (entry.fullUrl) {
         this.byUrl.set(entry.fullUrl, r);
         const tail = /([A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(entry.fullUrl);
-        if (tail && !entry.fullUrl.startsWith('urn:')) this.byUrl.set(tail[1], r);
+        if (tail && !entry.fullUrl.startsWith('urn:')) {this.byUrl.set(tail[1], r);}
       }
-      if (r.id) this.byUrl.set(`${r.resourceType}/${r.id}`, r);
+      if (r.id) {this.byUrl.set(`${r.resourceType}/${r.id}`, r);}
     }
   }
 
   /** The resource a reference string points at inside this Bundle, if any. */
   resolve(reference: string): Resource | undefined {
     const direct = this.byUrl.get(reference);
-    if (direct) return direct;
+    if (direct) {return direct;}
     const tail = /([A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
     return tail ? this.byUrl.get(tail[1]) : undefined;
   }
@@ -56,7 +56,7 @@ export class BundleIndex {
 }
 
 function referenceOf(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') {return value;}
   if (value && typeof value === 'object' && typeof (value as { reference?: unknown }).reference === 'string') {
     return (value as { reference: string }).reference;
   }
@@ -73,13 +73,13 @@ export const USER_FUNCTIONS = {
     arity: { 0: [] },
     fn: function (this: { vars: Record<symbol, BundleIndex | undefined> }, inputs: unknown[]): unknown[] {
       const index = this.vars[INDEX];
-      if (!index) return [];
+      if (!index) {return [];}
       const out: unknown[] = [];
       for (const node of inputs) {
         const data = node && typeof node === 'object' && 'data' in node ? (node as { data: unknown }).data : node;
         const ref = referenceOf(data);
         const target = ref === undefined ? undefined : index.resolve(ref);
-        if (target) out.push(ResourceNode.makeResNode(this, target, null, null, null, null));
+        if (target) {out.push(ResourceNode.makeResNode(this, target, null, null, null, null));}
       }
       return out;
     },
@@ -109,7 +109,7 @@ function firstResolved(index: BundleIndex, refs: unknown, type: string): Resourc
   for (const r of Array.isArray(refs) ? refs : [refs]) {
     const ref = referenceOf(r);
     const res = ref === undefined ? undefined : index.resolve(ref);
-    if (res?.resourceType === type) return res;
+    if (res?.resourceType === type) {return res;}
   }
   return undefined;
 }
@@ -180,8 +180,8 @@ export function buildEnvironment(msg: StoredMessage, extras: { now: Date; contro
 /** An environment with every variable present and empty, for probing expressions at load time. */
 export function probeEnvironment(extraNames: Iterable<string>): Environment {
   const env: Environment = {};
-  for (const n of CONTEXT_VARIABLES) env[n] = [];
-  for (const n of extraNames) env[n] = [];
+  for (const n of CONTEXT_VARIABLES) {env[n] = [];}
+  for (const n of extraNames) {env[n] = [];}
   env.bundle = { resourceType: 'Bundle' };
   return env;
 }

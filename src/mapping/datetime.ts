@@ -16,13 +16,13 @@ export class DateFormatError extends Error {}
  */
 export function fhirToHl7Ts(value: string): string {
   const m = FHIR_DATETIME.exec(value);
-  if (!m) throw new DateFormatError('not a FHIR date/dateTime/instant');
+  if (!m) {throw new DateFormatError('not a FHIR date/dateTime/instant');}
   const [, y, mo, d, h, mi, s, frac, tz] = m;
   let out = y + (mo ?? '') + (d ?? '');
   if (h !== undefined) {
     out += h + mi + (s ?? '');
-    if (frac !== undefined && s !== undefined) out += '.' + frac.slice(0, 4);
-    if (tz !== undefined) out += tz === 'Z' ? '+0000' : tz.replace(':', '');
+    if (frac !== undefined && s !== undefined) {out += '.' + frac.slice(0, 4);}
+    if (tz !== undefined) {out += tz === 'Z' ? '+0000' : tz.replace(':', '');}
   }
   return out;
 }
@@ -30,7 +30,7 @@ export function fhirToHl7Ts(value: string): string {
 /** FHIR date/dateTime → HL7 DT (YYYY[MM[DD]]): the calendar date as written, no time-zone shift (e.g. PID-7 birth date). */
 export function fhirToHl7Date(value: string): string {
   const m = FHIR_DATETIME.exec(value);
-  if (!m) throw new DateFormatError('not a FHIR date/dateTime/instant');
+  if (!m) {throw new DateFormatError('not a FHIR date/dateTime/instant');}
   return m[1] + (m[2] ?? '') + (m[3] ?? '');
 }
 

@@ -54,15 +54,15 @@ function run(e: CompiledExpression, scope: Scope, problems: string[]): unknown[]
 
 /** FHIRPath truthiness for `when:`: empty and `false` are false; anything else is true. */
 function holds(e: CompiledExpression | undefined, scope: Scope, problems: string[]): boolean {
-  if (!e) return true;
+  if (!e) {return true;}
   const r = run(e, scope, problems);
   return r !== undefined && r.length > 0 && !(r.length === 1 && r[0] === false);
 }
 
 function primitive(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
-  if (typeof v === 'boolean') return v ? 'Y' : 'N'; // HL7 Table 0136 Yes/No indicator
+  if (typeof v === 'string') {return v;}
+  if (typeof v === 'number' || typeof v === 'bigint') {return String(v);}
+  if (typeof v === 'boolean') {return v ? 'Y' : 'N';} // HL7 Table 0136 Yes/No indicator
   return undefined;
 }
 
@@ -72,12 +72,12 @@ function primitive(v: unknown): string | undefined {
  */
 function values(rule: ValueRule, scope: Scope, target: string, problems: string[], trace: TraceEntry[]): { out: string[]; overflow: string[] } {
   const none = { out: [], overflow: [] };
-  if (!holds(rule.when, scope, problems)) return none;
+  if (!holds(rule.when, scope, problems)) {return none;}
   let raw: string[];
-  if (rule.constant !== undefined) raw = [rule.constant];
+  if (rule.constant !== undefined) {raw = [rule.constant];}
   else {
     const r = run(rule.expression!, scope, problems);
-    if (r === undefined) return none;
+    if (r === undefined) {return none;}
     raw = [];
     for (const v of r) {
       const s = primitive(v);
@@ -85,7 +85,7 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
         problems.push(`${rule.where}: ${target}: expression yields a complex element, not a primitive value (select e.g. .value or .code)`);
         return none;
       }
-      if (s !== '') raw.push(s);
+      if (s !== '') {raw.push(s);}
     }
     if (raw.length > 1 && !rule.repeat) {
       problems.push(`${rule.where}: ${target}: expression yields ${raw.length} values for one position (use first() or repeat: true)`);
@@ -94,9 +94,9 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
   }
   const source = rule.constant !== undefined ? `value ${JSON.stringify(rule.constant)}` : rule.expression!.source;
   if (raw.length === 0) {
-    if (rule.defaultValue !== undefined) raw = [rule.defaultValue];
+    if (rule.defaultValue !== undefined) {raw = [rule.defaultValue];}
     else {
-      if (rule.required) problems.push(`${rule.where}: ${target}: required, but the expression yields nothing`);
+      if (rule.required) {problems.push(`${rule.where}: ${target}: required, but the expression yields nothing`);}
       return none;
     }
   }
@@ -115,7 +115,7 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
       try {
         v = rule.format === 'ts' ? fhirToHl7Ts(v) : fhirToHl7Date(v);
       } catch (err) {
-        if (!(err instanceof DateFormatError)) throw err;
+        if (!(err instanceof DateFormatError)) {throw err;}
         problems.push(`${rule.where}: ${target}: value is not a FHIR date/dateTime/instant (format: ${rule.format})`);
         continue;
       }
@@ -125,7 +125,7 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
         problems.push(`${rule.where}: ${target}: value is ${v.length} characters, limit is ${rule.maxLength} (overflow: error)`);
         continue;
       }
-      for (let i = rule.maxLength; i < v.length; i += rule.maxLength) overflow.push(v.slice(i, i + rule.maxLength));
+      for (let i = rule.maxLength; i < v.length; i += rule.maxLength) {overflow.push(v.slice(i, i + rule.maxLength));}
       v = v.slice(0, rule.maxLength);
     }
     out.push(v);
@@ -133,7 +133,7 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
   const notes = [rule.table ? `table ${rule.table.id}` : '', rule.format !== 'text' ? `format ${rule.format}` : '', overflow.length ? `+${overflow.length} NTE` : '']
     .filter(Boolean)
     .join(', ');
-  for (const v of out) trace.push({ target, where: rule.where, source: notes ? `${source}  [${notes}]` : source, value: v });
+  for (const v of out) {trace.push({ target, where: rule.where, source: notes ? `${source}  [${notes}]` : source, value: v });}
   return { out, overflow };
 }
 
@@ -150,22 +150,22 @@ function nextRep(seg: BuiltSegment, field: number): number {
 }
 
 function applyField(rule: FieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[]): void {
-  if (rule.kind === 'repeating') return applyRepeating(rule, seg, scope, problems, trace);
+  if (rule.kind === 'repeating') {return applyRepeating(rule, seg, scope, problems, trace);}
   const { field, component, subComponent } = rule.position;
   const label = `${seg.label ?? seg.type}-${field}.${component}${subComponent > 1 ? `.${subComponent}` : ''}`;
   const { out, overflow } = values(rule, scope, label, problems, trace);
-  if (out.length === 0) return;
+  if (out.length === 0) {return;}
   if (rule.repeat) {
     let rep = seg.fields[field]?.[1] ? nextRep(seg, field) : 1;
-    for (const v of out) put(seg, field, rep++, component, subComponent, v);
-  } else put(seg, field, 1, component, subComponent, out[0]);
-  for (const text of overflow) seg.continuation.push({ text, where: rule.where });
+    for (const v of out) {put(seg, field, rep++, component, subComponent, v);}
+  } else {put(seg, field, 1, component, subComponent, out[0]);}
+  for (const text of overflow) {seg.continuation.push({ text, where: rule.where });}
 }
 
 function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[]): void {
-  if (!holds(rule.when, scope, problems)) return;
+  if (!holds(rule.when, scope, problems)) {return;}
   const items = run(rule.foreach, scope, problems);
-  if (items === undefined) return;
+  if (items === undefined) {return;}
   let written = 0;
   items.forEach((item, i) => {
     const rep = seg.fields[rule.field]?.[1] ? nextRep(seg, rule.field) : 1;
@@ -175,14 +175,14 @@ function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scop
       const { field, component, subComponent } = comp.position;
       const label = `${seg.label ?? seg.type}-${field}[${rep}].${component}${subComponent > 1 ? `.${subComponent}` : ''}`;
       const { out, overflow } = values(comp, inner, label, problems, trace);
-      if (overflow.length) problems.push(`${comp.where}: ${label}: overflow: nte is not supported inside a repeating field`);
-      if (out.length === 0) continue;
+      if (overflow.length) {problems.push(`${comp.where}: ${label}: overflow: nte is not supported inside a repeating field`);}
+      if (out.length === 0) {continue;}
       put(seg, field, rep, component, subComponent, out[0]);
       any = true;
     }
-    if (any) written++;
+    if (any) {written++;}
   });
-  if (written === 0 && rule.required) problems.push(`${rule.where}: ${seg.type}-${rule.field}: required, but foreach yields no repetition`);
+  if (written === 0 && rule.required) {problems.push(`${rule.where}: ${seg.type}-${rule.field}: required, but foreach yields no repetition`);}
 }
 
 function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace: TraceEntry[], out: BuiltSegment[]): number {
@@ -190,16 +190,16 @@ function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace
   if (rule.foreach) {
     const items = run(rule.foreach, scope, problems) ?? [];
     items.forEach((item, i) => scopes.push({ focus: item, env: { ...scope.env, item, index: i + 1 } }));
-  } else scopes.push(scope);
+  } else {scopes.push(scope);}
   let made = 0;
   for (const s of scopes) {
-    if (!holds(rule.when, s, problems)) continue;
+    if (!holds(rule.when, s, problems)) {continue;}
     const seg: BuiltSegment = { type: rule.segment, label: rule.foreach ? `${rule.segment}(${made + 1})` : undefined, fields: [], continuation: [] };
-    for (const f of rule.fields) applyField(f, seg, s, problems, trace);
+    for (const f of rule.fields) {applyField(f, seg, s, problems, trace);}
     out.push(seg);
     made++;
   }
-  if (made === 0 && rule.required) problems.push(`${rule.where}: segment ${rule.segment} is required, but its conditions produced none`);
+  if (made === 0 && rule.required) {problems.push(`${rule.where}: segment ${rule.segment} is required, but its conditions produced none`);}
   return made;
 }
 
@@ -222,12 +222,12 @@ export function evaluateMapping(mapping: CompiledMapping, baseEnv: Environment):
   const segments: BuiltSegment[] = [];
   const rows: string[][] = [];
   if (mapping.output.format === 'hl7v2') {
-    for (const rule of mapping.segments) applySegment(rule, scope, problems, trace, segments);
+    for (const rule of mapping.segments) {applySegment(rule, scope, problems, trace, segments);}
   } else {
     const scopes: Scope[] = [];
     if (mapping.rows) {
       (run(mapping.rows, scope, problems) ?? []).forEach((item, i) => scopes.push({ focus: item, env: { ...env, item, index: i + 1 } }));
-    } else scopes.push(scope);
+    } else {scopes.push(scope);}
     scopes.forEach((s, r) => {
       const row: string[] = [];
       for (const col of mapping.columns) {

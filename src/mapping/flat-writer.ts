@@ -11,8 +11,8 @@ function csvField(value: string, delimiter: string): string {
 /** Renders rows to CSV text; every line (including the last) ends with the layout's line ending. */
 export function writeCsv(layout: FlatOutput, columns: readonly ColumnRule[], rows: readonly string[][]): string {
   const lines: string[] = [];
-  if (layout.header) lines.push(columns.map((c) => csvField(c.name, layout.delimiter)).join(layout.delimiter));
-  for (const row of rows) lines.push(row.map((v) => csvField(v, layout.delimiter)).join(layout.delimiter));
+  if (layout.header) {lines.push(columns.map((c) => csvField(c.name, layout.delimiter)).join(layout.delimiter));}
+  for (const row of rows) {lines.push(row.map((v) => csvField(v, layout.delimiter)).join(layout.delimiter));}
   return lines.map((l) => l + layout.lineEnding).join('');
 }
 
@@ -28,9 +28,9 @@ export function readCsv(text: string, delimiter: string): string[][] {
       if (ch === '"' && text[i + 1] === '"') {
         cell += '"';
         i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"' && cell === '') quoted = true;
+      } else if (ch === '"') {quoted = false;}
+      else {cell += ch;}
+    } else if (ch === '"' && cell === '') {quoted = true;}
     else if (ch === delimiter) {
       row.push(cell);
       cell = '';
@@ -41,9 +41,9 @@ export function readCsv(text: string, delimiter: string): string[][] {
       rows.push(row);
       row = [];
       cell = '';
-    } else cell += ch;
+    } else {cell += ch;}
   }
-  if (cell !== '' || row.length > 0) rows.push([...row, cell]);
+  if (cell !== '' || row.length > 0) {rows.push([...row, cell]);}
   return rows;
 }
 
@@ -52,14 +52,14 @@ export function validateCsv(layout: FlatOutput, columns: readonly ColumnRule[], 
   const problems: string[] = [];
   const back = readCsv(text.replace(/\r\n/g, '\n'), layout.delimiter);
   const expected = (layout.header ? 1 : 0) + rows.length;
-  if (back.length !== expected) problems.push(`layout: expected ${expected} lines, read back ${back.length}`);
+  if (back.length !== expected) {problems.push(`layout: expected ${expected} lines, read back ${back.length}`);}
   back.forEach((r, i) => {
-    if (r.length !== columns.length) problems.push(`layout: line ${i + 1} has ${r.length} columns, layout has ${columns.length}`);
+    if (r.length !== columns.length) {problems.push(`layout: line ${i + 1} has ${r.length} columns, layout has ${columns.length}`);}
   });
   const data = layout.header ? back.slice(1) : back;
   rows.forEach((row, i) =>
     row.forEach((v, j) => {
-      if (data[i]?.[j] !== v.replace(/\r\n/g, '\n')) problems.push(`layout: row ${i + 1} column ${columns[j].name} does not read back as written`);
+      if (data[i]?.[j] !== v.replace(/\r\n/g, '\n')) {problems.push(`layout: row ${i + 1} column ${columns[j].name} does not read back as written`);}
     }),
   );
   return problems;

@@ -30,16 +30,16 @@ export function listGoldenCases(mappingsDir: string): { cases: GoldenCase[]; pro
   const root = path.join(mappingsDir, 'tests');
   const cases: GoldenCase[] = [];
   const problems: string[] = [];
-  if (!existsSync(root)) return { cases, problems: [`${root}: no golden cases`] };
+  if (!existsSync(root)) {return { cases, problems: [`${root}: no golden cases`] };}
   for (const mappingId of readdirSync(root).sort()) {
     const dir = path.join(root, mappingId);
-    if (!statSync(dir).isDirectory()) continue;
+    if (!statSync(dir).isDirectory()) {continue;}
     for (const f of readdirSync(dir).sort()) {
-      if (!f.endsWith('.json')) continue;
+      if (!f.endsWith('.json')) {continue;}
       const name = f.slice(0, -5);
       const kind = (['hl7', 'csv', 'error'] as const).find((k) => existsSync(path.join(dir, `${name}.${k}`)));
-      if (!kind) problems.push(`${path.join(dir, f)}: no expected ${name}.hl7, .csv or .error`);
-      else cases.push({ mappingId, name, input: path.join(dir, f), expected: path.join(dir, `${name}.${kind}`), kind });
+      if (!kind) {problems.push(`${path.join(dir, f)}: no expected ${name}.hl7, .csv or .error`);}
+      else {cases.push({ mappingId, name, input: path.join(dir, f), expected: path.join(dir, `${name}.${kind}`), kind });}
     }
   }
   return { cases, problems };
@@ -53,12 +53,12 @@ export function toGoldenText(text: string): string {
 /** Renders a case: the text (normalised as golden files keep it) or the MappingError problems, one per line. */
 export function renderGoldenCase(registry: MappingRegistry, c: GoldenCase): string {
   const mapping = registry.get(c.mappingId);
-  if (!mapping) return `no mapping with id ${c.mappingId}\n`;
+  if (!mapping) {return `no mapping with id ${c.mappingId}\n`;}
   const msg = JSON.parse(readFileSync(c.input, 'utf8')) as StoredMessage;
   try {
     return toGoldenText(renderMessage(mapping, msg, { now: GOLDEN_NOW, controlId: GOLDEN_CONTROL_ID }).text);
   } catch (err) {
-    if (err instanceof MappingError) return err.problems.join('\n') + '\n';
+    if (err instanceof MappingError) {return err.problems.join('\n') + '\n';}
     throw err;
   }
 }
@@ -73,7 +73,7 @@ export function goldenDiff(expected: string, actual: string, kind: GoldenCase['k
   const a = actual.split('\n');
   const out: string[] = [];
   for (let i = 0; i < Math.max(e.length, a.length); i++) {
-    if (e[i] === a[i]) continue;
+    if (e[i] === a[i]) {continue;}
     if (kind === 'hl7' && e[i] !== undefined && a[i] !== undefined && e[i].slice(0, 3) === a[i].slice(0, 3)) {
       const ef = fieldsOf(e[i]);
       const af = fieldsOf(a[i]);

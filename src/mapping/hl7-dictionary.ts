@@ -36,7 +36,7 @@ const ZU1_FIELDS: Record<number, string> = {
 
 function itk24(base: HL7Dictionary): HL7Dictionary {
   const zu1: Record<string, { type: string; desc: string; opt: 'O'; rep: 1 }> = {};
-  for (let i = 1; i <= 27; i++) zu1[i] = { type: 'ST', desc: ZU1_FIELDS[i] ?? 'Not used in ITK', opt: 'O', rep: 1 };
+  for (let i = 1; i <= 27; i++) {zu1[i] = { type: 'ST', desc: ZU1_FIELDS[i] ?? 'Not used in ITK', opt: 'O', rep: 1 };}
   return base.extend({
     segments: {
       ZU1: { desc: 'UK Additional Data (ITK §5.12)', fields: zu1 },
@@ -60,8 +60,8 @@ const GRAMMAR = {
 const validatingDecode =
   (decode: Codec | undefined, grammar: RegExp): Codec =>
   (v) => {
-    if (typeof v !== 'string') return decode ? decode(v) : v;
-    if (!grammar.test(v)) throw new Error(`Value "${v}" is not a valid date/time string`);
+    if (typeof v !== 'string') {return decode ? decode(v) : v;}
+    if (!grammar.test(v)) {throw new Error(`Value "${v}" is not a valid date/time string`);}
     return v;
   };
 const verbatim = <T extends { encode?: unknown; decode?: unknown }>(def: T, grammar: RegExp): T => ({
@@ -75,7 +75,7 @@ function withVerbatimDates(dict: HL7Dictionary): HL7Dictionary {
   const copy = dict.extend({});
   const types = { ...copy.types };
   for (const [name, grammar] of [['DT', GRAMMAR.DT], ['DTM', GRAMMAR.TS], ['TM', GRAMMAR.TM]] as const) {
-    if (types[name]) types[name] = verbatim(types[name], grammar);
+    if (types[name]) {types[name] = verbatim(types[name], grammar);}
   }
   const ts = types.TS;
   if (ts?.fields?.[1]) {

@@ -27,7 +27,7 @@ export function readHl7(text: string): ParsedSegment[] {
       const fieldTexts = type === 'MSH' ? ['', '|', ...raw.slice(1)] : raw;
       const fields: string[][][][] = [];
       fieldTexts.forEach((ft, n) => {
-        if (n === 0) return;
+        if (n === 0) {return;}
         if (type === 'MSH' && (n === 1 || n === 2)) {
           fields[n] = [[], [[], ['', ft]]];
           return;

@@ -31,11 +31,11 @@ function children(segments: Record<string, GroupDef> | undefined): Child[] {
 
 /** Segment names that can start a child (a segment, or the first required-or-optional segment of a group). */
 function firsts(child: Child): Set<string> {
-  if (!child.def.segments) return new Set([child.name]);
+  if (!child.def.segments) {return new Set([child.name]);}
   const out = new Set<string>();
   for (const c of children(child.def.segments)) {
-    for (const f of firsts(c)) out.add(f);
-    if ((c.def.min ?? 0) > 0) break;
+    for (const f of firsts(c)) {out.add(f);}
+    if ((c.def.min ?? 0) > 0) {break;}
   }
   return out;
 }
@@ -52,19 +52,19 @@ function matchGroup(kids: Child[], types: string[], pos: number, path: string, p
     while (pos < types.length && count < max && start.has(types[pos])) {
       if (kid.def.segments) {
         const next = matchGroup(children(kid.def.segments), types, pos, `${path}${kid.name}.`, problems);
-        if (next === pos) break;
+        if (next === pos) {break;}
         pos = next;
-      } else pos++;
+      } else {pos++;}
       count++;
     }
-    if (count < (kid.def.min ?? 0)) problems.push(`structure: ${path}${kid.name} is required (min ${kid.def.min}) but missing`);
+    if (count < (kid.def.min ?? 0)) {problems.push(`structure: ${path}${kid.name} is required (min ${kid.def.min}) but missing`);}
   }
   return pos;
 }
 
 function structureProblems(dict: HL7Dictionary, structure: string, types: string[]): string[] {
   const def = dict.messages[structure] as GroupDef | undefined;
-  if (!def) return [`structure: ${structure} is not defined in HL7 v${dict.version}`];
+  if (!def) {return [`structure: ${structure} is not defined in HL7 v${dict.version}`];}
   const problems: string[] = [];
   const std = types.filter((t) => !t.startsWith('Z'));
   const end = matchGroup(children(def.segments), std, 0, `${structure}.`, problems);
@@ -91,31 +91,31 @@ export function validateHl7(output: Hl7Output, text: string, written: readonly B
 
   parsed.forEach((seg, i) => {
     const def = dict.segments[seg.type];
-    if (!def) return;
+    if (!def) {return;}
     for (const [n, f] of Object.entries(def.fields)) {
       const field = seg.fields[Number(n)];
       const present = field !== undefined && field.slice(1).some((rep) => rep.slice(1).some((c) => c.slice(1).some((v) => v !== '')));
-      if (f.opt === 'R' && !present) problems.push(`required: ${seg.type}-${n} ${f.desc ?? ''} is required (segment ${i + 1})`.trimEnd());
+      if (f.opt === 'R' && !present) {problems.push(`required: ${seg.type}-${n} ${f.desc ?? ''} is required (segment ${i + 1})`.trimEnd());}
       if (f.len !== undefined && field) {
         field.forEach((rep, r) => {
-          if (r === 0) return;
+          if (r === 0) {return;}
           const len = rep.slice(1).map((c) => c.slice(1).join('&')).join('^').length;
-          if (len > f.len!) problems.push(`length: ${seg.type}-${n}[${r}] is ${len} characters; HL7 v${dict.version} allows ${f.len} (segment ${i + 1})`);
+          if (len > f.len!) {problems.push(`length: ${seg.type}-${n}[${r}] is ${len} characters; HL7 v${dict.version} allows ${f.len} (segment ${i + 1})`);}
         });
       }
     }
   });
 
-  if (parsed.length !== written.length) problems.push(`round trip: wrote ${written.length} segments, read back ${parsed.length}`);
+  if (parsed.length !== written.length) {problems.push(`round trip: wrote ${written.length} segments, read back ${parsed.length}`);}
   written.forEach((seg, i) => {
     const back = parsed[i];
-    if (!back || back.type !== seg.type) return;
+    if (!back || back.type !== seg.type) {return;}
     seg.fields.forEach((field, n) => {
       field?.forEach((rep, r) =>
         rep?.forEach((comp, c) =>
           comp?.forEach((v, s) => {
-            if (s === 0 || c === 0 || r === 0 || v === undefined) return;
-            if (valueAt(back, n, r, c, s) !== v) problems.push(`round trip: ${seg.type}-${n}[${r}].${c}.${s} does not read back as written (segment ${i + 1})`);
+            if (s === 0 || c === 0 || r === 0 || v === undefined) {return;}
+            if (valueAt(back, n, r, c, s) !== v) {problems.push(`round trip: ${seg.type}-${n}[${r}].${c}.${s} does not read back as written (segment ${i + 1})`);}
           }),
         ),
       );

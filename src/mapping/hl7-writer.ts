@@ -31,7 +31,7 @@ export function segmentsToWrite(output: Hl7Output, built: readonly BuiltSegment[
   set(12, [output.version]);
   const out: BuiltSegment[] = [msh];
   for (const seg of built) {
-    if (seg.type === 'MSH') continue;
+    if (seg.type === 'MSH') {continue;}
     out.push(seg);
     // NTE-1 Set ID stays empty on continuation NTEs: they continue the text of the segment before them.
     for (const c of seg.continuation) {
@@ -52,24 +52,24 @@ export function writeHl7(output: Hl7Output, segments: readonly BuiltSegment[]): 
     const target = seg.type === 'MSH' ? msg.header : msg.addSegment(seg.type);
     if (seg.type === 'MSH') {
       // The library pre-fills MSH-7, MSH-10 and MSH-18; every MSH field is ours, so start from empty.
-      for (let n = 3; n <= 21; n++) target.field(n).setValue(undefined);
+      for (let n = 3; n <= 21; n++) {target.field(n).setValue(undefined);}
     }
     seg.fields.forEach((field, n) => {
-      if (!field || (seg.type === 'MSH' && n <= 2)) return;
+      if (!field || (seg.type === 'MSH' && n <= 2)) {return;}
       if (seg.type === 'MSH' && n === 9) {
         target.field(9).fromHL7String(field[1].slice(1).map((c) => c[1] ?? '').join('^'));
         return;
       }
       field.forEach((rep, r) => {
-        if (r === 0 || !rep) return;
+        if (r === 0 || !rep) {return;}
         rep.forEach((comp, c) => {
-          if (c === 0 || !comp) return;
+          if (c === 0 || !comp) {return;}
           comp.forEach((v, s) => {
-            if (s === 0 || v === undefined) return;
+            if (s === 0 || v === undefined) {return;}
             const rep = target.field(n).repetition(r - 1);
             // hl7v2 refuses a sub-component index on primitive components, so only pass it when there is one.
-            if (s === 1) rep.setValue(v, c);
-            else rep.setValue(v, c, s);
+            if (s === 1) {rep.setValue(v, c);}
+            else {rep.setValue(v, c, s);}
           });
         });
       });

@@ -54,37 +54,37 @@ class Checker {
   }
 
   map(p: Path, v: unknown, what: string): Record<string, unknown> | undefined {
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    if (v && typeof v === 'object' && !Array.isArray(v)) {return v as Record<string, unknown>;}
     this.fail(p, `${what} must be a mapping (key: value)`);
     return undefined;
   }
 
   keys(p: Path, obj: Record<string, unknown>, allowed: readonly string[], what: string): void {
     for (const k of Object.keys(obj)) {
-      if (!allowed.includes(k)) this.fail([...p, k], `unknown key '${k}' in ${what} (expected one of: ${allowed.join(', ')})`);
+      if (!allowed.includes(k)) {this.fail([...p, k], `unknown key '${k}' in ${what} (expected one of: ${allowed.join(', ')})`);}
     }
   }
 
   string(p: Path, v: unknown, what: string, required: boolean): string | undefined {
     if (v === undefined || v === null) {
-      if (required) this.fail(p, `${what} is required`);
+      if (required) {this.fail(p, `${what} is required`);}
       return undefined;
     }
-    if (typeof v === 'string' && v.trim() !== '') return v;
-    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (typeof v === 'string' && v.trim() !== '') {return v;}
+    if (typeof v === 'number' || typeof v === 'boolean') {return String(v);}
     this.fail(p, `${what} must be a non-empty string`);
     return undefined;
   }
 
   bool(p: Path, v: unknown, what: string): boolean {
-    if (v === undefined || v === null) return false;
-    if (typeof v === 'boolean') return v;
+    if (v === undefined || v === null) {return false;}
+    if (typeof v === 'boolean') {return v;}
     this.fail(p, `${what} must be true or false`);
     return false;
   }
 
   strings(p: Path, v: unknown, what: string): string[] {
-    if (v === undefined || v === null) return [];
+    if (v === undefined || v === null) {return [];}
     if (!Array.isArray(v)) {
       this.fail(p, `${what} must be a list`);
       return [];
@@ -92,7 +92,7 @@ class Checker {
     const out: string[] = [];
     v.forEach((item, i) => {
       const s = this.string([...p, i], item, `${what} item`, true);
-      if (s !== undefined) out.push(s);
+      if (s !== undefined) {out.push(s);}
     });
     return out;
   }
@@ -108,7 +108,7 @@ interface Scope {
 
 function expr(c: Checker, p: Path, source: unknown, what: string, scope: Scope, extra: readonly string[] = []): CompiledExpression | undefined {
   const s = c.string(p, source, what, true);
-  if (s === undefined) return undefined;
+  if (s === undefined) {return undefined;}
   return compileExpression(s, c.src.at(p), [...scope.variables, ...extra], c.problems);
 }
 
@@ -135,18 +135,18 @@ function valueRule(
   if (o.table !== undefined) {
     const id = c.string([...p, 'table'], o.table, 'table', true);
     table = id === undefined ? undefined : scope.tables.get(id);
-    if (id !== undefined && !table) c.fail([...p, 'table'], `unknown value table '${id}' (no mappings/tables/${id}.yaml)`);
+    if (id !== undefined && !table) {c.fail([...p, 'table'], `unknown value table '${id}' (no mappings/tables/${id}.yaml)`);}
   }
   const format = (o.format ?? 'text') as ValueFormat;
-  if (!['text', 'ts', 'date'].includes(format)) c.fail([...p, 'format'], `format must be text, ts or date`);
+  if (!['text', 'ts', 'date'].includes(format)) {c.fail([...p, 'format'], `format must be text, ts or date`);}
   let maxLength: number | undefined;
   if (o.maxLength !== undefined) {
-    if (typeof o.maxLength === 'number' && Number.isInteger(o.maxLength) && o.maxLength > 0) maxLength = o.maxLength;
-    else c.fail([...p, 'maxLength'], 'maxLength must be a positive integer');
+    if (typeof o.maxLength === 'number' && Number.isInteger(o.maxLength) && o.maxLength > 0) {maxLength = o.maxLength;}
+    else {c.fail([...p, 'maxLength'], 'maxLength must be a positive integer');}
   }
   const overflow = (o.overflow ?? 'error') as Overflow;
-  if (!['error', 'nte'].includes(overflow)) c.fail([...p, 'overflow'], `overflow must be 'error' or 'nte'`);
-  if (o.overflow !== undefined && maxLength === undefined) c.fail([...p, 'overflow'], 'overflow needs maxLength');
+  if (!['error', 'nte'].includes(overflow)) {c.fail([...p, 'overflow'], `overflow must be 'error' or 'nte'`);}
+  if (o.overflow !== undefined && maxLength === undefined) {c.fail([...p, 'overflow'], 'overflow needs maxLength');}
   return {
     kind: 'value',
     label,
@@ -168,9 +168,9 @@ function valueRule(
 /** Checks a field/component position against the dictionary definition of the segment (non-Z segments). */
 function checkPosition(c: Checker, p: Path, scope: Scope, segment: string, field: number, component: number): void {
   const dict = scope.dictionary;
-  if (!dict || (segment.startsWith('Z') && !dict.segments[segment])) return;
+  if (!dict || (segment.startsWith('Z') && !dict.segments[segment])) {return;}
   const seg = dict.segments[segment];
-  if (!seg) return; // reported at segment level
+  if (!seg) {return;} // reported at segment level
   const fdef = seg.fields[field];
   if (!fdef) {
     c.fail(p, `${segment}-${field} does not exist in HL7 v${dict.version} (${segment} has ${Object.keys(seg.fields).length} fields)`);
@@ -178,13 +178,13 @@ function checkPosition(c: Checker, p: Path, scope: Scope, segment: string, field
   }
   const tdef = dict.types[fdef.type];
   const comps = tdef?.fields ? Object.keys(tdef.fields).length : 1;
-  if (component > comps) c.fail(p, `${segment}-${field} is ${fdef.type} with ${comps} component(s); there is no component ${component}`);
+  if (component > comps) {c.fail(p, `${segment}-${field} is ${fdef.type} with ${comps} component(s); there is no component ${component}`);}
 }
 
 function segmentRule(c: Checker, p: Path, spec: Record<string, unknown>, scope: Scope): SegmentRule | undefined {
   c.keys(p, spec, ['segment', 'when', 'foreach', 'required', 'fields'], 'segment rule');
   const segment = c.string([...p, 'segment'], spec.segment, 'segment', true);
-  if (segment === undefined) return undefined;
+  if (segment === undefined) {return undefined;}
   if (!/^[A-Z][A-Z0-9]{2}$/.test(segment)) {
     c.fail([...p, 'segment'], `'${segment}' is not a segment name`);
     return undefined;
@@ -214,7 +214,7 @@ function segmentRule(c: Checker, p: Path, spec: Record<string, unknown>, scope: 
     }
     const isRepeating = fspec && typeof fspec === 'object' && 'foreach' in (fspec as object);
     if (isRepeating) {
-      if (m[3] !== undefined) c.fail(fp, `a repeating field rule targets a whole field (${segment}-${field}), not a component`);
+      if (m[3] !== undefined) {c.fail(fp, `a repeating field rule targets a whole field (${segment}-${field}), not a component`);}
       const o = fspec as Record<string, unknown>;
       c.keys(fp, o, ['foreach', 'when', 'required', 'components'], `repeating field ${target}`);
       const rf = expr(c, [...fp, 'foreach'], o.foreach, 'foreach', scope, outer);
@@ -230,7 +230,7 @@ function segmentRule(c: Checker, p: Path, spec: Record<string, unknown>, scope: 
         const position = { field, component: Number(cm[1]), subComponent: Number(cm[2] ?? 1) };
         checkPosition(c, cp, scope, segment, field, position.component);
         const vr = valueRule(c, cp, cspec, `${segment}-${field}.${ck}`, position, scope, [...outer, 'rep', 'repIndex']);
-        if (vr) comps.push(vr);
+        if (vr) {comps.push(vr);}
       }
       if (rf) {
         fields.push({
@@ -249,7 +249,7 @@ function segmentRule(c: Checker, p: Path, spec: Record<string, unknown>, scope: 
     const position = { field, component: Number(m[3] ?? 1), subComponent: Number(m[4] ?? 1) };
     checkPosition(c, fp, scope, segment, field, position.component);
     const vr = valueRule(c, fp, fspec, target, position, scope, outer);
-    if (vr) fields.push(vr);
+    if (vr) {fields.push(vr);}
   }
   return {
     segment,
@@ -277,11 +277,11 @@ function segmentList(
   list.forEach((item, i) => {
     const ip = [...p, i];
     const o = c.map(ip, item, 'segment rule');
-    if (!o) return;
+    if (!o) {return;}
     if ('include' in o) {
       c.keys(ip, o, ['include'], 'include');
       const rel = c.string([...ip, 'include'], o.include, 'include', true);
-      if (rel === undefined) return;
+      if (rel === undefined) {return;}
       const abs = path.resolve(ctx.dir, rel);
       if (ctx.seen.includes(abs)) {
         c.fail(ip, `include cycle through ${rel}`);
@@ -295,29 +295,29 @@ function segmentList(
         return;
       }
       const src = parseYamlSource(path.join(ctx.display, rel), text, c.problems);
-      if (!src) return;
+      if (!src) {return;}
       const fc = new Checker(src, c.problems);
       const frag = fc.map([], src.value, 'fragment file');
-      if (!frag) return;
+      if (!frag) {return;}
       fc.keys([], frag, ['description', 'segments'], 'fragment file');
       fc.string(['description'], frag.description, 'description', true);
       out.push(...segmentList(fc, ['segments'], frag.segments, scope, { ...ctx, seen: [...ctx.seen, abs] }));
       return;
     }
     const rule = segmentRule(c, ip, o, scope);
-    if (rule) out.push(rule);
+    if (rule) {out.push(rule);}
   });
   return out;
 }
 
 function structureSegmentsOf(dict: HL7Dictionary, structure: string): Set<string> | undefined {
   const def = dict.messages[structure];
-  if (!def) return undefined;
+  if (!def) {return undefined;}
   const names = new Set<string>();
   const walk = (segs: Record<string, { segments?: Record<string, unknown> }> | undefined): void => {
     for (const [name, d] of Object.entries(segs ?? {})) {
-      if (d.segments) walk(d.segments as Record<string, { segments?: Record<string, unknown> }>);
-      else names.add(name);
+      if (d.segments) {walk(d.segments as Record<string, { segments?: Record<string, unknown> }>);}
+      else {names.add(name);}
     }
   };
   walk(def.segments as Record<string, { segments?: Record<string, unknown> }>);
@@ -332,45 +332,45 @@ function loadMappingFile(
   ctx: { dir: string; display: string },
 ): CompiledMapping | undefined {
   const top = c.map([], c.src.value, 'mapping file');
-  if (!top) return undefined;
+  if (!top) {return undefined;}
   c.keys([], top, ['id', 'description', 'workflows', 'useCases', 'destination', 'output', 'let', 'segments', 'columns', 'rows'], 'mapping file');
   const id = c.string(['id'], top.id, 'id', false) ?? fileStem;
   const description = c.string(['description'], top.description, 'description', true) ?? '';
   const workflows = c.strings(['workflows'], top.workflows, 'workflows');
-  if (workflows.length === 0) c.fail(['workflows'], 'workflows must list at least one workflow');
+  if (workflows.length === 0) {c.fail(['workflows'], 'workflows must list at least one workflow');}
   workflows.forEach((w, i) => {
-    if (!(WORKFLOWS as readonly string[]).includes(w)) c.fail(['workflows', i], `unknown workflow '${w}' (see WORKFLOWS in src/bars/types.ts)`);
+    if (!(WORKFLOWS as readonly string[]).includes(w)) {c.fail(['workflows', i], `unknown workflow '${w}' (see WORKFLOWS in src/bars/types.ts)`);}
   });
   const useCases = c.strings(['useCases'], top.useCases, 'useCases').map((u) => u.toLowerCase());
   const destination = c.string(['destination'], top.destination, 'destination', false) ?? 'pas';
   const destinationSettings = destinations.get(destination);
-  if (!destinationSettings) c.fail(['destination'], `unknown destination '${destination}' (not in mappings/destinations.yaml)`);
+  if (!destinationSettings) {c.fail(['destination'], `unknown destination '${destination}' (not in mappings/destinations.yaml)`);}
 
   const out = c.map(['output'], top.output, 'output');
-  if (!out) return undefined;
+  if (!out) {return undefined;}
   let output: Hl7Output | FlatOutput | undefined;
   let dictionary: HL7Dictionary | undefined;
   let structureSegments: Set<string> | undefined;
   if (out.format === 'hl7v2') {
     c.keys(['output'], out, ['format', 'version', 'messageType'], 'output');
-    if (typeof out.version !== 'string') c.fail(['output', 'version'], `version must be a quoted string such as '2.4'`);
+    if (typeof out.version !== 'string') {c.fail(['output', 'version'], `version must be a quoted string such as '2.4'`);}
     const version = String(out.version ?? '');
     dictionary = dictionaryFor(version);
-    if (!dictionary) c.fail(['output', 'version'], `HL7 version '${version}' is not known to hl7v2-dictionary`);
+    if (!dictionary) {c.fail(['output', 'version'], `HL7 version '${version}' is not known to hl7v2-dictionary`);}
     const messageType = c.string(['output', 'messageType'], out.messageType, 'messageType', true) ?? '';
     const mt = /^([A-Z]{3})\^([A-Z0-9]{3})\^([A-Z0-9_]+)$/.exec(messageType);
-    if (!mt) c.fail(['output', 'messageType'], `messageType must be TYPE^TRIGGER^STRUCTURE, e.g. REF^I12^REF_I12`);
+    if (!mt) {c.fail(['output', 'messageType'], `messageType must be TYPE^TRIGGER^STRUCTURE, e.g. REF^I12^REF_I12`);}
     else if (dictionary) {
       structureSegments = structureSegmentsOf(dictionary, mt[3]);
-      if (!structureSegments) c.fail(['output', 'messageType'], `message structure ${mt[3]} is not defined in HL7 v${version}`);
+      if (!structureSegments) {c.fail(['output', 'messageType'], `message structure ${mt[3]} is not defined in HL7 v${version}`);}
     }
     output = { format: 'hl7v2', version, messageType, structure: mt?.[3] ?? '' };
   } else if (out.format === 'flat') {
     c.keys(['output'], out, ['format', 'delimiter', 'header', 'lineEnding'], 'output');
     const delimiter = c.string(['output', 'delimiter'], out.delimiter, 'delimiter', false) ?? ',';
-    if (delimiter.length !== 1 || delimiter === '"') c.fail(['output', 'delimiter'], 'delimiter must be one character other than "');
+    if (delimiter.length !== 1 || delimiter === '"') {c.fail(['output', 'delimiter'], 'delimiter must be one character other than "');}
     const le = out.lineEnding ?? 'crlf';
-    if (le !== 'crlf' && le !== 'lf') c.fail(['output', 'lineEnding'], `lineEnding must be crlf or lf`);
+    if (le !== 'crlf' && le !== 'lf') {c.fail(['output', 'lineEnding'], `lineEnding must be crlf or lf`);}
     output = { format: 'flat', delimiter, header: out.header === undefined ? true : c.bool(['output', 'header'], out.header, 'header'), lineEnding: le === 'lf' ? '\n' : '\r\n' };
   } else {
     c.fail(['output', 'format'], `output.format must be hl7v2 or flat`);
@@ -386,27 +386,27 @@ function loadMappingFile(
       continue;
     }
     const e = expr(c, ['let', name], source, `let ${name}`, { variables: names, tables, dictionary, structureSegments });
-    if (e) variables.push({ name, expression: e });
+    if (e) {variables.push({ name, expression: e });}
     names.push(name);
   }
   const scope: Scope = { variables: names, tables, dictionary, structureSegments };
 
   let segments: SegmentRule[] = [];
-  let columns: ColumnRule[] = [];
+  const columns: ColumnRule[] = [];
   let rows: CompiledExpression | undefined;
   if (output.format === 'hl7v2') {
-    if (top.columns !== undefined) c.fail(['columns'], 'columns belong to flat-file mappings');
+    if (top.columns !== undefined) {c.fail(['columns'], 'columns belong to flat-file mappings');}
     segments = segmentList(c, ['segments'], top.segments, scope, { ...ctx, seen: [] });
   } else {
-    if (top.segments !== undefined) c.fail(['segments'], 'segments belong to hl7v2 mappings');
+    if (top.segments !== undefined) {c.fail(['segments'], 'segments belong to hl7v2 mappings');}
     const extra = top.rows !== undefined ? ['item', 'index'] : [];
-    if (top.rows !== undefined) rows = expr(c, ['rows'], top.rows, 'rows', scope);
-    if (!Array.isArray(top.columns) || top.columns.length === 0) c.fail(['columns'], 'columns must be a non-empty list');
+    if (top.rows !== undefined) {rows = expr(c, ['rows'], top.rows, 'rows', scope);}
+    if (!Array.isArray(top.columns) || top.columns.length === 0) {c.fail(['columns'], 'columns must be a non-empty list');}
     else {
       top.columns.forEach((col, i) => {
         const cp = ['columns', i];
         const o = c.map(cp, col, 'column');
-        if (!o) return;
+        if (!o) {return;}
         const { name, pattern, ...rest } = o;
         const n = c.string([...cp, 'name'], name, 'column name', true);
         let re: RegExp | undefined;
@@ -418,7 +418,7 @@ function loadMappingFile(
           }
         }
         const vr = valueRule(c, cp, rest, n ?? `column ${i + 1}`, { field: i + 1, component: 1, subComponent: 1 }, scope, extra);
-        if (n !== undefined && vr) columns.push({ name: n, rule: vr, pattern: re });
+        if (n !== undefined && vr) {columns.push({ name: n, rule: vr, pattern: re });}
       });
     }
   }
@@ -457,7 +457,7 @@ export function loadMappingSet(dir: string): LoadResult {
   const problems: string[] = [];
   const display = path.relative(process.cwd(), dir) || '.';
   try {
-    if (!statSync(dir).isDirectory()) throw new Error();
+    if (!statSync(dir).isDirectory()) {throw new Error();}
   } catch {
     return { mappings: [], tables: new Map(), problems: [`${display}: not a directory`] };
   }
@@ -466,17 +466,17 @@ export function loadMappingSet(dir: string): LoadResult {
   for (const f of yamlFiles(path.join(dir, 'tables'))) {
     const rel = path.join(display, 'tables', f);
     const src = parseYamlSource(rel, readFileSync(path.join(dir, 'tables', f), 'utf8'), problems);
-    if (!src) continue;
+    if (!src) {continue;}
     const c = new Checker(src, problems);
     const o = c.map([], src.value, 'table file');
-    if (!o) continue;
+    if (!o) {continue;}
     c.keys([], o, ['description', 'map', 'default'], 'table file');
     const description = c.string(['description'], o.description, 'description', true) ?? '';
     const map = c.map(['map'], o.map, 'map') ?? {};
     const entries: Array<[string, string]> = [];
     for (const [k, v] of Object.entries(map)) {
       const s = c.string(['map', k], v, `target code for '${k}'`, true);
-      if (s !== undefined) entries.push([k, s]);
+      if (s !== undefined) {entries.push([k, s]);}
     }
     const id = f.replace(/\.ya?ml$/, '');
     tables.set(id, makeTable(id, description, entries, o.default === undefined ? undefined : c.string(['default'], o.default, 'default', true), src.at([])));
@@ -498,7 +498,7 @@ export function loadMappingSet(dir: string): LoadResult {
         const settings: Record<string, string> = {};
         for (const [k, s] of Object.entries(c.map([name], v, `destination ${name}`) ?? {})) {
           const str = c.string([name, k], s, `${name}.${k}`, true);
-          if (str !== undefined) settings[k] = str;
+          if (str !== undefined) {settings[k] = str;}
         }
         destinations.set(name, settings);
       }
@@ -508,18 +508,18 @@ export function loadMappingSet(dir: string): LoadResult {
   const mappings: CompiledMapping[] = [];
   const ids = new Map<string, string>();
   for (const f of yamlFiles(dir)) {
-    if (f === 'destinations.yaml') continue;
+    if (f === 'destinations.yaml') {continue;}
     const rel = path.join(display, f);
     const src = parseYamlSource(rel, readFileSync(path.join(dir, f), 'utf8'), problems);
-    if (!src) continue;
+    if (!src) {continue;}
     const c = new Checker(src, problems);
     const m = loadMappingFile(c, f.replace(/\.ya?ml$/, ''), tables, destinations, { dir, display });
-    if (!m) continue;
+    if (!m) {continue;}
     const prev = ids.get(m.id);
-    if (prev) c.fail(['id'], `mapping id '${m.id}' is also used by ${prev}`);
+    if (prev) {c.fail(['id'], `mapping id '${m.id}' is also used by ${prev}`);}
     ids.set(m.id, rel);
     mappings.push(m);
   }
-  if (mappings.length === 0 && problems.length === 0) problems.push(`${display}: no mapping files (*.yaml)`);
+  if (mappings.length === 0 && problems.length === 0) {problems.push(`${display}: no mapping files (*.yaml)`);}
   return { mappings, tables, problems };
 }

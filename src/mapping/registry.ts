@@ -15,8 +15,8 @@ export type ReloadResult =
 
 /** True when `useCase` is selected by the mapping's list (exact codes or `a1t*` prefixes; empty list = all). */
 export function useCaseMatches(patterns: readonly string[], useCase: string | undefined): boolean {
-  if (patterns.length === 0) return true;
-  if (useCase === undefined) return false;
+  if (patterns.length === 0) {return true;}
+  if (useCase === undefined) {return false;}
   const u = useCase.toLowerCase();
   return patterns.some((p) => (p.endsWith('*') ? u.startsWith(p.slice(0, -1)) : u === p));
 }
@@ -54,7 +54,7 @@ export class MappingRegistry {
   /** Reads the directory again; swaps in the new set only if it has no problems. */
   reload(): ReloadResult {
     const result = loadMappingSet(this.dir);
-    if (result.problems.length > 0) return { ok: false, problems: result.problems };
+    if (result.problems.length > 0) {return { ok: false, problems: result.problems };}
     this.current = sortById(result.mappings);
     return { ok: true, mappings: this.current.length };
   }
@@ -83,6 +83,6 @@ function sortById(ms: readonly CompiledMapping[]): CompiledMapping[] {
 /** Loads and compiles every mapping under `dir`; throws MappingError listing every `file:line` problem. */
 export function loadMappings(dir: string): MappingRegistry {
   const result = loadMappingSet(dir);
-  if (result.problems.length > 0) throw new MappingError(`Invalid mappings in ${dir}`, result.problems);
+  if (result.problems.length > 0) {throw new MappingError(`Invalid mappings in ${dir}`, result.problems);}
   return new MappingRegistry(dir, sortById(result.mappings));
 }

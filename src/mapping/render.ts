@@ -40,7 +40,7 @@ export function renderWithTrace(mapping: CompiledMapping, msg: StoredMessage, op
   }
   const env = buildEnvironment(msg, opts);
   const ev = evaluateMapping(mapping, env);
-  if (ev.problems.length > 0) throw new MappingError(`Mapping ${mapping.id} failed for message ${msg.id}`, ev.problems);
+  if (ev.problems.length > 0) {throw new MappingError(`Mapping ${mapping.id} failed for message ${msg.id}`, ev.problems);}
   const out = mapping.output;
   let text: string;
   let problems: string[];

@@ -26,16 +26,16 @@ export function inferWorkflow(bundle: Bundle): Workflow | undefined {
   const { header, focus } = focusOf(bundle);
   const event = (header?.eventCoding as Coding | undefined)?.code;
   const reason = (header?.reason as Concept | undefined)?.coding?.[0]?.code;
-  if (!focus) return undefined;
+  if (!focus) {return undefined;}
   const status = focus.status as string | undefined;
   if (event === 'booking-request') {
-    if (status === 'cancelled') return 'booking-cancel';
+    if (status === 'cancelled') {return 'booking-cancel';}
     return reason === 'update' ? 'booking-update' : 'booking-new';
   }
   if (event === 'servicerequest-request') {
     const cats = ((focus.category as Concept[] | undefined) ?? []).flatMap((c) => c.coding ?? []);
     const kind = cats.find((c) => c.system === CATEGORY_SYSTEM)?.code === 'validation' ? 'validation' : 'referral';
-    if (status === 'revoked' || status === 'entered-in-error') return `${kind}-cancel`;
+    if (status === 'revoked' || status === 'entered-in-error') {return `${kind}-cancel`;}
     return reason === 'update' ? `${kind}-update` : `${kind}-new`;
   }
   return undefined;
@@ -66,7 +66,7 @@ export interface StoredMessageOptions {
  */
 export function storedMessageFromBundle(bundle: Bundle, opts: StoredMessageOptions = {}): StoredMessage {
   const workflow = opts.workflow ?? inferWorkflow(bundle);
-  if (!workflow) throw new Error('cannot infer the BaRS workflow of this Bundle; pass one');
+  if (!workflow) {throw new Error('cannot infer the BaRS workflow of this Bundle; pass one');}
   const { header, focus } = focusOf(bundle);
   const reference = opts.reference ?? 'BB-000001';
   const copy: Bundle = structuredClone(bundle);

@@ -20,8 +20,8 @@ export interface ValueTable {
 /** Target code for `code`, or undefined when the table has no entry and no default. */
 export function lookup(table: ValueTable, code: string): string | undefined {
   const hit = table.exact.get(code);
-  if (hit !== undefined) return hit;
-  for (const [prefix, target] of table.prefixes) if (code.startsWith(prefix)) return target;
+  if (hit !== undefined) {return hit;}
+  for (const [prefix, target] of table.prefixes) {if (code.startsWith(prefix)) {return target;}}
   return table.default;
 }
 
@@ -36,8 +36,8 @@ export function makeTable(
   const exact = new Map<string, string>();
   const prefixes: Array<[string, string]> = [];
   for (const [k, v] of entries) {
-    if (k.endsWith('*')) prefixes.push([k.slice(0, -1), v]);
-    else exact.set(k, v);
+    if (k.endsWith('*')) {prefixes.push([k.slice(0, -1), v]);}
+    else {exact.set(k, v);}
   }
   prefixes.sort((a, b) => b[0].length - a[0].length);
   return { id, description, exact, prefixes, default: dflt, where };

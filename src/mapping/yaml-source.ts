@@ -31,20 +31,20 @@ export function parseYamlSource(file: string, text: string, problems: string[]):
   const walk = (node: unknown, path: Array<string | number>): unknown => {
     const key = path.join('/');
     const line = lineOf(node as Node);
-    if (line !== undefined && !lines.has(key)) lines.set(key, line);
+    if (line !== undefined && !lines.has(key)) {lines.set(key, line);}
     if (isMap(node)) {
       const out: Record<string, unknown> = {};
       for (const pair of node.items) {
-        if (!isPair(pair)) continue;
+        if (!isPair(pair)) {continue;}
         const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
         const keyLine = lineOf(pair.key as Node);
-        if (keyLine !== undefined) lines.set([...path, k].join('/'), keyLine);
+        if (keyLine !== undefined) {lines.set([...path, k].join('/'), keyLine);}
         out[k] = walk(pair.value, [...path, k]);
       }
       return out;
     }
-    if (isSeq(node)) return node.items.map((item, i) => walk(item, [...path, i]));
-    if (isScalar(node)) return node.value;
+    if (isSeq(node)) {return node.items.map((item, i) => walk(item, [...path, i]));}
+    if (isScalar(node)) {return node.value;}
     return node ?? null;
   };
   const value = walk(doc.contents, []);
@@ -54,7 +54,7 @@ export function parseYamlSource(file: string, text: string, problems: string[]):
     at(path) {
       for (let n = path.length; n >= 0; n--) {
         const line = lines.get(path.slice(0, n).join('/'));
-        if (line !== undefined) return `${file}:${line}`;
+        if (line !== undefined) {return `${file}:${line}`;}
       }
       return `${file}:1`;
     },

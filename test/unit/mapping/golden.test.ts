@@ -18,7 +18,7 @@ describe('mapping golden cases (mappings/tests)', function () {
   });
 
   it('every NHS example the receiver accepts is a golden case', function () {
-    for (const ex of EXAMPLES) for (const m of ex.mappings) assert.ok(cases.some((c) => c.mappingId === m && c.name === ex.name), `${m}/${ex.name}`);
+    for (const ex of EXAMPLES) {for (const m of ex.mappings) {assert.ok(cases.some((c) => c.mappingId === m && c.name === ex.name), `${m}/${ex.name}`);}}
   });
 
   for (const c of cases) {

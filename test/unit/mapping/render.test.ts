@@ -25,7 +25,7 @@ function problemsOf(fn: () => unknown): string[] {
   try {
     fn();
   } catch (e) {
-    if (e instanceof MappingError) return [...e.problems];
+    if (e instanceof MappingError) {return [...e.problems];}
     throw e;
   }
   assert.fail('expected a MappingError');
@@ -68,7 +68,7 @@ describe('mapping render', function () {
     const msg = referral((p, sr, b) => {
       p.id = 'pat-1';
       sr.subject = { reference: 'Patient/pat-1' };
-      for (const e of b.entry!) if (e.resource === p) e.fullUrl = 'https://example.org/fhir/Patient/pat-1';
+      for (const e of b.entry!) {if (e.resource === p) {e.fullUrl = 'https://example.org/fhir/Patient/pat-1';}}
     });
     assert.match(renderMessage(i12, msg, OPTS).text, /\rPID\|1\|\|3478526985\^\^\^NHS\^NH\|/);
   });

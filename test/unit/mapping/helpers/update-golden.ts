@@ -23,7 +23,7 @@ if (process.argv.includes('--expected')) {
   for (const ex of EXAMPLES) {
     for (const mappingId of ex.mappings) {
       const base = path.join(dir, 'tests', mappingId, ex.name);
-      for (const k of ['hl7', 'csv', 'error']) rmSync(`${base}.${k}`, { force: true });
+      for (const k of ['hl7', 'csv', 'error']) {rmSync(`${base}.${k}`, { force: true });}
       const c = { mappingId, name: ex.name, input: `${base}.json`, expected: '', kind: 'hl7' as const };
       const out = renderGoldenCase(registry, c);
       const kind = out.startsWith('MSH|') ? 'hl7' : out.includes('.yaml:') ? 'error' : 'csv';
