@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { Bundle, Resource } from '../../../src/bars/types.js';
+import { mapCommand, mappingsTestCommand } from '../../../src/mapping/cli.js';
+import { fhirToHl7Date, fhirToHl7Ts } from '../../../src/mapping/datetime.js';
+import { loadMappings, MappingError, renderMessage } from '../../../src/mapping/index.js';
+import { storedMessageFromBundle } from '../../../src/mapping/stored-message.js';
+import { EXAMPLES_DIR, readExample } from './helpers/examples.js';
+
+const OPTS = { now: new Date('2024-03-01T09:30:05Z'), controlId: 'T1' };
+const registry = loadMappings('mappings');
+const i12 = registry.get('referral-new.ref-i12')!;
+
+function referral(edit: (patient: Resource, sr: Resource, b: Bundle) => void): ReturnType<typeof storedMessageFromBundle> {
+  const b = readExample('referral-request_new_111-to-ED_APP1_REFREQ01.json');
+  const find = (t: string): Resource => b.entry!.find((e) => e.resource?.resourceType === t)!.resource!;
+  edit(find('Patient'), find('ServiceRequest'), b);
+  return storedMessageFromBundle(b);
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof MappingError) {return [...e.problems];}
+    throw e;
+  }
+  assert.fail('expected a MappingError');
+}
+
+function sink(): { stream: Writable; text: () => string } {
+  let s = '';
+  return { stream: new Writable({ write: (c, _e, cb) => ((s += String(c)), cb()) }), text: () => s };
+}
+
+describe('FHIR → HL7 date/time', function () {
+  it('keeps the offset of an instant (HL7 TS)', function () {
+    assert.equal(fhirToHl7Ts('2021-10-13T16:20:27+07:00'), '20211013162027+0700');
+    assert.equal(fhirToHl7Ts('2021-10-13T16:20:27-03:30'), '20211013162027-0330');
+    assert.equal(fhirToHl7Ts('2020-11-10T19:57:26.961Z'), '20201110195726.961+0000');
+    assert.equal(fhirToHl7Ts('2021-10-11T15:23:30.8185338+00:00'), '20211011152330.8185+0000');
+    assert.equal(fhirToHl7Ts('2021-10'), '202110');
+    assert.equal(fhirToHl7Date('1959-05-04'), '19590504');
+    assert.throws(() => fhirToHl7Ts('13/10/2021'));
+  });
+});
+
+describe('mapping render', function () {
+  it('selects mappings by workflow and use case', function () {
+    const ids = (file: string): string[] => registry.select(storedMessageFromBundle(readExample(file))).map((m) => m.id);
+    assert.deepEqual(ids('referral-request_new_111-to-ED_APP1_REFREQ01.json'), ['referral-new.adt-a05', 'referral-new.csv', 'referral-new.ref-i12']);
+    assert.deepEqual(ids('referral-request_new_999-to-CAS_APP3_REFREQ02.json'), ['referral-new.csv', 'referral-new.ref-i12']);
+    assert.deepEqual(ids('booking-cancel_BOOKREQ02.json'), ['booking-cancel.siu-s15']);
+    const response = { ...storedMessageFromBundle(readExample('booking-cancel_BOOKREQ02.json')), workflow: 'response-referral' as const };
+    assert.deepEqual(registry.select(response), []);
+  });
+
+  it('escapes | ^ ~ \\ & in values', function () {
+    const msg = referral((p) => ((p.name as Array<{ family: string }>)[0].family = 'O|Brien^Smith~Jones\\Co&Sons'));
+    const text = renderMessage(i12, msg, OPTS).text;
+    assert.ok(text.includes('O\\F\\Brien\\S\\Smith\\R\\Jones\\E\\Co\\T\\Sons^Julie'), text.split('\r')[4]);
+  });
+
+  it('follows relative Type/id references inside the Bundle', function () {
+    const msg = referral((p, sr, b) => {
+      p.id = 'pat-1';
+      sr.subject = { reference: 'Patient/pat-1' };
+      for (const e of b.entry!) {if (e.resource === p) {e.fullUrl = 'https://example.org/fhir/Patient/pat-1';}}
+    });
+    assert.match(renderMessage(i12, msg, OPTS).text, /\rPID\|1\|\|3478526985\^\^\^NHS\^NH\|/);
+  });
+
+  it('fails with a MappingError when a required rule yields nothing', function () {
+    const msg = referral((p) => (p.identifier = []));
+    const problems = problemsOf(() => renderMessage(i12, msg, OPTS));
+    assert.deepEqual(problems, ['mappings/_shared/pid.yaml:10: PID-3: required, but foreach yields no repetition']);
+  });
+
+  it('fails on a code with no entry in its value table', function () {
+    const msg = referral((p) => (p.gender = 'bird'));
+    assert.match(problemsOf(() => renderMessage(i12, msg, OPTS)).join('\n'), /PID-8\.1: code 'bird' has no entry in table administrative-sex/);
+  });
+
+  it('fails on a value over its length limit (overflow: error), without printing the value', function () {
+    const msg = referral((p) => ((p.name as Array<{ family: string }>)[0].family = 'X'.repeat(36)));
+    const problems = problemsOf(() => renderMessage(i12, msg, OPTS));
+    assert.deepEqual(problems, ['mappings/_shared/pid.yaml:21: PID-5[1].1: value is 36 characters, limit is 35 (overflow: error)']);
+    assert.ok(!problems.join('').includes('XXXX'));
+  });
+
+  it('continues a long text into NTE segments (overflow: nte), never cutting it', function () {
+    const long = 'word '.repeat(120).trim();
+    const msg = referral((_p, sr) => (sr.patientInstruction = long));
+    const segs = renderMessage(i12, msg, OPTS).text.split('\r');
+    const start = segs.findIndex((s) => s.endsWith('|PI'));
+    const pieces = [segs[start].split('|')[3], segs[start + 1].split('|')[3], segs[start + 2].split('|')[3]];
+    assert.ok(pieces.every((p) => p.length <= 240));
+    assert.equal(pieces.join(''), long);
+    assert.match(segs[start + 1], /^NTE\|\|P\|/);
+  });
+
+  it('is deterministic for a fixed now and control id', function () {
+    const msg = referral(() => undefined);
+    assert.equal(renderMessage(i12, msg, OPTS).text, renderMessage(i12, msg, OPTS).text);
+    assert.match(renderMessage(i12, msg, { ...OPTS, controlId: 'RESEND-7' }).text, /\|RESEND-7\|P\|2\.4\|/);
+  });
+
+  it('checks the structure: a message missing a required segment is refused', function () {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bb-mappings-'));
+    try {
+      cpSync('mappings', dir, { recursive: true });
+      writeFileSync(path.join(dir, 'no-prd.yaml'), 'description: REF without PRD\nworkflows: [referral-new]\noutput: { format: hl7v2, version: "2.4", messageType: REF^I12^REF_I12 }\nsegments:\n  - include: _shared/msh-itk.yaml\n  - segment: RF1\n    fields:\n      RF1-6.1: "%reference"\n  - include: _shared/pid.yaml\n');
+      const m = loadMappings(dir).get('no-prd')!;
+      assert.deepEqual(problemsOf(() => renderMessage(m, referral(() => undefined), OPTS)), ['mappings/no-prd.yaml: structure: REF_I12.PROVIDER_CONTACT is required (min 1) but missing'.replace('mappings/', `${path.relative(process.cwd(), dir)}/`)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('mapping CLI commands', function () {
+  it('map prints the HL7 message and, with --explain, the rule behind each value', async function () {
+    const out = sink();
+    const code = await mapCommand(['referral-new.ref-i12', `${EXAMPLES_DIR}/referral-request_new_111-to-ED_APP1_REFREQ01.json`, '--explain'], out.stream);
+    assert.equal(code, 0);
+    assert.match(out.text(), /^MSH\|\^~\\&\|BARS-BRIDGE\|/);
+    assert.match(out.text(), /PID-3\[1\]\.1 +"3478526985"\n +← mappings\/_shared\/pid\.yaml:\d+  value/);
+  });
+
+  it('map exits 1 with the problems of a failing message, 2 on usage errors', async function () {
+    const out = sink();
+    assert.equal(await mapCommand(['referral-update.ref-i13', `${EXAMPLES_DIR}/referral-request_update_CAD-out-of-area_APP6_REFREQ8B.json`], out.stream), 1);
+    assert.match(out.text(), /PID-3: required/);
+    assert.equal(await mapCommand(['only-one-arg'], sink().stream), 2);
+    assert.equal(await mapCommand(['no-such-mapping', `${EXAMPLES_DIR}/booking-cancel_BOOKREQ02.json`], sink().stream), 2);
+  });
+
+  it('mappings test passes on the shipped cases and fails with a field diff on a changed expectation', async function () {
+    const ok = sink();
+    assert.equal(await mappingsTestCommand([], ok.stream), 0);
+    assert.match(ok.text(), /16 passed, 0 failed/);
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'bb-mappings-'));
+    try {
+      cpSync('mappings', dir, { recursive: true });
+      const f = path.join(dir, 'tests/referral-cancel.ref-i14/SERVREQ01-revoked.hl7');
+      const { readFileSync } = await import('node:fs');
+      writeFileSync(f, readFileSync(f, 'utf8').replace('Jones^Julie', 'Jones^Julia'));
+      const bad = sink();
+      assert.equal(await mappingsTestCommand(['--mappings', dir], bad.stream), 1);
+      assert.match(bad.text(), /FAIL referral-cancel\.ref-i14\/SERVREQ01-revoked/);
+      assert.match(bad.text(), /PID-5: expected "Jones\^Julia\^\^\^Mrs\^\^L" got "Jones\^Julie\^\^\^Mrs\^\^L"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
