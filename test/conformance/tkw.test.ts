@@ -129,7 +129,8 @@ describe('TKW receiver conformance (nhsdigitalmait/FHIR_BaRS 1.0.19)', function 
       const rs = results.filter((r) => r.area === area);
       const p = rs.filter((r) => r.state === 'passed').length;
       const f = rs.filter((r) => r.state === 'failed').length;
-      const s = rs.length - p - f;
+      // mocha runs no hooks for it.skip, so known differences are counted from the list.
+      const s = receiverSchedules.filter((x) => areaOf(x) === area && KNOWN_DIFFERENCES[x.id]).length;
       passed += p;
       failed += f;
       skipped += s;
