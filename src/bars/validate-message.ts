@@ -7,7 +7,8 @@
 import { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem, splitToken, USE_CASE_CODES, EVENT_CODES, REASON_CODES, type EventCode, type ReasonCode } from './codes.js';
 import { definitionByUrl, definitionCoversUseCase, definitionForWorkflow, type DefinitionInfo } from './definitions.js';
-import { badRequest, BarsError, unprocessable } from './errors.js';
+import type { BarsError} from './errors.js';
+import { badRequest, unprocessable } from './errors.js';
 import { checkContentRules } from './content-rules.js';
 import type { Bundle, Resource, Workflow } from './types.js';
 

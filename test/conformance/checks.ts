@@ -53,11 +53,11 @@ function headerMatches(name: string) {
   return (c: CheckContext) => fail(h(c.res, name) !== undefined && h(c.res, name) === reqH(c, name), `${name} ${h(c.res, name) ?? '(none)'} is not the request's ${reqH(c, name) ?? '(none)'}`);
 }
 function echoedIds(node: unknown, out: string[] = []): string[] {
-  if (Array.isArray(node)) node.forEach((n) => echoedIds(n, out));
+  if (Array.isArray(node)) {node.forEach((n) => echoedIds(n, out));}
   else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries(node)) {
-      if (k === 'id' && typeof v === 'string' && /^__.+__$/.test(v)) out.push(v);
-      else echoedIds(v, out);
+      if (k === 'id' && typeof v === 'string' && /^__.+__$/.test(v)) {out.push(v);}
+      else {echoedIds(v, out);}
     }
   }
   return out;

@@ -25,11 +25,11 @@ const dropTypes = (b: R, ...types: string[]): void => dropEntries(b, (e) => type
 const rank = (c: R): unknown => (c.extension ?? []).find((e: R) => e.url === CONTACT_RANK)?.valuePositiveInt;
 const nowSeconds = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const setReason = (b: R, code: string): void => {
-  for (const c of header(b).reason?.coding ?? []) c.code = code;
+  for (const c of header(b).reason?.coding ?? []) {c.code = code;}
 };
 /** Removes `key` from every object under `node` (XSLT templates matching an element everywhere). */
 function dropKeyDeep(node: unknown, key: string): void {
-  if (Array.isArray(node)) node.forEach((n) => dropKeyDeep(n, key));
+  if (Array.isArray(node)) {node.forEach((n) => dropKeyDeep(n, key));}
   else if (node && typeof node === 'object') {
     delete (node as R)[key];
     Object.values(node).forEach((n) => dropKeyDeep(n, key));
@@ -42,36 +42,36 @@ function dropKeyDeep(node: unknown, key: string): void {
 function patientIsTraced(b: R): void {
   for (const p of all(b, 'Patient')) {
     for (const id of p.identifier ?? []) {
-      if ('value' in id) id.value = '9658218873';
+      if ('value' in id) {id.value = '9658218873';}
       for (const ext of (id.extension ?? []).filter((e: R) => e.url === VERIFICATION)) {
         for (const c of ext.valueCodeableConcept?.coding ?? []) {
           c.code = 'number-present-and-verified';
-          if ('display' in c) c.display = 'Number present and verified';
+          if ('display' in c) {c.display = 'Number present and verified';}
         }
       }
     }
     if (Array.isArray(p.name)) {
       p.name = p.name.map(() => ({ use: 'official', text: 'Mr Mike Meakin', family: 'Meakin', given: ['Mike'], prefix: ['Mr'] }));
     }
-    if ('gender' in p) p.gender = 'male';
-    if ('birthDate' in p) p.birthDate = '1927-06-19';
+    if ('gender' in p) {p.gender = 'male';}
+    if ('birthDate' in p) {p.birthDate = '1927-06-19';}
     if (Array.isArray(p.address)) {
       p.address = p.address.map(() => ({ use: 'home', text: '1 Knights Court, Humberside DN16 3PL', line: ['1 Knights Court'], city: 'Humberside', postalCode: 'DN16 3PL' }));
     }
     for (const c of p.contact ?? []) {
-      if (!Array.isArray(c.telecom)) continue;
+      if (!Array.isArray(c.telecom)) {continue;}
       c.telecom = c.telecom
         .filter((t: R) => String(t.rank) !== '2')
         .map((t: R) => (t.system === 'email' && 'value' in t ? { ...t, value: 'mmeakin@hotmail.co.uk' } : t))
         .map((t: R) => (String(t.rank) === '1' && t.system === 'phone' ? { system: 'phone', value: '01454587554', use: 'home', rank: 1 } : t));
-      if (c.telecom.length === 0) delete c.telecom;
+      if (c.telecom.length === 0) {delete c.telecom;}
     }
   }
 }
 
 /** patient_not_traced.xslt (its verification-status templates are commented out; it drops Patient.identifier). */
 function patientNotTraced(b: R): void {
-  for (const p of all(b, 'Patient')) delete p.identifier;
+  for (const p of all(b, 'Patient')) {delete p.identifier;}
 }
 
 const LISTED = ['ServiceRequest', 'Encounter', 'CarePlan', 'Patient', 'Condition', 'Task', 'Organization', 'Practitioner',
@@ -79,22 +79,22 @@ const LISTED = ['ServiceRequest', 'Encounter', 'CarePlan', 'Patient', 'Condition
   'AllergyIntolerance', 'Questionnaire', 'QuestionnaireResponse', 'Procedure', 'Communication'];
 /** remove_listed_ids.xslt */
 function removeListedIds(b: R): void {
-  for (const e of entries(b)) if (e.resource && LISTED.includes(e.resource.resourceType)) delete e.resource.id;
+  for (const e of entries(b)) {if (e.resource && LISTED.includes(e.resource.resourceType)) {delete e.resource.id;}}
 }
 
 /** common_message_transforms.xslt: fresh lower-case Bundle.id; Slot.id cut to 36 characters. */
 function common(b: R): void {
   b.id = randomUUID().toLowerCase();
-  for (const s of all(b, 'Slot')) if (typeof s.id === 'string') s.id = s.id.slice(0, 36);
+  for (const s of all(b, 'Slot')) {if (typeof s.id === 'string') {s.id = s.id.slice(0, 36);}}
 }
 
 /** remove_appt_id.xslt's own templates: no Appointment/Patient id, no empty ids, Appointment.created = now. */
 function removeApptIdBase(b: R): void {
   for (const a of all(b, 'Appointment')) {
     delete a.id;
-    if ('created' in a) a.created = nowSeconds();
+    if ('created' in a) {a.created = nowSeconds();}
   }
-  for (const p of all(b, 'Patient')) delete p.id;
+  for (const p of all(b, 'Patient')) {delete p.id;}
 }
 
 const compose = (...fns: Mutation[]): Mutation => (b) => fns.forEach((f) => f(b));
@@ -105,40 +105,40 @@ const createSR = (...extra: Mutation[]): Mutation => compose(patientIsTraced, re
 const noNhsNo: Mutation = (b) => all(b, 'Patient').forEach((p) => delete p.identifier);
 const removeRank1: Mutation = (b) => all(b, 'Patient').forEach((p) => {
   p.contact = (p.contact ?? []).filter((c: R) => String(rank(c)) !== '1');
-  if (p.contact.length === 0) delete p.contact;
+  if (p.contact.length === 0) {delete p.contact;}
 });
 const allRank1: Mutation = (b) => all(b, 'Patient').forEach((p) => (p.contact ?? []).forEach((c: R) => {
-  for (const e of (c.extension ?? []).filter((x: R) => x.url === CONTACT_RANK)) e.valuePositiveInt = 1;
+  for (const e of (c.extension ?? []).filter((x: R) => x.url === CONTACT_RANK)) {e.valuePositiveInt = 1;}
 }));
 const rank1Brother: Mutation = (b) => all(b, 'Patient').forEach((p) => (p.contact ?? []).filter((c: R) => String(rank(c)) === '1').forEach((c: R) => {
-  for (const rel of c.relationship ?? []) for (const cd of rel.coding ?? []) {
+  for (const rel of c.relationship ?? []) {for (const cd of rel.coding ?? []) {
     if (cd.system === 'http://terminology.hl7.org/CodeSystem/v3-RoleCode') {
       cd.code = 'BRO';
-      if ('display' in cd) cd.display = 'brother';
+      if ('display' in cd) {cd.display = 'brother';}
     }
-  }
+  }}
 }));
 const noVersionId: Mutation = (b) => void delete b.meta?.versionId;
 const eventCode = (code: string): Mutation => (b) => {
   const ev = header(b).eventCoding;
-  if (ev?.system === 'https://fhir.nhs.uk/CodeSystem/message-events-bars') ev.code = code;
+  if (ev?.system === 'https://fhir.nhs.uk/CodeSystem/message-events-bars') {ev.code = code;}
 };
 const reasonCode = (code: string): Mutation => (b) => {
-  for (const c of header(b).reason?.coding ?? []) if (c.system === 'https://fhir.nhs.uk/CodeSystem/message-reason-bars') c.code = code;
+  for (const c of header(b).reason?.coding ?? []) {if (c.system === 'https://fhir.nhs.uk/CodeSystem/message-reason-bars') {c.code = code;}}
 };
 const srCategoryNonsense: Mutation = (b) => all(b, 'ServiceRequest').forEach((sr) => (sr.category ?? []).forEach((cc: R) => (cc.coding ?? []).forEach((c: R) => (c.code = 'nonsense'))));
 const noUcc: Mutation = (b) => all(b, 'ServiceRequest').forEach((sr) => (sr.category ?? []).forEach((cc: R) => {
   cc.coding = (cc.coding ?? []).filter((c: R) => c.system !== USE_CASES);
 }));
 const invalidUcc: Mutation = (b) => all(b, 'ServiceRequest').forEach((sr) => (sr.category ?? []).forEach((cc: R) => (cc.coding ?? []).forEach((c: R) => {
-  if (c.system === USE_CASES) c.code = 'xxxxxxxxxxxxxxxxxxx';
+  if (c.system === USE_CASES) {c.code = 'xxxxxxxxxxxxxxxxxxx';}
 })));
 const carePlanStatus = (s: string): Mutation => (b) => all(b, 'CarePlan').forEach((c) => (c.status = s));
 const encounterStatusPlanned: Mutation = (b) => all(b, 'Encounter').forEach((e) => (e.status = 'planned'));
 const notDirectCare: Mutation = (b) => all(b, 'Consent').forEach((c) => (c.category ?? []).forEach((cc: R) => (cc.coding ?? []).forEach((cd: R) => {
   if (cd.system === 'https://fhir.nhs.uk/CodeSystem/consent-categories-bars') {
     cd.code = 'NDRC';
-    if ('display' in cd) cd.display = 'Not Direct Care';
+    if ('display' in cd) {cd.display = 'Not Direct Care';}
   }
 })));
 const sceneSafety = (code: string, display: string): Mutation => (b) => all(b, 'Flag')
@@ -146,7 +146,7 @@ const sceneSafety = (code: string, display: string): Mutation => (b) => all(b, '
   .forEach((f) => (f.code?.coding ?? []).forEach((c: R) => {
     if (f.code.coding.some((x: R) => x.system === 'https://fhir.nhs.uk/flag-codes-bars')) {
       c.code = code;
-      if ('display' in c) c.display = display;
+      if ('display' in c) {c.display = display;}
     }
   }));
 
@@ -157,7 +157,7 @@ const locParts = (l: R, keep: (url: string) => boolean): void => {
     ext.extension = (ext.extension ?? []).filter((p: R) => keep(p.url));
   }
   l.extension = (l.extension ?? []).filter((e: R) => e.url !== LOCATION_EXT || (e.extension ?? []).length > 0);
-  if (l.extension.length === 0) delete l.extension;
+  if (l.extension.length === 0) {delete l.extension;}
 };
 const loc = (opts: { ext?: 'none' | ((url: string) => boolean); address?: false; position?: false; w3w?: 'only' | 'plus' }): Mutation => (b) => {
   for (const l of locations(b)) {
@@ -170,8 +170,8 @@ const loc = (opts: { ext?: 'none' | ((url: string) => boolean); address?: false;
     } else if (opts.ext) {
       locParts(l, opts.ext);
     }
-    if (opts.address === false) delete l.address;
-    if (opts.position === false) delete l.position;
+    if (opts.address === false) {delete l.address;}
+    if (opts.position === false) {delete l.position;}
   }
 };
 const noLocation: Mutation = (b) => {
@@ -183,11 +183,11 @@ const noLocation: Mutation = (b) => {
 
 const UPDATE_PATIENT: Mutation = (b) => all(b, 'Patient').forEach((p) => {
   for (const n of p.name ?? []) {
-    if ('text' in n) n.text = 'Mrs Julie Jones';
-    if (Array.isArray(n.given)) n.given = n.given.map(() => 'Julie');
+    if ('text' in n) {n.text = 'Mrs Julie Jones';}
+    if (Array.isArray(n.given)) {n.given = n.given.map(() => 'Julie');}
   }
-  if ('gender' in p) p.gender = 'female';
-  if ('birthDate' in p) p.birthDate = '1959-05-04';
+  if ('gender' in p) {p.gender = 'female';}
+  if ('birthDate' in p) {p.birthDate = '1959-05-04';}
 });
 const update = (extra?: Mutation): Mutation => (b) => {
   common(b);
@@ -202,7 +202,7 @@ const cancelSR = (status: string, extra?: Mutation): Mutation => (b) => {
   patientIsTraced(b);
   common(b);
   setReason(b, 'update');
-  if ('definition' in header(b)) header(b).definition = 'https://fhir.nhs.uk/MessageDefinition/bars-message-servicerequest-request-cancelled';
+  if ('definition' in header(b)) {header(b).definition = 'https://fhir.nhs.uk/MessageDefinition/bars-message-servicerequest-request-cancelled';}
   all(b, 'ServiceRequest').forEach((sr) => (sr.status = status));
   dropTypes(b, ...CANCEL_DROPS);
   extra?.(b);
@@ -211,7 +211,7 @@ const cancelAppt = (extra?: Mutation): Mutation => (b) => {
   patientIsTraced(b);
   common(b);
   setReason(b, 'update');
-  if ('definition' in header(b)) header(b).definition = 'https://fhir.nhs.uk/MessageDefinition/bars-message-booking-request-cancelled';
+  if ('definition' in header(b)) {header(b).definition = 'https://fhir.nhs.uk/MessageDefinition/bars-message-booking-request-cancelled';}
   all(b, 'Appointment').forEach((a) => (a.status = 'cancelled'));
   extra?.(b);
   dropTypes(b, 'Slot', 'Schedule', 'HealthcareService', 'PractitionerRole', 'Practitioner', 'Location');
@@ -248,26 +248,26 @@ const dropRendezvous: Mutation = (b) => dropEntries(b, (e) => e.resource?.resour
 const flagUnknown: Mutation = (b) => all(b, 'Flag').forEach((f) => {
   for (const c of f.code?.coding ?? []) {
     c.code = 'UNK';
-    if ('display' in c) c.display = 'Unknown';
+    if ('display' in c) {c.display = 'Unknown';}
   }
-  if (f.code) delete f.code.text;
+  if (f.code) {delete f.code.text;}
 });
 const setLastUpdated = (pred: (r: R) => boolean, value: string): Mutation => (b) => entries(b).map((e) => e.resource).filter((r): r is R => !!r && pred(r)).forEach((r) => {
-  if (r.meta && 'lastUpdated' in r.meta) r.meta.lastUpdated = value;
+  if (r.meta && 'lastUpdated' in r.meta) {r.meta.lastUpdated = value;}
 });
 const everyLastUpdated = (value: string): Mutation => (b) => {
-  if (b.meta && 'lastUpdated' in b.meta) b.meta.lastUpdated = value;
+  if (b.meta && 'lastUpdated' in b.meta) {b.meta.lastUpdated = value;}
   setLastUpdated(() => true, value)(b);
 };
 const patientTrim = (...keys: string[]): Mutation => (b) => all(b, 'Patient').forEach((p) => {
-  for (const k of keys) delete p[k];
+  for (const k of keys) {delete p[k];}
   p.extension = (p.extension ?? []).filter((e: R) => !['https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory', 'http://hl7.org/fhir/StructureDefinition/patient-religion'].includes(e.url));
-  if (p.extension.length === 0) delete p.extension;
-  if (Array.isArray(p.contact)) p.contact = p.contact.filter((c: R) => !(c.extension ?? []).some((e: R) => String(e.valuePositiveInt) === '2'));
+  if (p.extension.length === 0) {delete p.extension;}
+  if (Array.isArray(p.contact)) {p.contact = p.contact.filter((c: R) => !(c.extension ?? []).some((e: R) => String(e.valuePositiveInt) === '2'));}
 });
 const senderEncounterEdit = (edit: (e: R) => void): Mutation => (b) => {
   const e = senderEncounter(b);
-  if (e) edit(e);
+  if (e) {edit(e);}
 };
 const dropCarePlanActivity: Mutation = (b) => all(b, 'CarePlan').forEach((c) => delete c.activity);
 const T = (s: string): string => `2023-12-26T15:00:0${s}+00:00`;
@@ -314,13 +314,13 @@ export const MUTATIONS: Record<string, Mutation> = {
   'create_basic_validation_request.xslt': compose(patientNotTraced, removeListedIds, common, (b) => {
     for (const p of all(b, 'Patient')) {
       const c0 = p.contact?.[0];
-      if (c0?.telecom) c0.telecom = c0.telecom.filter((_: R, i: number) => i !== 0 && i !== 2);
-      if (Array.isArray(p.contact) && p.contact.length > 1) p.contact.splice(1, 1);
+      if (c0?.telecom) {c0.telecom = c0.telecom.filter((_: R, i: number) => i !== 0 && i !== 2);}
+      if (Array.isArray(p.contact) && p.contact.length > 1) {p.contact.splice(1, 1);}
     }
     loc({ ext: (u) => u !== 'eastings' && u !== 'northings', position: false })(b);
     dropTypes(b, 'Observation');
     const flags = entries(b).filter((e) => e.resource?.resourceType === 'Flag');
-    if (flags[1]) dropEntries(b, (e) => e === flags[1]);
+    if (flags[1]) {dropEntries(b, (e) => e === flags[1]);}
   }),
   'update_service_request.xslt': (b) => {
     patientIsTraced(b);
@@ -359,7 +359,7 @@ export const MUTATIONS: Record<string, Mutation> = {
   'remove_appt_id_resend_bundleid.xslt': compose(patientIsTraced, removeListedIds, removeApptIdBase),
   'cancel_appointment.xslt': cancelAppt(),
   'cancel_appointment_and_change_details.xslt': cancelAppt((b) => all(b, 'Appointment').forEach((a) => (a.participant ?? []).forEach((p: R) => {
-    if (p.actor && 'reference' in p.actor) p.actor.reference = '12345';
+    if (p.actor && 'reference' in p.actor) {p.actor.reference = '12345';}
   }))),
   '6_OOA_1_1.xslt': compose(
     everyLastUpdated('2023-12-26T15:00:00.8185338+00:00'),
@@ -367,7 +367,7 @@ export const MUTATIONS: Record<string, Mutation> = {
     dropReceiverEncounter,
     senderEncounterEdit((e) => {
       e.status = 'in-progress';
-      for (const l of e.location ?? []) delete l.period;
+      for (const l of e.location ?? []) {delete l.period;}
     }),
     dropCarePlanActivity,
     patientTrim('identifier', 'name', 'gender', 'birthDate', 'address', 'communication'),
@@ -381,9 +381,9 @@ export const MUTATIONS: Record<string, Mutation> = {
   '6_OOA_1_2.xslt': compose(
     (b) => void (b.meta.lastUpdated = T('2.8185338')),
     senderEncounterEdit((e) => {
-      if (e.meta) e.meta.lastUpdated = T('2.8185338');
+      if (e.meta) {e.meta.lastUpdated = T('2.8185338');}
       e.status = 'in-progress';
-      for (const h of (e.statusHistory ?? []).filter((x: R) => x.status === 'in-progress')) if (h.period) h.period.start = '2023-12-26T15:00:00+00:00';
+      for (const h of (e.statusHistory ?? []).filter((x: R) => x.status === 'in-progress')) {if (h.period) {h.period.start = '2023-12-26T15:00:00+00:00';}}
     }),
     setLastUpdated((r) => r.resourceType === 'CarePlan', T('0.8185338')),
     dropCarePlanActivity,
@@ -397,9 +397,9 @@ export const MUTATIONS: Record<string, Mutation> = {
   '6_OOA_1_3.xslt': compose(
     (b) => void (b.meta.lastUpdated = T('3.8185338')),
     senderEncounterEdit((e) => {
-      if (e.meta) e.meta.lastUpdated = T('3.8185338');
+      if (e.meta) {e.meta.lastUpdated = T('3.8185338');}
       e.status = 'triaged';
-      for (const h of (e.statusHistory ?? []).filter((x: R) => x.status === 'in-progress')) if (h.period) h.period.start = '2023-12-26T15:00:00+00:00';
+      for (const h of (e.statusHistory ?? []).filter((x: R) => x.status === 'in-progress')) {if (h.period) {h.period.start = '2023-12-26T15:00:00+00:00';}}
     }),
     dropRendezvous,
   ),
@@ -419,7 +419,7 @@ export const MUTATIONS: Record<string, Mutation> = {
   '6_OOA_2_2.xslt': compose(
     (b) => void (b.meta.lastUpdated = T('2.8185338')),
     senderEncounterEdit((e) => {
-      if (e.meta) e.meta.lastUpdated = T('2.8185338');
+      if (e.meta) {e.meta.lastUpdated = T('2.8185338');}
       e.status = 'triaged';
     }),
   ),
@@ -438,7 +438,7 @@ export function pruneEmpty(node: unknown): unknown {
     const out: R = {};
     for (const [k, v] of Object.entries(node)) {
       const p = pruneEmpty(v);
-      if (p !== undefined) out[k] = p;
+      if (p !== undefined) {out[k] = p;}
     }
     return Object.keys(out).length > 0 ? out : undefined;
   }

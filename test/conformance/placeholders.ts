@@ -130,7 +130,7 @@ export function extractServiceRequest(state: State, body: Res, headers: Record<s
   set('HEALTHCARE_SERVICE_ID', idOf(body, 'HealthcareService'));
   set('ENCOUNTER_ID', idOf(body, 'Encounter'));
   set('PATIENT_ID', idOf(body, 'Patient'));
-  for (let i = 0; i < 5; i++) set(`ORG${i + 1}_ID`, idOf(body, 'Organization', i));
+  for (let i = 0; i < 5; i++) {set(`ORG${i + 1}_ID`, idOf(body, 'Organization', i));}
   // `/fhir:resource/fhir:Location[n]` is a child position, so only [1] ever matches (the first Location).
   set('LOCATION_ID', idOf(body, 'Location'));
   set('LOCATION2_ID', '');
@@ -144,11 +144,11 @@ export function extractServiceRequest(state: State, body: Res, headers: Record<s
   set('MEDICATION_STATEMENT_ID', idOf(body, 'MedicationStatement'));
   set('ALLERGY_INTOLERANCE_ID', idOf(body, 'AllergyIntolerance'));
   set('FLAG_ID', idOf(body, 'Flag'));
-  for (let i = 0; i < 3; i++) set(`FLAG${i + 1}_ID`, idOf(body, 'Flag', i));
-  for (let i = 0; i < 2; i++) set(`QUESTIONNAIRE${i + 1}_ID`, idOf(body, 'Questionnaire', i));
-  for (let i = 0; i < 2; i++) set(`QUESTIONNAIRE_RESPONSE${i + 1}_ID`, idOf(body, 'QuestionnaireResponse', i));
+  for (let i = 0; i < 3; i++) {set(`FLAG${i + 1}_ID`, idOf(body, 'Flag', i));}
+  for (let i = 0; i < 2; i++) {set(`QUESTIONNAIRE${i + 1}_ID`, idOf(body, 'Questionnaire', i));}
+  for (let i = 0; i < 2; i++) {set(`QUESTIONNAIRE_RESPONSE${i + 1}_ID`, idOf(body, 'QuestionnaireResponse', i));}
   set('OBSERVATION_ID', idOf(body, 'Observation'));
-  for (let i = 0; i < 5; i++) set(`OBSERVATION${i + 1}_ID`, idOf(body, 'Observation', i));
+  for (let i = 0; i < 5; i++) {set(`OBSERVATION${i + 1}_ID`, idOf(body, 'Observation', i));}
   set('CONSENT_ID', idOf(body, 'Consent'));
   set('CAREPLAN_ID', idOf(body, 'CarePlan'));
   set('BUNDLE_ID', String(body.id ?? ''));
@@ -198,7 +198,7 @@ export function extractSlots(state: State, body: Res, headers: Record<string, st
   set('CORRELATION_ID', header(headers, 'X-Correlation-ID'));
   set('REQUEST_ID', header(headers, 'X-Request-ID'));
   set('PATIENT_ID', first('Patient'));
-  for (let i = 0; i < 3; i++) set(`ORG${i + 1}_ID`, first('Organization', i));
+  for (let i = 0; i < 3; i++) {set(`ORG${i + 1}_ID`, first('Organization', i));}
   set('HEALTHCARE_SERVICE_ID', first('HealthcareService'));
   set('PRACTITIONER_ID', first('Practitioner'));
   set('PRACTITIONER_ROLE_ID', first('PractitionerRole'));

@@ -59,10 +59,10 @@ function areaOf(s: Schedule): Area {
     const p = sends[0]!.path!;
     return p.startsWith('/metadata') ? 'metadata' : p.startsWith('/MessageDefinition') ? 'MessageDefinition' : p.startsWith('/Slot') ? 'Slot' : 'ServiceRequest/Appointment reads';
   }
-  if (/Cancel/.test(s.id)) return '$process-message cancel';
-  if (/Update|Scenario_/.test(s.id)) return '$process-message update';
-  if (/Book/.test(s.id)) return '$process-message booking';
-  if (/Validation/.test(s.id)) return '$process-message validation';
+  if (/Cancel/.test(s.id)) {return '$process-message cancel';}
+  if (/Update|Scenario_/.test(s.id)) {return '$process-message update';}
+  if (/Book/.test(s.id)) {return '$process-message booking';}
+  if (/Validation/.test(s.id)) {return '$process-message validation';}
   return '$process-message referral';
 }
 
@@ -81,10 +81,10 @@ const fhir = (): Fhir => (fhirConverter ??= new Fhir());
 function resolveHeaders(step: Step, state: State): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, raw] of Object.entries(step.headers ?? {})) {
-    if (name === 'Authorization') continue; // the proxy does not forward it
+    if (name === 'Authorization') {continue;} // the proxy does not forward it
     let value = raw;
-    if (/PropertySetFunctions\.getuuid$/.test(raw)) value = randomUUID();
-    else value = fill(fill(raw, HEADER_VALUES), state);
+    if (/PropertySetFunctions\.getuuid$/.test(raw)) {value = randomUUID();}
+    else {value = fill(fill(raw, HEADER_VALUES), state);}
     out[name] = value;
   }
   return out;
@@ -93,8 +93,8 @@ function resolveHeaders(step: Step, state: State): Record<string, string> {
 function parseBody(res: TkwResponse): Record<string, unknown> | undefined {
   const type = String(res.headers['content-type'] ?? '');
   try {
-    if (/xml/.test(type)) return fhir().xmlToObj(res.body) as Record<string, unknown>;
-    if (/json/.test(type)) return JSON.parse(res.body) as Record<string, unknown>;
+    if (/xml/.test(type)) {return fhir().xmlToObj(res.body) as Record<string, unknown>;}
+    if (/json/.test(type)) {return JSON.parse(res.body) as Record<string, unknown>;}
   } catch {
     return undefined;
   }
@@ -144,7 +144,7 @@ describe('TKW receiver conformance (nhsdigitalmait/FHIR_BaRS 1.0.19)', function 
   afterEach(function () {
     const t = this.currentTest!;
     const s = receiverSchedules.find((x) => x.id === t.title.split(' ')[0]);
-    if (s) results.push({ area: areaOf(s), state: t.isPending() ? 'pending' : t.state });
+    if (s) {results.push({ area: areaOf(s), state: t.isPending() ? 'pending' : t.state });}
   });
 
   for (const schedule of receiverSchedules) {
@@ -177,7 +177,7 @@ async function runSchedule(schedule: Schedule, tls: ReturnType<typeof tlsOf>): P
         const bundle = JSON.parse(fill(templateText(step.template), { ...Object.fromEntries(state), __TO_SERVICE__: paths.__TO_SERVICE__!, __FROM_SERVICE__: '2000012345' })) as Record<string, unknown>;
         if (step.transform) {
           const mutate = MUTATIONS[step.transform];
-          if (!mutate) throw new Error(`transform ${step.transform} is not ported`);
+          if (!mutate) {throw new Error(`transform ${step.transform} is not ported`);}
           mutate(bundle);
         }
         requestBody = pruneEmpty(bundle) as Record<string, unknown>;
@@ -194,10 +194,10 @@ async function runSchedule(schedule: Schedule, tls: ReturnType<typeof tlsOf>): P
       }
     } else {
       const check = CHECKS[step.check!];
-      if (!check) throw new Error(`check ${step.check} is not ported`);
-      if (!ctx) throw new Error('check before any send');
+      if (!check) {throw new Error(`check ${step.check} is not ported`);}
+      if (!ctx) {throw new Error('check before any send');}
       const why = check(ctx);
-      if (why) problems.push(`step ${stepNo} check ${step.test} (${step.check}): ${why}`);
+      if (why) {problems.push(`step ${stepNo} check ${step.test} (${step.check}): ${why}`);}
       const extractor = EXTRACTORS[step.check!];
       if (extractor && ctx.body) {
         (extractor === 'slots' ? extractSlots : extractServiceRequest)(state, ctx.body, ctx.res.headers);
