@@ -3,7 +3,7 @@
  * checks (provider_simulator_validator rules, SCAL ids in comments) and the FHIR invariants that a JSON parser does
  * not enforce. Each failure is 400 REC_BAD_REQUEST naming the element.
  */
-import { BundleIndex } from './bundle.js';
+import type { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem } from './codes.js';
 import { badRequest } from './errors.js';
 import type { Resource, Workflow } from './types.js';

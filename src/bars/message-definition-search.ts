@@ -12,6 +12,34 @@ import { badRequest, notFound } from './errors.js';
 const USAGE_CONTEXT_TYPE = 'http://terminology.hl7.org/CodeSystem/usage-context-type';
 const VARIANT_STATE = 'http://terminology.hl7.org/CodeSystem/variant-state';
 
+/** Profiles of the focus resources, from the published MessageDefinitions (IG MessageDefinition/*.xml). */
+const FOCUS_PROFILES: Record<string, string> = {
+  MessageHeader: 'https://fhir.nhs.uk/StructureDefinition/BARSMessageHeader-servicerequest-request',
+  ServiceRequest: 'https://fhir.nhs.uk/StructureDefinition/BARSServiceRequest-request-referral',
+  Device: 'http://hl7.org/fhir/StructureDefinition/Device',
+  Flag: 'https://fhir.nhs.uk/StructureDefinition/BARSFlag-scene-safety',
+};
+const profileOf = (code: string): string => FOCUS_PROFILES[code] ?? `https://fhir.hl7.org.uk/StructureDefinition/UKCore-${code}`;
+
+/**
+ * The optional focus resources BARS-MessageDefinition-ServiceRequest-Request-Referral publishes beyond the ones the
+ * receiver enforces (definitions.ts). Senders build payloads from this list — TKW's CAD-to-CAD MessageDefinition
+ * schedules look for the UKCore-Procedure and UKCore-Communication focus profiles — so it is advertised in full.
+ */
+const REFERRAL_OPTIONAL = ['Location', 'Organization', 'Practitioner', 'PractitionerRole', 'Observation', 'Flag', 'MedicationStatement',
+  'AllergyIntolerance', 'Questionnaire', 'QuestionnaireResponse', 'Consent', 'HealthcareService', 'Condition', 'Task', 'Communication',
+  'Procedure', 'RelatedPerson'];
+
+function advertisedFocus(def: DefinitionInfo): Array<Record<string, unknown>> {
+  const focus = def.focus.map((f) => ({ code: f.code, profile: profileOf(f.code), min: f.min, max: f.max === undefined ? '*' : String(f.max) }));
+  if (def.name === 'bars-message-servicerequest-request-referral') {
+    for (const code of REFERRAL_OPTIONAL.filter((c) => !def.focus.some((f) => f.code === c))) {
+      focus.push({ code, profile: profileOf(code), min: 0, max: '*' });
+    }
+  }
+  return focus;
+}
+
 function toResource(def: DefinitionInfo, serviceId: string, useCases: readonly string[], now: string): Record<string, unknown> {
   const cases = useCases.filter((u) => definitionCoversUseCase(def, u));
   return {
@@ -36,7 +64,7 @@ function toResource(def: DefinitionInfo, serviceId: string, useCases: readonly s
     ],
     eventCoding: { system: SYSTEMS.messageEvents, code: def.event },
     category: def.category,
-    focus: def.focus.map((f) => ({ code: f.code, min: f.min, max: f.max === undefined ? '*' : String(f.max) })),
+    focus: advertisedFocus(def),
   };
 }
 
@@ -50,7 +78,11 @@ export function searchMessageDefinitions(contexts: readonly string[], config: Re
   }
   let serviceId: string | undefined;
   let useCase: string | undefined;
-  for (const raw of contexts) {
+  // NHS England's TKW suite (1.0.19, *_context_usecasecode_GetMessageDefinition) URL-encodes the separator between
+  // its two context parameters (`context=…|a1t1%26context=…|2000072489`), so they arrive as one value; a value holding
+  // "&context=" is read as the two parameters it was meant to be (IG: plain values "should be accepted and honoured").
+  const values = contexts.flatMap((c) => c.split('&context='));
+  for (const raw of values) {
     const { system, value } = splitToken(raw.trim());
     if (value === '') {
       throw badRequest('invalid', 'A context parameter has no value', 'context');
@@ -78,7 +110,11 @@ export function searchMessageDefinitions(contexts: readonly string[], config: Re
   if (!config.service.ids.includes(serviceId)) {
     throw notFound(`No MessageDefinitions for service ${serviceId} at this receiver`);
   }
-  const useCases = useCase ? config.bars.useCases.filter((u) => u === useCase) : config.bars.useCases;
+  // `referraltopharmacy` is the deprecated code of GP to Pharmacy, now a5t1–a5t3 (usecases-categories-bars; TKW
+  // ReferralRequest_GPtoPharm_context_usecasecat_* still asks for it): it selects the a5 use cases.
+  const useCases = useCase === 'referraltopharmacy'
+    ? config.bars.useCases.filter((u) => u === useCase || u.startsWith('a5'))
+    : useCase ? config.bars.useCases.filter((u) => u === useCase) : config.bars.useCases;
   const at = now.toISOString();
   const defs = DEFINITIONS.filter((d) => d.category === 'notification' && useCases.some((u) => definitionCoversUseCase(d, u)));
   if (defs.length === 0) {

@@ -96,12 +96,22 @@ function checkAgainstRecord(msg: ValidatedMessage, record: RecordState): void {
     // "The Receiver must not process a cancellation request for a booking or referral which is not current".
     throw unprocessable('invariant', `${type} ${record.id} is ${record.status}, not current, so it cannot be ${msg.workflow.endsWith('cancel') ? 'cancelled' : 'updated'}`, `${type}.status`);
   }
+  // "Key patient demographics should be cross-referenced" is a rule of the Cancellation page: a cancellation must be
+  // about the record's patient. An update may correct the demographics (TKW update_service_request changes the name,
+  // gender and birth date and expects 200), so updates are not cross-referenced.
+  const cancelling = msg.workflow.endsWith('-cancel');
   const incomingPatient = patientKeyOf(msg.patient);
-  if (msg.patient && !samePatient(record.patientKey, incomingPatient)) {
+  if (cancelling && msg.patient && !samePatient(record.patientKey, incomingPatient)) {
     throw unprocessable('invariant', `The patient in this message does not match the patient of ${type} ${record.id}`, `${type}.subject`);
   }
-  if (type === 'Appointment' && msg.workflow === 'booking-cancel' && !msg.patient) {
-    throw unprocessable('invariant', `Appointment.participant.actor does not refer to the patient of Appointment ${record.id}`, 'Appointment.participant');
+  if (type === 'Appointment' && msg.workflow === 'booking-cancel') {
+    // The cancelled Appointment itself must name the patient (a participant resolving to the message's Patient);
+    // details that differ from the booking → 422 (TKW CancelAppointment_DifferencesDetected).
+    const participants = (Array.isArray(msg.root.participant) ? msg.root.participant : []) as Array<{ actor?: unknown }>;
+    const patientActor = participants.map((p) => msg.index.resolve(p?.actor)).find((r) => r?.resourceType === 'Patient');
+    if (!msg.patient || !patientActor) {
+      throw unprocessable('invariant', `Appointment.participant.actor does not refer to the patient of Appointment ${record.id}`, 'Appointment.participant');
+    }
   }
   // Merge rule: an entry replaces ours only when its meta.lastUpdated is later (spec §6 step 4).
   for (const entry of msg.index.entries) {
@@ -173,6 +183,11 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     }
     if (r === msg.patient && patientId) {
       return patientId;
+    }
+    if (r.resourceType === 'Slot' && r.id) {
+      // Slot ids are this receiver's own (served by GET /Slot; checked against the schedules below), so they are kept:
+      // a fresh id would unlink the booking from its slot (TKW reads __APPT_SLOT_ID__ back from the booking response).
+      return r.id;
     }
     return r.id && keepIds.has(r.id) ? r.id : undefined;
   });

@@ -51,10 +51,11 @@ export async function readRecord(store: MessageStore, type: RecordType, id: stri
 const SEARCH_PARAMS = ['patient:identifier', 'patient:name', 'patient:family', 'patient:birthdate', 'patient:address-postalcode', 'identifier', '_format'];
 
 export async function searchRecords(store: MessageStore, type: RecordType, query: Query, baseUrl: string): Promise<Record<string, unknown>> {
-  const unknown = Object.keys(query).filter((k) => !SEARCH_PARAMS.includes(k));
-  if (unknown.length > 0) {
-    throw badRequest('value', `Unsupported search parameter ${unknown[0]}`, unknown[0]);
-  }
+  // Parameters this receiver does not support are ignored, as FHIR search says ("Servers SHALL ignore unknown
+  // parameters" unless Prefer: handling=strict), so a search without a supported patient parameter is 400 `required`
+  // (IG GET--ServiceRequest / GET--Appointment failure tables; TKW GetServiceRequestPatientParameterMissing sends
+  // `?https://fhir.nhs.uk/Id/nhs-number|` with no parameter name and expects IssueCodeRequired).
+  void SEARCH_PARAMS;
   const terms: Array<[string, string]> = [];
   const identifier = one(query, 'patient:identifier');
   if (identifier !== undefined) {
@@ -99,7 +100,7 @@ export async function searchRecords(store: MessageStore, type: RecordType, query
   }
   const records = await store.search(type, terms);
   const params = Object.entries(query)
-    .filter(([k]) => k !== '_format')
+    .filter(([k]) => k !== '_format' && SEARCH_PARAMS.includes(k))
     .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
     .join('&');
   return {

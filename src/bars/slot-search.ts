@@ -25,7 +25,9 @@ function parseRange(values: string[]): { from: number; to: number } {
     throw badRequest('required', 'The start parameter is required twice: start=ge<instant>&start=le<instant>', 'start');
   }
   if (values.length !== 2) {
-    throw badRequest('value', 'The start parameter must be given exactly twice, once with ge and once with le', 'start');
+    // IG GET--Slots failure table: "Date range was not present" → 400 `required`; a range is exactly one ge and one
+    // le value (TKW SFFSWithOneStartDate / SFFSWithThreeStartDates expect IssueCodeRequired).
+    throw badRequest('required', 'The start parameter must be given exactly twice, once with ge and once with le', 'start');
   }
   let from: number | undefined;
   let to: number | undefined;
@@ -115,8 +117,12 @@ export async function searchSlots(
     throw badRequest('required', 'The Schedule.actor:HealthcareService parameter is required', 'Schedule.actor:HealthcareService');
   }
   const hcs = hcsValues[0]!.replace(/^HealthcareService\//, '');
-  if (hcsValues.length > 1 || !isUuid(hcs)) {
-    throw badRequest('value', 'Schedule.actor:HealthcareService must be one HealthcareService id (a UUID)', 'Schedule.actor:HealthcareService');
+  // A HealthcareService is named by its logical id (a UUID) or by its DoS service id: NHS England's TKW suite sends
+  // the target DoS service id (apply_configs.sh substitutes __HCS__ with the service id; provider_simulator_validator
+  // BS-SEARCH-CRITE-SERV-ID: `Schedule.actor%3AHealthcareService=[0-9]+`). Anything else is 400 value; an id of
+  // either form that names no schedule here is 404 (IG GET--Slots failure table).
+  if (hcsValues.length > 1 || !(isUuid(hcs) || /^\d{1,20}$/.test(hcs))) {
+    throw badRequest('value', 'Schedule.actor:HealthcareService must be one HealthcareService id (a UUID) or DoS service id', 'Schedule.actor:HealthcareService');
   }
   const statusValues = all(query.status).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   if (statusValues.length === 0) {
@@ -132,7 +138,7 @@ export async function searchSlots(
     }
   }
   const { from, to } = parseRange(all(query.start));
-  const schedules = config.slots.filter((s) => s.healthcareService.toLowerCase() === hcs.toLowerCase());
+  const schedules = config.slots.filter((s) => s.healthcareService.toLowerCase() === hcs.toLowerCase() || s.dosServiceId === hcs);
   if (schedules.length === 0) {
     throw notFound(`HealthcareService ${hcs} has no schedule at this receiver`);
   }

@@ -7,7 +7,8 @@
 import { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem, splitToken, USE_CASE_CODES, EVENT_CODES, REASON_CODES, type EventCode, type ReasonCode } from './codes.js';
 import { definitionByUrl, definitionCoversUseCase, definitionForWorkflow, type DefinitionInfo } from './definitions.js';
-import { badRequest, BarsError, unprocessable } from './errors.js';
+import type { BarsError} from './errors.js';
+import { badRequest, unprocessable } from './errors.js';
 import { checkContentRules } from './content-rules.js';
 import type { Bundle, Resource, Workflow } from './types.js';
 
@@ -228,7 +229,6 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
   const focusEncounter = (Array.isArray(header.focus) ? header.focus : [])
     .map((f) => index.resolve(f))
     .find((f) => f?.resourceType === 'Encounter');
-  const focusStatus = str(focusEncounter?.status);
   if (category === 'referral') {
     if (status === 'revoked') {
       return { workflow: 'response-dna', root: sr };
@@ -238,18 +238,12 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
     }
     throw unknown(`referral response with ServiceRequest.status ${status ?? '(none)'}`);
   }
-  if (focusStatus === 'in-progress' && status === 'active') {
-    return { workflow: 'response-validation-interim', root: sr };
-  }
-  if ((focusStatus === 'cancelled' && status === 'active') || (focusStatus === 'triaged' && status === 'revoked')) {
-    return { workflow: 'response-validation-rejected', root: sr };
-  }
-  // Pseudo-code: SR completed and focus Encounter triaged/"complete"; NHS England's VALRESP01B keeps the SR active
-  // with the Encounter finished (spec §13.13), so a finished Encounter is a final response either way.
-  if ((status === 'completed' && focusStatus === 'triaged') || (focusStatus === 'finished' && (status === 'completed' || status === 'active'))) {
-    return { workflow: 'response-validation-final', root: sr };
-  }
-  throw unknown(`validation response with ServiceRequest.status ${status ?? '(none)'} and focus Encounter.status ${focusStatus ?? '(none)'}`);
+  // Validation responses answer a validation request the recipient sent. This receiver sends none (it takes requests
+  // and sends only their responses), so every validation response it gets is unsolicited: a workflow it does not take
+  // → 400 invariant (Bundle-Processing: "non-standard or unknown workflow"; TKW UnsolicitedValidationResponse_* expect
+  // 400 OperationOutcome, while unsolicited referral responses — status updates, DNA — are accepted, as TKW
+  // UnsolicitedReferralResponse_* expect).
+  throw badRequest('invariant', 'Unsolicited validation response: this receiver sends no validation requests, so MessageHeader.response.identifier answers no request of ours', 'MessageHeader.response.identifier');
 }
 
 function useCaseOf(root: Resource): { present: boolean; code: string | undefined } {

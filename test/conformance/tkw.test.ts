@@ -1,0 +1,208 @@
+/*
+ * NHS England's TKW receiver test schedules (nhsdigitalmait/FHIR_BaRS release 1.0.19, parsed into
+ * shared/external-cases/derived/tkw-receiver-test-catalogue.json) replayed against a real receiver over mutual TLS.
+ * One `it` per receiver schedule. The 13 simulator/extractor self-tests (BaRS_Simulator.tstp, BaRS_Extractor.tstp)
+ * test TKW's own mock receiver (magic NHS numbers → canned 4xx/5xx) and are not run. Schedules judged wrong are
+ * `it.skip`ped with the reason (KNOWN-DIFFERENCES.md), never silently passed.
+ *
+ * Porting conventions (see also placeholders.ts and mutations.ts):
+ *  - requests are built from the JSON templates and the XSLT pre-transforms ported to JSON; an `xml_content` step
+ *    sends the same Bundle converted to FHIR XML with the `fhir` package;
+ *  - `Authorization` is not sent (the BaRS proxy does not forward it); every other header is sent as TKW does;
+ *  - each schedule has its own datasource row, starting with fresh UUIDs, updated by the EXTRACTOR checks.
+ */
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Fhir } from 'fhir';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { DEV_SLOTS } from '../../src/runtime.js';
+import type { Config } from '../../src/config/schema.js';
+import { send, tlsOf, type TkwResponse } from './client.js';
+import { CHECKS, EXTRACTORS, type CheckContext } from './checks.js';
+import { MUTATIONS, pruneEmpty } from './mutations.js';
+import { extractServiceRequest, extractSlots, fill, HCS_NO_SLOTS, HCS_NO_SLOTS_ID, HEADER_VALUES, initialState, pathValues, type State } from './placeholders.js';
+import { KNOWN_DIFFERENCES } from './known-differences.js';
+
+const DERIVED = new URL('../../../shared/external-cases/derived/', import.meta.url);
+
+interface Step {
+  kind: 'send' | 'check';
+  test: string;
+  method?: string;
+  path?: string;
+  template?: string;
+  transform?: string | null;
+  expect?: string;
+  headers?: Record<string, string>;
+  check?: string;
+  rule?: string;
+}
+interface Schedule {
+  id: string;
+  tstp: string;
+  steps: Step[];
+}
+
+const catalogue = JSON.parse(readFileSync(new URL('tkw-receiver-test-catalogue.json', DERIVED), 'utf8')) as { schedules: Schedule[] };
+const SELF_TESTS = new Set(['BaRS_Simulator.tstp', 'BaRS_Extractor.tstp']);
+const receiverSchedules = catalogue.schedules.filter((s) => !SELF_TESTS.has(s.tstp));
+const selfTests = catalogue.schedules.filter((s) => SELF_TESTS.has(s.tstp));
+
+export const AREAS = ['metadata', 'MessageDefinition', '$process-message referral', '$process-message validation', '$process-message booking',
+  '$process-message cancel', '$process-message update', 'Slot', 'ServiceRequest/Appointment reads'] as const;
+type Area = (typeof AREAS)[number];
+
+function areaOf(s: Schedule): Area {
+  const sends = s.steps.filter((st) => st.kind === 'send');
+  if (sends.every((st) => st.method === 'GET')) {
+    const p = sends[0]!.path!;
+    return p.startsWith('/metadata') ? 'metadata' : p.startsWith('/MessageDefinition') ? 'MessageDefinition' : p.startsWith('/Slot') ? 'Slot' : 'ServiceRequest/Appointment reads';
+  }
+  if (/Cancel/.test(s.id)) {return '$process-message cancel';}
+  if (/Update|Scenario_/.test(s.id)) {return '$process-message update';}
+  if (/Book/.test(s.id)) {return '$process-message booking';}
+  if (/Validation/.test(s.id)) {return '$process-message validation';}
+  return '$process-message referral';
+}
+
+const templates = new Map<string, string>();
+function templateText(template: string): string {
+  const name = template.replace(/___TO_SERVICE__\.xml$/, '');
+  if (!templates.has(name)) {
+    templates.set(name, readFileSync(new URL(`tkw-request-templates-json/${name}_template.json`, DERIVED), 'utf8'));
+  }
+  return templates.get(name)!;
+}
+
+let fhirConverter: Fhir | undefined;
+const fhir = (): Fhir => (fhirConverter ??= new Fhir());
+
+function resolveHeaders(step: Step, state: State): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(step.headers ?? {})) {
+    if (name === 'Authorization') {continue;} // the proxy does not forward it
+    let value = raw;
+    if (/PropertySetFunctions\.getuuid$/.test(raw)) {value = randomUUID();}
+    else {value = fill(fill(raw, HEADER_VALUES), state);}
+    out[name] = value;
+  }
+  return out;
+}
+
+function parseBody(res: TkwResponse): Record<string, unknown> | undefined {
+  const type = String(res.headers['content-type'] ?? '');
+  try {
+    if (/xml/.test(type)) {return fhir().xmlToObj(res.body) as Record<string, unknown>;}
+    if (/json/.test(type)) {return JSON.parse(res.body) as Record<string, unknown>;}
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+const results: Array<{ area: Area; state: string | undefined }> = [];
+
+describe('TKW receiver conformance (nhsdigitalmait/FHIR_BaRS 1.0.19)', function () {
+  this.timeout(30_000);
+  let h: Harness;
+  let tls: ReturnType<typeof tlsOf>;
+
+  before(async function () {
+    const noSlots: Config['slots'][number] = {
+      ...DEV_SLOTS[0]!,
+      healthcareService: HCS_NO_SLOTS_ID,
+      healthcareServiceName: 'Service with no published slots (TKW SFFSNoSlots)',
+      dosServiceId: HCS_NO_SLOTS,
+      hours: {},
+    };
+    h = await startHarness({ config: { slots: [...DEV_SLOTS, noSlots] } });
+    tls = tlsOf(h);
+  });
+  after(async function () {
+    await h?.close();
+    const lines: string[] = ['', 'TKW receiver conformance summary'];
+    let passed = 0;
+    let failed = 0;
+    let skipped = 0;
+    for (const area of AREAS) {
+      const rs = results.filter((r) => r.area === area);
+      const p = rs.filter((r) => r.state === 'passed').length;
+      const f = rs.filter((r) => r.state === 'failed').length;
+      // mocha runs no hooks for it.skip, so known differences are counted from the list.
+      const s = receiverSchedules.filter((x) => areaOf(x) === area && KNOWN_DIFFERENCES[x.id]).length;
+      passed += p;
+      failed += f;
+      skipped += s;
+      lines.push(`  ${area}: ${p} passed, ${f} failed${s ? `, ${s} known differences skipped` : ''}`);
+    }
+    lines.push(`  (${selfTests.length} TKW simulator/extractor self-tests not run; ${skipped} schedules skipped as known differences)`);
+    lines.push(`${passed} passed, ${failed} failed`);
+    console.log(lines.join('\n'));
+  });
+
+  afterEach(function () {
+    const t = this.currentTest!;
+    const s = receiverSchedules.find((x) => x.id === t.title.split(' ')[0]);
+    if (s) {results.push({ area: areaOf(s), state: t.isPending() ? 'pending' : t.state });}
+  });
+
+  for (const schedule of receiverSchedules) {
+    const title = `${schedule.id} [${areaOf(schedule)}]`;
+    const known = KNOWN_DIFFERENCES[schedule.id];
+    if (known) {
+      it.skip(`${title} — known difference: ${known}`);
+      continue;
+    }
+    it(title, async function () {
+      await runSchedule(schedule, tls);
+    });
+  }
+});
+
+async function runSchedule(schedule: Schedule, tls: ReturnType<typeof tlsOf>): Promise<void> {
+  const state = initialState();
+  const paths = pathValues();
+  const problems: string[] = [];
+  let ctx: CheckContext | undefined;
+  let stepNo = 0;
+  for (const step of schedule.steps) {
+    if (step.kind === 'send') {
+      stepNo++;
+      const headers = resolveHeaders(step, state);
+      const path = fill(fill(step.path!, paths), state);
+      let body: string | undefined;
+      let requestBody: Record<string, unknown> | undefined;
+      if (step.method !== 'GET' && step.template && step.template !== 'emptyfile.txt') {
+        const bundle = JSON.parse(fill(templateText(step.template), { ...Object.fromEntries(state), __TO_SERVICE__: paths.__TO_SERVICE__!, __FROM_SERVICE__: '2000012345' })) as Record<string, unknown>;
+        if (step.transform) {
+          const mutate = MUTATIONS[step.transform];
+          if (!mutate) {throw new Error(`transform ${step.transform} is not ported`);}
+          mutate(bundle);
+        }
+        requestBody = pruneEmpty(bundle) as Record<string, unknown>;
+        const xml = Object.entries(headers).some(([k, v]) => k.toLowerCase() === 'content-type' && /xml/.test(v) && /fhir/.test(v));
+        body = xml ? fhir().objToXml(requestBody) : JSON.stringify(requestBody);
+      }
+      const res = await send(tls, step.method!, path, headers, body);
+      const parsed = parseBody(res);
+      ctx = { res, body: parsed, requestHeaders: headers, requestBody, today1: paths.__TODAY1__!, today4: paths.__TODAY4__! };
+      const want = step.expect === 'ok' ? 200 : Number(/(\d{3})$/.exec(step.expect ?? '')?.[1]);
+      if (res.status !== want) {
+        const oo = parsed?.resourceType === 'OperationOutcome' ? ` ${JSON.stringify((parsed.issue as unknown[])?.[0])}` : '';
+        problems.push(`step ${stepNo} ${step.test} ${step.method} ${path.slice(0, 60)}: HTTP ${res.status}, expected ${want}${oo}`);
+      }
+    } else {
+      const check = CHECKS[step.check!];
+      if (!check) {throw new Error(`check ${step.check} is not ported`);}
+      if (!ctx) {throw new Error('check before any send');}
+      const why = check(ctx);
+      if (why) {problems.push(`step ${stepNo} check ${step.test} (${step.check}): ${why}`);}
+      const extractor = EXTRACTORS[step.check!];
+      if (extractor && ctx.body) {
+        (extractor === 'slots' ? extractSlots : extractServiceRequest)(state, ctx.body, ctx.res.headers);
+      }
+    }
+  }
+  assert.deepEqual(problems, [], `${schedule.id}:\n  ${problems.join('\n  ')}`);
+}
