@@ -12,16 +12,19 @@ import { ensureDevCerts } from './dev/certs.js';
 import { isListening, startRedisChild } from './dev/redis-child.js';
 import { createApp } from './http/app.js';
 import { listenReceiver, type ReceiverServer } from './http/server.js';
-import { createInboundQueue, enqueueInbound, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
+import { createInboundQueue, enqueueInbound, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
 import { createProducerConnection, createWorkerConnection } from './store/redis.js';
 import { MessageStore } from './store/message-store.js';
 import { processInbound } from './queues/inbound-processor.js';
+import { flushReady, type SequencerDeps } from './queues/sequencer.js';
+import { loadMappings } from './mapping/index.js';
+import { enqueueDelivery } from './delivery/lanes.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { createMetrics } from './ops/metrics.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
 import { createLaneQueues, startLaneWorkers } from './delivery/lanes.js';
 import { loadDeliveryPolicy } from './delivery/policy.js';
-import { startPasSimulator } from './dev/pas-sim.js';
+import { startPasSimulator, type PasSimulator } from './dev/pas-sim.js';
 import { startPasEventsListener } from './pas-events/listener.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
@@ -31,6 +34,8 @@ export interface Running {
   readonly log: Logger;
   readonly receiver?: ReceiverServer;
   readonly adminPort?: number;
+  /** The PAS simulator of a development worker (tests read what it received). */
+  readonly pasSimulator?: PasSimulator;
   stop(): Promise<void>;
 }
 
@@ -116,6 +121,7 @@ export async function start(options: StartOptions): Promise<Running> {
     const metrics = createMetrics();
     const readiness: Array<{ name: string; ok: () => boolean }> = [];
     let receiver: ReceiverServer | undefined;
+    let pasSimulator: PasSimulator | undefined;
     if (options.web) {
       const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
       receiver = await listenReceiver(
@@ -143,6 +149,7 @@ export async function start(options: StartOptions): Promise<Running> {
           log.warn({ port: config.pas.port }, 'PAS port already in use; not starting the PAS simulator');
         } else {
           const sim = await startPasSimulator({ host: config.pas.host, port: config.pas.port });
+          pasSimulator = sim;
           stack.push({ name: 'PAS simulator', stop: () => sim.close() });
           log.info({ port: sim.port }, 'PAS simulator listening (MLLP, ACKs AA)');
         }
@@ -165,11 +172,52 @@ export async function start(options: StartOptions): Promise<Running> {
       const pasEvents = await startPasEventsListener({ redis: producer, prefix, port: config.pasEvents.port, host: config.http.host, logger: log });
       stack.push({ name: 'PAS events listener', stop: () => pasEvents.close() });
       log.info({ port: pasEvents.port }, 'PAS events listener (MLLP) started');
+      // Mappings are compiled once here; a broken file stops start-up with every problem listed. Later edits are
+      // picked up on file change or SIGHUP, and a broken edit keeps the previous good set running.
+      const registry = loadMappings(config.mappingsDir);
+      const onReload = (r: { ok: boolean; problems?: readonly string[]; mappings?: number }): void => {
+        if (r.ok) {
+          log.info({ mappings: r.mappings }, 'mappings reloaded');
+        } else {
+          log.error({ problems: r.problems }, 'mapping edit rejected; previous mappings still running');
+        }
+      };
+      const unwatch = registry.watch(onReload);
+      stack.push({ name: 'mappings watcher', stop: async () => unwatch() });
+      const onHupMappings = (): void => onReload(registry.reload());
+      process.on('SIGHUP', onHupMappings);
+      stack.push({ name: 'SIGHUP mappings handler', stop: async () => process.off('SIGHUP', onHupMappings) });
+      const active = new Set(destinations.map((d) => d.name));
+      const inactive = registry.mappings.filter((m) => !active.has(m.destination)).map((m) => m.id);
+      log.info({ mappings: registry.mappings.length, inactive }, 'mappings loaded (inactive: destination not configured)');
+
+      const sequencer: SequencerDeps = {
+        redis: workerConnection,
+        prefix,
+        handOff: (output, text) =>
+          enqueueDelivery(
+            { redis: workerConnection, prefix, lanes: laneQueues },
+            { messageId: output.deliveryId, destination: output.destination, controlId: output.controlId, contentType: output.contentType, text },
+          ),
+      };
       const worker = new Worker<InboundJobData>(
         INBOUND_QUEUE,
-        (job: Job<InboundJobData>) => processInbound(job, { store: workerStore, log }),
+        (job: Job<InboundJobData>) =>
+          processInbound(job, {
+            store: workerStore,
+            log,
+            mappings: () => registry,
+            destinations: active,
+            sequencer,
+            now: () => new Date(),
+            metrics,
+            attempts: INBOUND_ATTEMPTS,
+          }),
         { connection: workerConnection, prefix, concurrency: 8 },
       );
+      // Safety net: anything marked ready but not flushed (a flusher that lost its lock) goes out within a second.
+      const flusher = setInterval(() => void flushReady(sequencer).catch(() => undefined), 1000);
+      stack.push({ name: 'sequencer flusher', stop: async () => clearInterval(flusher) });
       worker.on('error', (err) => log.error({ err: { message: err.message } }, 'inbound worker error'));
       stack.push({ name: 'inbound worker', stop: () => worker.close() });
       readiness.push({ name: 'inbound worker', ok: () => worker.isRunning() });
@@ -216,6 +264,7 @@ export async function start(options: StartOptions): Promise<Running> {
       log,
       receiver,
       adminPort,
+      pasSimulator,
       stop: () => stopAll(stack, log, 10_000),
     };
   } catch (err) {

@@ -309,6 +309,8 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     { op: 'rpush', key: keys.key(store.key('rec', type, root.id!, 'versions')), values: [messageId] },
     { op: 'zadd', key: keys.key(store.key('pending-enqueue')), score: now.getTime(), member: messageId },
     { op: 'zadd', key: keys.key(store.key('messages')), score: now.getTime(), member: messageId },
+    // Receipt order, fixed inside the commit: delivery lanes leave in this order (ARCHITECTURE invariant 3).
+    { op: 'seq', key: keys.key(store.key('seq', 'received')), into: keys.key(store.key('msg', messageId, 'seq')) },
     { op: 'hset', key: keys.key(store.key('req', ids.requestId)), fields: { state: 'committed', messageId, committedAt: String(now.getTime()) } },
     { op: 'expire', key: keys.key(store.key('req', ids.requestId)), ttl: deps.idempotencyTtlSeconds },
   );

@@ -1,17 +1,32 @@
 /*
- * The `inbound` processor: one accepted message version → the mapping(s) for its workflow and destination → rendered
- * output stored beside the message → delivery. A plain exported function with its dependencies passed in, so tests
- * call it with a job-shaped object.
+ * The `inbound` processor: one accepted message version → the mapping(s) for its workflow, use case and configured
+ * destinations → rendered output stored beside the message (for trace and replay) → the delivery lanes, in receipt
+ * order (sequencer.ts). A plain exported function with its dependencies passed in.
+ *
+ * A mapping failure is permanent: retrying cannot change the message, so it is recorded with its problems (trace,
+ * dead letters) and the job fails without retries — it never blocks the messages behind it.
  */
-import type { Job } from 'bullmq';
-import { UnrecoverableError } from 'bullmq';
+import { createHash } from 'node:crypto';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '../logging.js';
 import type { MessageStore } from '../store/message-store.js';
+import type { MappingRegistry } from '../mapping/index.js';
+import { MappingError, renderMessage } from '../mapping/index.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { InboundJobData } from './inbound.js';
+import { readyAndFlush, type SequencedOutput, type SequencerDeps } from './sequencer.js';
 
 export interface InboundDeps {
   readonly store: MessageStore;
   readonly log: Logger;
+  readonly mappings: () => MappingRegistry;
+  /** Names of the destinations this deployment delivers to; mappings for others are inactive. */
+  readonly destinations: ReadonlySet<string>;
+  readonly sequencer: SequencerDeps;
+  readonly now: () => Date;
+  readonly metrics?: Metrics;
+  /** Attempts BullMQ makes; on the last one a transient failure still releases the sequence number. */
+  readonly attempts: number;
 }
 
 export interface InboundResult {
@@ -19,16 +34,114 @@ export interface InboundResult {
   readonly outputs: number;
 }
 
-export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps): Promise<InboundResult> {
-  const started = Date.now();
-  const stored = await deps.store.getMessage(job.data.messageId);
-  if (!stored) {
-    // The store is written before the job is added, so a missing message is corruption, not a race: never retry.
-    throw new UnrecoverableError(`message ${job.data.messageId} is not in the store`);
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * MSH-10 Message Control ID for one output of one message: derived from the message and mapping ids, so a re-render
+ * after a crash produces the same control id and a resend is the same message (ARCHITECTURE invariant 2). 20
+ * characters: the HL7 v2.4 length of MSH-10 (ST 20).
+ */
+export function controlIdFor(messageId: string, mappingId: string): string {
+  const digest = createHash('sha256').update(`${messageId}:${mappingId}`).digest();
+  let out = 'BB';
+  for (let i = 0; i < 18; i++) {
+    out += CROCKFORD[digest[i]! % 32];
   }
-  deps.log.info(
-    { jobId: job.id, messageId: stored.id, workflow: stored.workflow, requestId: stored.requestId, durationMs: Date.now() - started },
-    'inbound message processed',
-  );
-  return { messageId: stored.id, outputs: 0 };
+  return out;
+}
+
+/** Where the rendered text of an output is kept. */
+export const outputKey = (prefix: string, deliveryId: string): string => `${prefix}:out:${deliveryId}`;
+
+export interface MappingFailure {
+  readonly messageId: string;
+  readonly mappingId: string;
+  readonly problems: readonly string[];
+  readonly at: string;
+}
+
+export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps): Promise<InboundResult> {
+  const { store, log } = deps;
+  const messageId = job.data.messageId;
+  const seqRaw = await store.redis.get(store.key('msg', messageId, 'seq'));
+  const seq = seqRaw === null ? undefined : Number(seqRaw);
+  const release = async (outputs: readonly SequencedOutput[]): Promise<void> => {
+    if (seq !== undefined) {
+      await readyAndFlush(deps.sequencer, seq, outputs);
+    }
+  };
+
+  const stored = await store.getMessage(messageId);
+  if (!stored) {
+    await release([]);
+    // The store is written before the job is added, so a missing message is corruption, not a race: never retry.
+    throw new UnrecoverableError(`message ${messageId} is not in the store`);
+  }
+  try {
+    const selected = deps.mappings().select(stored).filter((m) => deps.destinations.has(m.destination));
+    const outputs: SequencedOutput[] = [];
+    const failures: MappingFailure[] = [];
+    const now = deps.now();
+    for (const mapping of selected) {
+      const deliveryId = `${messageId}.${mapping.id}`;
+      const textKey = outputKey(store.prefix, deliveryId);
+      const metaKey = `${textKey}:meta`;
+      const previous = await store.redis.get(metaKey);
+      if (previous) {
+        // Rendered by an earlier attempt of this job: the same bytes and MSH-10 go out.
+        outputs.push(JSON.parse(previous) as SequencedOutput);
+        continue;
+      }
+      try {
+        const controlId = controlIdFor(messageId, mapping.id);
+        const rendered = renderMessage(mapping, stored, { now, controlId });
+        const output: SequencedOutput = {
+          deliveryId,
+          messageId,
+          mappingId: mapping.id,
+          destination: rendered.destination,
+          controlId: rendered.controlId,
+          contentType: rendered.contentType,
+          textKey,
+        };
+        await store.redis
+          .multi()
+          .set(textKey, rendered.text)
+          .set(metaKey, JSON.stringify(output))
+          .sadd(store.key('msg', messageId, 'outputs'), deliveryId)
+          .exec();
+        outputs.push(output);
+      } catch (err) {
+        if (!(err instanceof MappingError)) {
+          throw err;
+        }
+        failures.push({ messageId, mappingId: mapping.id, problems: err.problems, at: now.toISOString() });
+      }
+    }
+    if (failures.length > 0) {
+      await store.redis
+        .multi()
+        .set(store.key('msg', messageId, 'mapping-failures'), JSON.stringify(failures))
+        .zadd(store.key('mapping-failures'), Date.now(), messageId)
+        .exec();
+      deps.metrics?.mappingFailures.inc({ workflow: stored.workflow }, failures.length);
+      log.error({ messageId, workflow: stored.workflow, mappings: failures.map((f) => f.mappingId), problems: failures.reduce((n, f) => n + f.problems.length, 0) }, 'mapping failed; message kept for ops (dead letter)');
+    }
+    await release(outputs);
+    deps.metrics?.inboundProcessed.inc({ workflow: stored.workflow, outcome: failures.length > 0 ? 'mapping-failed' : 'ok' });
+    log.info({ jobId: job.id, messageId, workflow: stored.workflow, requestId: stored.requestId, outputs: outputs.length, mappings: selected.length }, 'inbound message mapped');
+    if (failures.length > 0) {
+      throw new UnrecoverableError(`mapping failed: ${failures.map((f) => `${f.mappingId}: ${f.problems.join('; ')}`).join(' | ')}`);
+    }
+    return { messageId, outputs: outputs.length };
+  } catch (err) {
+    if (err instanceof UnrecoverableError) {
+      throw err;
+    }
+    if (job.attemptsMade + 1 >= deps.attempts) {
+      // Last attempt: let the messages behind this one go; ops see it in the failed set.
+      await release([]).catch(() => undefined);
+    }
+    throw err;
+  }
 }

@@ -7,6 +7,8 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import type { Workflow } from '../bars/types.js';
 
 export const INBOUND_QUEUE = 'inbound';
+/** Transient failures (Redis blips) are retried; mapping failures are permanent and not retried at all. */
+export const INBOUND_ATTEMPTS = 10;
 
 export interface InboundJobData {
   readonly messageId: string;
@@ -23,9 +25,10 @@ export function createInboundQueue(connection: ConnectionOptions, prefix: string
     connection,
     prefix,
     defaultJobOptions: {
-      attempts: 10,
+      attempts: INBOUND_ATTEMPTS,
       backoff: { type: 'exponential', delay: 1000 },
-      removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+      // Age only: the job id doubles as the de-duplication key of a message for as long as X-Request-Ids are kept.
+      removeOnComplete: { age: 7 * 24 * 3600 },
       removeOnFail: false,
     },
   });

@@ -21,7 +21,9 @@ export type Write =
   | { readonly op: 'srem'; readonly key: number; readonly members: readonly string[] }
   | { readonly op: 'rpush'; readonly key: number; readonly values: readonly string[] }
   | { readonly op: 'zadd'; readonly key: number; readonly score: number; readonly member: string }
-  | { readonly op: 'expire'; readonly key: number; readonly ttl: number };
+  | { readonly op: 'expire'; readonly key: number; readonly ttl: number }
+  /** INCR KEYS[key] and store the new value at KEYS[into]: the receipt order of a message, fixed at commit. */
+  | { readonly op: 'seq'; readonly key: number; readonly into: number };
 
 export interface CommitPlan {
   readonly keys: readonly string[];
@@ -61,6 +63,8 @@ for _, w in ipairs(plan.writes or {}) do
     redis.call('ZADD', key, w.score, w.member)
   elseif w.op == 'expire' then
     redis.call('EXPIRE', key, w.ttl)
+  elseif w.op == 'seq' then
+    redis.call('SET', KEYS[w.into], redis.call('INCR', key))
   end
 end
 return 'OK'

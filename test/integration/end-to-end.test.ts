@@ -1,0 +1,100 @@
+/*
+ * The whole path on real sockets: referral over mTLS → store → inbound mapping → ordered lane → MLLP → the PAS
+ * simulator, which ACKs AA. Order is what the receipt order was, even though mapping runs 8 at a time.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
+
+const FIXTURE = JSON.parse(readFileSync('test/fixtures/referral-111-to-ed.json', 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
+
+function referral(): string {
+  const b = structuredClone(FIXTURE);
+  b.id = randomUUID();
+  b.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${TEST_SERVICE_ID}`;
+  return JSON.stringify(b);
+}
+
+async function waitFor<T>(fn: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) {
+      return v;
+    }
+    if (Date.now() > deadline) {
+      throw new Error('timed out');
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('end to end: BaRS referral to the PAS over MLLP', function () {
+  this.timeout(30_000);
+  let h: Harness;
+  before(async function () {
+    h = await startHarness({ worker: true });
+  });
+  after(async function () {
+    await h.close();
+  });
+
+  it('delivers a 111→ED referral as ADT^A05 and REF^I12 carrying our reference, ACKed AA', async function () {
+    const res = await h.send('POST', '/$process-message', { ...h.headers(), 'Content-Type': 'application/fhir+json' }, referral());
+    assert.equal(res.status, 200, res.body);
+    const body = JSON.parse(res.body) as { entry: Array<{ resource: { resourceType: string; status?: string; identifier?: Array<{ value: string }> } }> };
+    const reference = body.entry.map((e) => e.resource).find((r) => r.resourceType === 'Encounter' && r.status === 'planned')!.identifier![0]!.value;
+    const sim = h.running.pasSimulator!;
+    const mine = await waitFor(() => {
+      const got = sim.received.filter((m) => m.text.includes(reference));
+      return got.length >= 2 ? got : undefined;
+    });
+    assert.deepEqual(mine.map((m) => m.messageType.split('^').slice(0, 2).join('^')).sort(), ['ADT^A05', 'REF^I12']);
+    for (const m of mine) {
+      assert.match(m.text, /^MSH\|\^~\\&\|/);
+      assert.equal(m.action.kind, 'ack');
+    }
+    for (const m of mine) {
+      assert.match(m.text, /\rPID\|[^\r]*9000000009/, 'the NHS number reaches the PAS in PID-3');
+    }
+  });
+
+  it('keeps receipt order through parallel mapping: 60 referrals sent 12 at a time reach the PAS in commit order', async function () {
+    const sent: Array<{ reference: string; srId: string }> = [];
+    for (let batch = 0; batch < 5; batch++) {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          const res = await h.send('POST', '/$process-message', { ...h.headers(), 'Content-Type': 'application/fhir+json' }, referral());
+          assert.equal(res.status, 200);
+          const resources = (JSON.parse(res.body) as { entry: Array<{ resource: { resourceType: string; id: string; status?: string; identifier?: Array<{ value: string }> } }> }).entry.map((e) => e.resource);
+          return {
+            reference: resources.find((r) => r.resourceType === 'Encounter' && r.status === 'planned')!.identifier![0]!.value,
+            srId: resources.find((r) => r.resourceType === 'ServiceRequest')!.id,
+          };
+        }),
+      );
+      sent.push(...results);
+    }
+    // Receipt order is the sequence number each message got inside its commit.
+    const redis = new Redis(h.config.redis.url);
+    const prefix = h.config.redis.prefix;
+    const seqOf = new Map<string, number>();
+    try {
+      for (const s of sent) {
+        const state = JSON.parse((await redis.hget(`${prefix}:rec:ServiceRequest:${s.srId}`, 'state'))!) as { latestMessageId: string };
+        seqOf.set(s.reference, Number(await redis.get(`${prefix}:msg:${state.latestMessageId}:seq`)));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const sim = h.running.pasSimulator!;
+    await waitFor(() => (sent.every((s) => sim.received.some((m) => m.text.includes(s.reference) && m.messageType.startsWith('REF'))) ? true : undefined), 20_000);
+    const pasOrder = sent
+      .map((s) => ({ reference: s.reference, at: sim.received.findIndex((m) => m.text.includes(s.reference)) }))
+      .sort((a, b) => a.at - b.at)
+      .map((x) => seqOf.get(x.reference)!);
+    assert.deepEqual(pasOrder, [...pasOrder].sort((a, b) => a - b), 'first receipts at the PAS follow the receipt (commit) order');
+  });
+});
