@@ -11,6 +11,7 @@ import { sendBundle } from '../dev/send.js';
 import { start } from '../runtime.js';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { pasSimCommand } from '../dev/pas-sim.js';
+import { mapCommand, mappingsTestCommand } from '../mapping/cli.js';
 
 type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
 
@@ -18,6 +19,9 @@ const USAGE = `Usage: bars-bridge <command>
 
   start [--web] [--worker]      run the receiver and/or the workers (both by default)
   send <bundle.json> [--url U]  post a Bundle to $process-message with dev headers and client certificate
+  map <mapping> <bundle.json> [--explain]
+                                print what a mapping makes of a Bundle (--explain: which rule filled each field)
+  mappings test                 run every golden case under mappings/tests (diff on mismatch)
   certs dev                     create development CA, server and client certificates under .dev/certs
   pas-sim [--port 2576] …       run the PAS simulator (MLLP; ACK AA or scripted AE/AR/delays/drops)
   dead-letters list|show|replay|drop|audit …
@@ -104,6 +108,14 @@ const COMMANDS: Record<string, Command> = {
   send: sendCommand,
   certs: certsCommand,
   'pas-sim': (argv, out) => pasSimCommand(argv, out),
+  map: (argv, out) => mapCommand(argv, out),
+  mappings: (argv, out) => {
+    if (argv[0] !== 'test') {
+      out.write('usage: bars-bridge mappings test\n');
+      return Promise.resolve(2);
+    }
+    return mappingsTestCommand(argv.slice(1), out);
+  },
   'dead-letters': (argv, out) => {
     const config = loadConfig();
     return deadLettersCommand(argv, out, { redisUrl: config.redis.url, prefix: config.redis.prefix });
