@@ -25,7 +25,9 @@ import { parseDestinations, type Destination } from './delivery/destinations.js'
 import { createLaneQueues, startLaneWorkers } from './delivery/lanes.js';
 import { loadDeliveryPolicy } from './delivery/policy.js';
 import { startPasSimulator, type PasSimulator } from './dev/pas-sim.js';
-import { startPasEventsListener } from './pas-events/listener.js';
+import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from './pas-events/listener.js';
+import { processPasEvent, type StatusEvent } from './pas-events/processor.js';
+import { loadPasEventRules } from './pas-events/rules.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
 
@@ -36,6 +38,9 @@ export interface Running {
   readonly adminPort?: number;
   /** The PAS simulator of a development worker (tests read what it received). */
   readonly pasSimulator?: PasSimulator;
+  readonly pasEventsPort?: number;
+  /** Subscribes to status changes applied from PAS events (tests, responses). */
+  onStatus(listener: (event: StatusEvent) => void): void;
   stop(): Promise<void>;
 }
 
@@ -122,6 +127,8 @@ export async function start(options: StartOptions): Promise<Running> {
     const readiness: Array<{ name: string; ok: () => boolean }> = [];
     let receiver: ReceiverServer | undefined;
     let pasSimulator: PasSimulator | undefined;
+    let pasEventsPort: number | undefined;
+    const statusListeners: Array<(e: StatusEvent) => void> = [];
     if (options.web) {
       const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
       receiver = await listenReceiver(
@@ -169,9 +176,28 @@ export async function start(options: StartOptions): Promise<Running> {
       stack.push({ name: 'lane queues', stop: () => laneQueues.close() });
       log.info({ destinations: lanes.destinations }, 'delivery lanes started');
 
+      const pasRules = loadPasEventRules(path.join(config.mappingsDir, 'pas-events', 'rules.yaml'));
+      const pasWorker = new Worker<PasEventJobData>(
+        PAS_EVENTS_QUEUE,
+        (job: Job<PasEventJobData>) =>
+          processPasEvent(job, {
+            store: workerStore,
+            log,
+            rules: () => pasRules,
+            now: () => new Date(),
+            onStatus: async (event: StatusEvent) => {
+              statusListeners.forEach((l) => l(event));
+            },
+          }),
+        // One at a time: PAS events about one record must apply in the order the PAS sent them.
+        { connection: workerConnection, prefix, concurrency: 1 },
+      );
+      pasWorker.on('error', (err) => log.error({ err: { message: err.message } }, 'pas-events worker error'));
+      stack.push({ name: 'pas-events worker', stop: () => pasWorker.close() });
       const pasEvents = await startPasEventsListener({ redis: producer, prefix, port: config.pasEvents.port, host: config.http.host, logger: log });
       stack.push({ name: 'PAS events listener', stop: () => pasEvents.close() });
-      log.info({ port: pasEvents.port }, 'PAS events listener (MLLP) started');
+      pasEventsPort = pasEvents.port;
+      log.info({ port: pasEvents.port, rules: pasRules.length }, 'PAS events listener (MLLP) started');
       // Mappings are compiled once here; a broken file stops start-up with every problem listed. Later edits are
       // picked up on file change or SIGHUP, and a broken edit keeps the previous good set running.
       const registry = loadMappings(config.mappingsDir);
@@ -265,6 +291,8 @@ export async function start(options: StartOptions): Promise<Running> {
       receiver,
       adminPort,
       pasSimulator,
+      pasEventsPort,
+      onStatus: (listener) => void statusListeners.push(listener),
       stop: () => stopAll(stack, log, 10_000),
     };
   } catch (err) {

@@ -264,6 +264,7 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     sourceEndpoint: msg.sourceEndpoint ?? existing?.sourceEndpoint,
     useCase: msg.useCase,
     encounterId,
+    encounterStatus: msg.workflow.endsWith('-cancel') ? 'cancelled' : (existing?.encounterStatus ?? (encounterId ? 'planned' : undefined)),
     reference,
     patientId: patient?.id ?? patientId,
     patientKey: pkey,
@@ -297,6 +298,10 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     ['birthdate', pkey.birthDate],
     ['postcode', pkey.postcode],
   ];
+  if (reference) {
+    // PAS events name the record by our reference (PV1-19 / RF1-6 in the default mappings).
+    indexTerms.push(['reference', reference.toLowerCase()]);
+  }
   for (const id of (Array.isArray(root.identifier) ? root.identifier : []) as Array<{ system?: string; value?: string }>) {
     if (id.system && id.value) {
       indexTerms.push(['identifier', `${id.system}|${id.value}`.toLowerCase()]);

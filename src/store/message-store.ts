@@ -36,6 +36,8 @@ export interface RecordState {
   readonly sourceEndpoint: string | undefined;
   readonly useCase: string | undefined;
   readonly encounterId: string | undefined;
+  /** Status of our (receiver) Encounter: planned → arrived/in-progress → finished, or cancelled (PAS events). */
+  readonly encounterStatus?: string;
   readonly reference: string | undefined;
   readonly patientId: string | undefined;
   /** Patient reference (fullUrl or Type/id) as the record was booked, for the cancellation cross-check. */

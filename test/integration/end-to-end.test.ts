@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
+import { buildArrivalA04, sendPasEvent } from '../../src/dev/pas-sim-events.js';
+import type { StatusEvent } from '../../src/pas-events/processor.js';
 
 const FIXTURE = JSON.parse(readFileSync('test/fixtures/referral-111-to-ed.json', 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
 
@@ -96,5 +98,33 @@ describe('end to end: BaRS referral to the PAS over MLLP', function () {
       .sort((a, b) => a.at - b.at)
       .map((x) => seqOf.get(x.reference)!);
     assert.deepEqual(pasOrder, [...pasOrder].sort((a, b) => a - b), 'first receipts at the PAS follow the receipt (commit) order');
+  });
+
+  it('applies a PAS arrival (ADT^A04 naming our reference in PV1-19) to the stored record, and ignores a resend', async function () {
+    const res = await h.send('POST', '/$process-message', { ...h.headers(), 'Content-Type': 'application/fhir+json' }, referral());
+    const resources = (JSON.parse(res.body) as { entry: Array<{ resource: { resourceType: string; id: string; status?: string; identifier?: Array<{ value: string }> } }> }).entry.map((e) => e.resource);
+    const reference = resources.find((r) => r.resourceType === 'Encounter' && r.status === 'planned')!.identifier![0]!.value;
+    const srId = resources.find((r) => r.resourceType === 'ServiceRequest')!.id;
+    const events: StatusEvent[] = [];
+    h.running.onStatus((e) => events.push(e));
+    const controlId = `PAS${Date.now()}`;
+    const ack = await sendPasEvent({ host: '127.0.0.1', port: h.running.pasEventsPort! }, buildArrivalA04({ controlId, patientId: '9000000009', visitNumber: reference }), controlId);
+    assert.equal(ack.code, 'AA');
+    const event = await waitFor(() => events.find((e) => e.recordId === srId));
+    assert.deepEqual({ event: event.event, from: event.from, to: event.to }, { event: 'encounter-status-changed', from: 'planned', to: 'arrived' });
+    const redis = new Redis(h.config.redis.url);
+    try {
+      const state = JSON.parse((await redis.hget(`${h.config.redis.prefix}:rec:ServiceRequest:${srId}`, 'state'))!) as { encounterStatus: string; version: number };
+      assert.equal(state.encounterStatus, 'arrived');
+      // The same PAS message again (same MSH-10) is ACKed but changes nothing.
+      const again = await sendPasEvent({ host: '127.0.0.1', port: h.running.pasEventsPort! }, buildArrivalA04({ controlId, patientId: '9000000009', visitNumber: reference }), controlId);
+      assert.equal(again.code, 'AA');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(events.filter((e) => e.recordId === srId).length, 1);
+      const after = JSON.parse((await redis.hget(`${h.config.redis.prefix}:rec:ServiceRequest:${srId}`, 'state'))!) as { version: number };
+      assert.equal(after.version, state.version);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
