@@ -276,6 +276,7 @@ export async function start(options: StartOptions): Promise<Running> {
           token: config.admin.token,
           production: config.env === 'production',
           checks: readiness,
+          store,
         }),
         config.admin.host,
         config.admin.port,

@@ -12,6 +12,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Logger } from '../logging.js';
 import type { Metrics } from './metrics.js';
+import type { MessageStore } from '../store/message-store.js';
+import { trace } from './trace.js';
 
 export interface Durability {
   readonly aof: boolean | undefined;
@@ -47,6 +49,7 @@ export interface AdminDeps {
   readonly production: boolean;
   /** Components that must be running for the process to be ready (workers, destinations). */
   readonly checks: ReadonlyArray<{ name: string; ok: () => boolean | Promise<boolean> }>;
+  readonly store: MessageStore;
 }
 
 function requireToken(token: string | undefined) {
@@ -116,6 +119,12 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     await refreshQueueGauges(deps).catch(() => undefined);
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.end(await deps.metrics.registry.metrics());
+  });
+
+  // Message trace for the admin UI and scripts; audited with the caller's identity (X-Actor, else the API itself).
+  app.get('/api/trace/:key', async (req, res) => {
+    const actor = typeof req.headers['x-actor'] === 'string' ? req.headers['x-actor'].slice(0, 100) : 'admin-api';
+    res.json(await trace(deps.store, req.params.key, actor));
   });
 
   const board = new ExpressAdapter();

@@ -109,6 +109,8 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
           .set(textKey, rendered.text)
           .set(metaKey, JSON.stringify(output))
           .sadd(store.key('msg', messageId, 'outputs'), deliveryId)
+          // Trace by MSH-10: what the PAS team quotes when they ring about a message.
+          .set(store.key('ctl', rendered.controlId), deliveryId)
           .exec();
         outputs.push(output);
       } catch (err) {

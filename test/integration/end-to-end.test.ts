@@ -9,6 +9,8 @@ import { Redis } from 'ioredis';
 import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
 import { buildArrivalA04, sendPasEvent } from '../../src/dev/pas-sim-events.js';
 import type { StatusEvent } from '../../src/pas-events/processor.js';
+import { MessageStore } from '../../src/store/message-store.js';
+import { trace } from '../../src/ops/trace.js';
 
 const FIXTURE = JSON.parse(readFileSync('test/fixtures/referral-111-to-ed.json', 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
 
@@ -125,6 +127,38 @@ describe('end to end: BaRS referral to the PAS over MLLP', function () {
       assert.equal(after.version, state.version);
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it('traces a message by reference, MSH-10, request id and NHS number, and audits each look-up', async function () {
+    const headers: Record<string, string> = { ...h.headers(), 'Content-Type': 'application/fhir+json' };
+    const res = await h.send('POST', '/$process-message', headers, referral());
+    const resources = (JSON.parse(res.body) as { entry: Array<{ resource: { resourceType: string; id: string; status?: string; identifier?: Array<{ value: string }> } }> }).entry.map((e) => e.resource);
+    const reference = resources.find((r) => r.resourceType === 'Encounter' && r.status === 'planned')!.identifier![0]!.value;
+    const srId = resources.find((r) => r.resourceType === 'ServiceRequest')!.id;
+    const store = new MessageStore(new Redis(h.config.redis.url), h.config.redis.prefix);
+    try {
+      let t = await trace(store, reference, 'test-user');
+      for (let i = 0; i < 100 && t.records[0]?.messages[0]?.outputs.filter((o) => o.delivery?.summary.status === 'delivered').length !== 2; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        t = await trace(store, reference, 'test-user');
+      }
+      assert.equal(t.matchedBy, 'reference');
+      assert.equal(t.records[0]!.id, srId);
+      const outputs = t.records[0]!.messages[0]!.outputs;
+      assert.deepEqual(outputs.map((o) => o.delivery?.summary.status), ['delivered', 'delivered']);
+      const byControl = await trace(store, outputs[1]!.controlId, 'test-user');
+      assert.equal(byControl.matchedBy, 'control-id');
+      assert.equal(byControl.records[0]!.id, srId);
+      const byRequest = await trace(store, headers['X-Request-Id']!, 'test-user');
+      assert.equal(byRequest.matchedBy, 'request-id');
+      const byNhs = await trace(store, '9000000009', 'test-user');
+      assert.equal(byNhs.matchedBy, 'nhs-number');
+      assert.ok(byNhs.records.some((r) => r.id === srId));
+      const audit = await store.redis.lrange(`${h.config.redis.prefix}:audit:trace`, 0, -1);
+      assert.ok(audit.map((a) => JSON.parse(a) as { actor: string; key: string }).some((a) => a.actor === 'test-user' && a.key === '9000000009'));
+    } finally {
+      store.redis.disconnect();
     }
   });
 });

@@ -1,0 +1,71 @@
+/*
+ * Ops commands: `trace` (the whole story of a message) and `queues` (depths, oldest jobs, lane heads). Both print for
+ * people by default and JSON with --json; both exit 0 when they ran, 1 when nothing was found, 2 on usage errors.
+ */
+import os from 'node:os';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import { createLaneQueues, getLaneStatus } from '../delivery/lanes.js';
+import { INBOUND_QUEUE } from '../queues/inbound.js';
+import { sequencerStatus } from '../queues/sequencer.js';
+import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
+import { MessageStore } from '../store/message-store.js';
+import { destinationsOf } from '../runtime.js';
+import { formatTrace, trace } from './trace.js';
+
+function connect(config: Readonly<Config>): Redis {
+  return new Redis(config.redis.url, { enableOfflineQueue: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+}
+
+export async function traceCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
+  const key = argv.find((a) => !a.startsWith('--'));
+  if (!key) {
+    out.write('usage: bars-bridge trace <request-id | bundle-id | receiver-id | MSH-10 | NHS number | reference> [--json]\n');
+    return 2;
+  }
+  const redis = connect(config);
+  try {
+    const actor = process.env.BARS_ACTOR ?? `${os.userInfo().username}@${os.hostname()} (cli)`;
+    const result = await trace(new MessageStore(redis, config.redis.prefix), key, actor);
+    out.write(argv.includes('--json') ? `${JSON.stringify(result, null, 2)}\n` : formatTrace(result));
+    return result.records.length > 0 ? 0 : 1;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function queuesCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
+  const redis = connect(config);
+  const prefix = config.redis.prefix;
+  const lanes = createLaneQueues(redis, prefix);
+  const queues = [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map((name) => new Queue(name, { connection: redis, prefix }));
+  try {
+    const rows = await Promise.all(
+      queues.map(async (q) => {
+        const counts = (await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')) as Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>;
+        const [oldest] = await q.getJobs(['waiting'], 0, 0, true);
+        return { queue: q.name, ...counts, oldestWaitingSeconds: oldest ? Math.round((Date.now() - oldest.timestamp) / 1000) : 0 };
+      }),
+    );
+    const laneRows = await Promise.all(destinationsOf(config).map((d) => getLaneStatus({ redis, prefix, lanes }, d.name)));
+    const sequence = await sequencerStatus(redis, prefix);
+    if (argv.includes('--json')) {
+      out.write(`${JSON.stringify({ queues: rows, lanes: laneRows, sequence }, null, 2)}\n`);
+      return 0;
+    }
+    for (const r of rows) {
+      out.write(`${r.queue.padEnd(12)} waiting ${r.waiting}  active ${r.active}  delayed ${r.delayed}  failed ${r.failed}  completed ${r.completed}  oldest waiting ${r.oldestWaitingSeconds}s\n`);
+    }
+    for (const l of laneRows) {
+      const head = l.head ? `head ${l.head.messageId} MSH-10 ${l.head.controlId} ${l.head.status}, attempt ${l.head.attempts}${l.head.lastOutcome ? `, last ${l.head.lastOutcome}` : ''}` : 'idle';
+      out.write(`lane ${l.destination.padEnd(7)} waiting ${l.waiting}  ${head}\n`);
+    }
+    out.write(`receipt order: ${sequence.received} received, ${sequence.flushed} handed to lanes, ${sequence.ready} mapped and waiting for an earlier message\n`);
+    return 0;
+  } finally {
+    await Promise.all(queues.map((q) => q.close()));
+    await lanes.close();
+    redis.disconnect();
+  }
+}
