@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRedisChild, type RedisChild } from '../src/dev/redis-child.js';
+import { logLines } from './helpers/log-sink.js';
+import { fixturePhi } from './helpers/phi.js';
 
 let child: RedisChild | undefined;
 let dir: string | undefined;
@@ -25,9 +27,16 @@ export const mochaHooks = {
     process.env.TEST_REDIS_URL = child.url;
   },
   async afterAll(): Promise<void> {
+    // ARCHITECTURE invariant 4: no log line of the whole run may carry patient data from the fixtures.
+    const phi = fixturePhi();
+    const leaks = logLines.flatMap((line) => phi.filter((value) => line.includes(value)).map((value) => ({ value, line: line.slice(0, 300) })));
+    process.stdout.write(`\nPHI check: ${logLines.length} log lines scanned for ${phi.length} fixture values, ${leaks.length} found\n`);
     await child?.stop();
     if (dir) {
       rmSync(dir, { recursive: true, force: true });
+    }
+    if (leaks.length > 0) {
+      throw new Error(`patient data found in log lines:\n${leaks.slice(0, 10).map((l) => `${l.value}: ${l.line}`).join('\n')}`);
     }
   },
 };

@@ -10,7 +10,8 @@ import { loadConfig, type DeepPartial } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ensureDevCerts, readPem, type DevCertPaths } from '../../src/dev/certs.js';
 import { request, barsHeaders, type SendResult } from '../../src/dev/send.js';
-import { createLogger, type Logger } from '../../src/logging.js';
+import type { Logger } from '../../src/logging.js';
+import { capturingLogger } from './log-sink.js';
 import { start, DEV_SLOTS, type Running } from '../../src/runtime.js';
 import { freePort } from '../../src/dev/redis-child.js';
 
@@ -68,7 +69,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ...options.config,
     } as DeepPartial<Config>,
   );
-  const log = options.log ?? createLogger('silent');
+  const log = options.log ?? capturingLogger();
   const running = await start({ web: true, worker: options.worker ?? false, config, log });
   const port = running.receiver!.port;
   const url = `https://127.0.0.1:${port}`;

@@ -1,0 +1,26 @@
+/*
+ * Every log line written by a receiver started through the test harness is kept here, so the run can check at the
+ * end that no line carries patient data from the fixtures (ARCHITECTURE invariant 4; issue 6: "a test greps every log
+ * line of the whole test run for the fixtures' PHI values").
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { Logger } from '../../src/logging.js';
+
+export const logLines: string[] = [];
+
+const sink = new Writable({
+  write(chunk: Buffer, _enc, done) {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line) {
+        logLines.push(line);
+      }
+    }
+    done();
+  },
+});
+
+/** A logger at debug level whose lines go to `logLines` (same redaction as production: built by createLogger's options). */
+export function capturingLogger(): Logger {
+  return pino({ level: 'debug', base: { pid: process.pid } }, sink);
+}
