@@ -30,6 +30,8 @@ export interface AcceptDeps {
 export interface Accepted {
   readonly messageId: string;
   readonly body: Bundle;
+  /** `body` serialised as JSON (sent as is when the sender reads JSON). */
+  readonly bodyJson?: string;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -152,7 +154,10 @@ export async function acceptMessage(msg: ValidatedMessage, ids: IntegrityIds, de
         requestId: ids.requestId,
         correlationId: ids.correlationId,
       });
-      await deps.store.completeRequest(ids.requestId, result.messageId, deps.idempotencyTtlSeconds);
+      // Not awaited: the message and its job are durable already. Commands on one connection run in order, so a resend
+      // of this X-Request-Id arriving after the 200 sees `done`; if this write is lost, it sees `committed` and the
+      // message is completed again idempotently (routes.ts).
+      void deps.store.completeRequest(ids.requestId, result.messageId, deps.idempotencyTtlSeconds).catch(() => undefined);
       return result;
     }
   }
@@ -291,6 +296,10 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     bundle: body,
   };
 
+  // The Bundle is serialised once: the same text is stored and sent back as the 200 body.
+  const bodyJson = JSON.stringify(body);
+  const { bundle: _omit, ...storedHead } = stored;
+  const storedJson = `${JSON.stringify(storedHead).slice(0, -1)},"bundle":${bodyJson}}`;
   const member = `${type}/${root.id}`;
   const indexTerms: Array<[string, string | undefined]> = [
     ['nhs', pkey.nhsNumber],
@@ -309,7 +318,7 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
   }
   writes.push(
     { op: 'set', key: keys.key(store.key('bundle', msg.bundle.id!)), value: messageId },
-    { op: 'set', key: keys.key(store.key('msg', messageId)), value: JSON.stringify(stored) },
+    { op: 'set-arg', key: keys.key(store.key('msg', messageId)), value: storedJson },
     { op: 'hset', key: recKey, fields: { version: String(version), state: JSON.stringify(record) } },
     { op: 'rpush', key: keys.key(store.key('rec', type, root.id!, 'versions')), values: [messageId] },
     { op: 'zadd', key: keys.key(store.key('pending-enqueue')), score: now.getTime(), member: messageId },
@@ -328,7 +337,7 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
   const outcome = await store.commit({ keys: keys.keys, checks, writes });
   switch (outcome) {
     case 'OK':
-      return { messageId, body };
+      return { messageId, body, bodyJson };
     case 'BUNDLE_REUSED':
       throw badRequest('invariant', `Bundle.id ${msg.bundle.id} has already been received; every message needs a new Bundle.id`, 'Bundle.id');
     case 'SLOT_TAKEN':

@@ -24,24 +24,44 @@ export function newReference(prefix: string): string {
  * Returns the new Bundle; the input is not modified.
  */
 export function assignIds(bundle: Bundle, keep: (resource: Resource) => string | undefined): Bundle {
-  const copy = structuredClone(bundle);
+  // Resources are copied one level deep (ids and `created` are top-level elements); the rest of each resource is
+  // shared with the input, which is read-only from here on. This runs on every request: no deep clone of ~40 KB.
   const renamed = new Map<string, string>();
-  for (const entry of copy.entry ?? []) {
-    const resource = entry.resource;
+  const entry = (bundle.entry ?? []).map((e) => {
+    const resource = e.resource;
     if (!resource) {
-      continue;
+      return { ...e };
     }
     const oldId = resource.id;
     const newId = keep(resource) ?? randomUUID();
     if (oldId && oldId !== newId) {
       renamed.set(`${resource.resourceType}/${oldId}`, `${resource.resourceType}/${newId}`);
     }
-    resource.id = newId;
-  }
-  if (renamed.size > 0) {
-    rewriteReferences(copy, renamed);
+    return { ...e, resource: { ...resource, id: newId } };
+  });
+  const copy: Bundle = { ...bundle, entry };
+  if (renamed.size > 0 && hasRelativeReference(copy, renamed)) {
+    // Rare: the sender used relative `Type/id` references to its own placeholder ids. Deep-copy before rewriting so
+    // the input is never changed.
+    const deep = structuredClone(copy);
+    rewriteReferences(deep, renamed);
+    return deep;
   }
   return copy;
+}
+
+function hasRelativeReference(node: unknown, renamed: ReadonlyMap<string, string>): boolean {
+  if (Array.isArray(node)) {
+    return node.some((n) => hasRelativeReference(n, renamed));
+  }
+  if (node && typeof node === 'object') {
+    const obj = node as Record<string, unknown>;
+    if (typeof obj.reference === 'string' && renamed.has(obj.reference)) {
+      return true;
+    }
+    return Object.values(obj).some((v) => v !== null && typeof v === 'object' && hasRelativeReference(v, renamed));
+  }
+  return false;
 }
 
 function rewriteReferences(node: unknown, renamed: ReadonlyMap<string, string>): void {

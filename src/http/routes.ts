@@ -112,7 +112,7 @@ export function receiverRoutes(deps: AppDeps): Router {
       });
       facts(req).messageId = accepted.messageId;
       if (!res.headersSent) {
-        sendResource(req, res, 200, accepted.body, facts(req).format);
+        sendResource(req, res, 200, accepted.body, facts(req).format, accepted.bodyJson);
       }
     } catch (err) {
       if (err instanceof BarsError && err.status < 500) {

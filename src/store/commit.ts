@@ -16,6 +16,8 @@ export type Check =
 
 export type Write =
   | { readonly op: 'set'; readonly key: number; readonly value: string; readonly ttl?: number }
+  /** SET KEYS[key] to a large value passed as its own script argument (no JSON-in-JSON for message bodies). */
+  | { readonly op: 'set-arg'; readonly key: number; readonly value: string }
   | { readonly op: 'hset'; readonly key: number; readonly fields: Readonly<Record<string, string>> }
   | { readonly op: 'sadd'; readonly key: number; readonly members: readonly string[] }
   | { readonly op: 'srem'; readonly key: number; readonly members: readonly string[] }
@@ -49,6 +51,8 @@ for _, w in ipairs(plan.writes or {}) do
   local key = KEYS[w.key]
   if w.op == 'set' then
     if w.ttl then redis.call('SET', key, w.value, 'EX', w.ttl) else redis.call('SET', key, w.value) end
+  elseif w.op == 'set-arg' then
+    redis.call('SET', key, ARGV[w.arg])
   elseif w.op == 'hset' then
     local args = {}
     for f, v in pairs(w.fields) do table.insert(args, f); table.insert(args, v) end
@@ -86,11 +90,20 @@ export function defineCommit(redis: Redis): WithCommit {
  */
 export async function runCommit(redis: Redis, plan: CommitPlan): Promise<string> {
   const commit = defineCommit(redis);
-  const payload = JSON.stringify({ checks: plan.checks, writes: plan.writes }, (_k, v: unknown) =>
+  const extra: string[] = [];
+  const writes = plan.writes.map((w) => {
+    if (w.op !== 'set-arg') {
+      return w;
+    }
+    extra.push(w.value);
+    // ARGV[1] is the plan itself; large values follow it.
+    return { op: w.op, key: w.key, arg: extra.length + 1 };
+  });
+  const payload = JSON.stringify({ checks: plan.checks, writes }, (_k, v: unknown) =>
     // cjson decodes [] as an object; empty arrays never occur in a plan except by mistake, and would break unpack().
     Array.isArray(v) && v.length === 0 ? undefined : v,
   );
-  return commit.barsCommit(plan.keys.length, ...plan.keys, payload);
+  return commit.barsCommit(plan.keys.length, ...plan.keys, payload, ...extra);
 }
 
 /** Collects keys and hands out their 1-based indexes, so plans read naturally at the call site. */
