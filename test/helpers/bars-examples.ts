@@ -82,3 +82,22 @@ export function describeOutcome(p: Posted): string {
 }
 
 export const resourcesOf = (bundle: Bundle | undefined): Resource[] => (bundle?.entry ?? []).map((e) => e.resource!).filter(Boolean);
+
+/**
+ * Waits until the receiver's request-path Redis connection is ready: a read that touches the store answers 404, not
+ * 503. start() listens before that connection is ready, and the producer has no offline queue, so the first requests
+ * after start-up can be answered 503 REC_UNAVAILABLE (reported as a bug; see bad-input.test.ts "start-up").
+ */
+export async function waitUntilStoreReady(h: Harness, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await h.send('GET', `/ServiceRequest/${randomUUID()}`, h.headers());
+    if (res.status === 404) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`the receiver's store did not become ready: ${res.status} ${res.body.slice(0, 200)}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { startHarness, testCerts, type Harness } from '../helpers/harness.js';
-import { IG_EXAMPLES_DIR, loadJson, prepare } from '../helpers/bars-examples.js';
+import { IG_EXAMPLES_DIR, loadJson, prepare, waitUntilStoreReady } from '../helpers/bars-examples.js';
 import type { Bundle, OperationOutcome } from '../helpers/profile-validator.js';
 import type { SendResult } from '../../src/dev/send.js';
 import { b64 } from '../../src/dev/send.js';
@@ -34,6 +34,7 @@ describe('bad and hostile input', function () {
 
   before(async function () {
     h = await startHarness();
+    await waitUntilStoreReady(h);
     redis = new Redis(process.env.TEST_REDIS_URL!, { lazyConnect: false });
   });
   after(async function () {
@@ -439,6 +440,19 @@ describe('bad and hostile input', function () {
         }),
         { numRuns: 100 },
       );
+    });
+  });
+
+  describe('start-up', function () {
+    it.skip('a valid referral posted the moment start() has resolved is accepted, not 503 — BUG: the first requests after start-up are answered 503 REC_UNAVAILABLE "cannot store messages" (seen on the first post of a fresh harness in 3 of 4 full runs): start() in src/runtime.ts calls listenReceiver() without waiting for the producer connection\'s \'ready\', and createProducerConnection() (src/store/redis.ts) has enableOfflineQueue: false; fix: await ready (bounded) before listening', async function () {
+      const fresh = await startHarness();
+      try {
+        const all: Record<string, string> = { ...fresh.headers(), 'Content-Type': 'application/fhir+json' };
+        const res = await fresh.send('POST', '/$process-message', all, JSON.stringify(referral()));
+        assert.equal(res.status, 200, res.body.slice(0, 300));
+      } finally {
+        await fresh.close();
+      }
     });
   });
 

@@ -18,6 +18,7 @@ import {
   postMessage,
   prepare,
   resourcesOf,
+  waitUntilStoreReady,
   type Posted,
 } from '../helpers/bars-examples.js';
 import { BARS_PACKAGE, loadBarsProfiles, unpackedPackage, type Bundle, type Resource } from '../helpers/profile-validator.js';
@@ -155,6 +156,7 @@ describe('NHS example bundles against the receiver', function () {
 
   before(async function () {
     h = await startHarness();
+    await waitUntilStoreReady(h);
   });
   after(async function () {
     await h?.close();

@@ -12,7 +12,17 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Fhir } from 'fhir';
 import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
-import { describeOutcome, exampleFiles, IG_EXAMPLES_DIR, loadJson, postMessage, prepare, resourcesOf, type Posted } from '../helpers/bars-examples.js';
+import {
+  describeOutcome,
+  exampleFiles,
+  IG_EXAMPLES_DIR,
+  loadJson,
+  postMessage,
+  prepare,
+  resourcesOf,
+  waitUntilStoreReady,
+  type Posted,
+} from '../helpers/bars-examples.js';
 import {
   loadBarsProfiles,
   validateAgainst,
@@ -45,16 +55,20 @@ describe('profile validation of what the receiver returns (BaRS 1.34.0 / UK Core
   this.timeout(60_000);
   let h: Harness;
   const accepted: Array<{ key: string; sent: Bundle; posted: Posted }> = [];
+  const refused: string[] = [];
 
   before(async function () {
     this.timeout(60_000);
     loadBarsProfiles(); // before the receiver starts: loading blocks the event loop for seconds
     h = await startHarness();
+    await waitUntilStoreReady(h);
     for (const { key, file } of exampleFiles()) {
       const sent = prepare(loadJson(file));
       const posted = await postMessage(h, sent);
       if (posted.res.status === 200) {
         accepted.push({ key, sent, posted });
+      } else {
+        refused.push(`${key}: ${describeOutcome(posted)}`);
       }
     }
   });
@@ -77,7 +91,7 @@ describe('profile validation of what the receiver returns (BaRS 1.34.0 / UK Core
   });
 
   it('accepts enough examples for this to mean something (≥ 30 accepted 200 bodies)', function () {
-    assert.ok(accepted.length >= 30, `only ${accepted.length} accepted`);
+    assert.ok(accepted.length >= 30, `only ${accepted.length} accepted; refused:\n${refused.join('\n')}`);
   });
 
   it('every 200 body of $process-message validates against BARSBundleMessage and each entry\'s profiles', function () {
