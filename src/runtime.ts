@@ -117,6 +117,17 @@ export async function start(options: StartOptions): Promise<Running> {
     const prefix = config.redis.prefix;
     const producer = createProducerConnection(config.redis);
     stack.push({ name: 'redis (producer)', stop: () => producer.quit() });
+    // The request path has no offline queue (it fails fast with 503 when Redis is down), so give the connection a
+    // moment to come up before the listener opens; past that, requests answer 503 until it does.
+    if (producer.status !== 'ready') {
+      const ready = await Promise.race([
+        new Promise<boolean>((resolve) => producer.once('ready', () => resolve(true))),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
+      ]);
+      if (!ready) {
+        log.warn({ url: config.redis.url.replace(/\/\/[^@]*@/, '//***@') }, 'Redis is not answering; the listener will answer 503 REC_UNAVAILABLE until it does');
+      }
+    }
     const store = new MessageStore(producer, prefix);
     const inbound = createInboundQueue(producer, prefix);
     // Redis errors reach the request that hit them (503 REC_UNAVAILABLE); the queue's own event would be noise.

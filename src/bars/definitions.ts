@@ -150,7 +150,8 @@ export function definitionForWorkflow(workflow: Workflow): DefinitionInfo {
 /** The known definition a MessageHeader.definition names (ignoring `|version`), or undefined when unknown. */
 export function definitionByUrl(url: string): DefinitionInfo | undefined {
   const bare = url.split('|')[0]!.toLowerCase();
-  const canonical = (URL_ALIASES[bare] ?? bare).toLowerCase();
+  const alias = Object.entries(URL_ALIASES).find(([k]) => k.toLowerCase() === bare)?.[1];
+  const canonical = (alias ?? bare).toLowerCase();
   return DEFINITIONS.find((d) => d.url.toLowerCase() === canonical);
 }
 

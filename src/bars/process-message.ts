@@ -55,19 +55,13 @@ export function patientKeyOf(patient: Resource | undefined): PatientKey {
   };
 }
 
-/** "Key patient demographics should be cross-referenced" with the stored record (Cancellation page). */
+/**
+ * "Key patient demographics should be cross-referenced" with the stored record (Cancellation page): every
+ * demographic both sides carry must agree. A patient not yet identified (CAD to CAD C1 calls: no NHS number, name or
+ * birth date) has nothing to contradict, so it matches.
+ */
 function samePatient(stored: PatientKey, incoming: PatientKey): boolean {
-  const fields = ['nhsNumber', 'birthDate', 'family'] as const;
-  let compared = 0;
-  for (const f of fields) {
-    if (stored[f] && incoming[f]) {
-      compared++;
-      if (stored[f] !== incoming[f]) {
-        return false;
-      }
-    }
-  }
-  return compared > 0;
+  return (['nhsNumber', 'birthDate', 'family'] as const).every((f) => !stored[f] || !incoming[f] || stored[f] === incoming[f]);
 }
 
 async function findExisting(msg: ValidatedMessage, store: MessageStore): Promise<RecordState | undefined> {

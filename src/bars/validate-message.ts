@@ -226,9 +226,12 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
   if (!response || typeof response.identifier !== 'string') {
     throw badRequest('invariant', 'A response message must carry MessageHeader.response.identifier', 'MessageHeader.response');
   }
-  const focusEncounter = (Array.isArray(header.focus) ? header.focus : [])
-    .map((f) => index.resolve(f))
-    .find((f) => f?.resourceType === 'Encounter');
+  // The responder's Encounter is the focus (Message-Headers page); NHS England's APP6 examples REFRESP02/03 focus the
+  // ServiceRequest instead, so the Encounter that is not the request's own (ServiceRequest.encounter) stands in.
+  const requestEncounter = index.resolve(sr.encounter);
+  const focusEncounter =
+    (Array.isArray(header.focus) ? header.focus : []).map((f) => index.resolve(f)).find((f) => f?.resourceType === 'Encounter') ??
+    index.all('Encounter').find((e) => e !== requestEncounter);
   if (category === 'referral') {
     if (status === 'revoked') {
       return { workflow: 'response-dna', root: sr };

@@ -41,7 +41,8 @@ export function toBarsError(err: unknown): BarsError {
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
     return new BarsError('REC_UNSUPPORTED_MEDIA_TYPE', 'The request body encoding is not supported', { expression: 'Content-Encoding' });
   }
-  if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || (e?.status === 400 && e?.type)) {
+  // body-parser's own refusals (e.g. a corrupt gzip/deflate/br body: a zlib error it marks 400) carry `expose`.
+  if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || (e?.status === 400 && (e?.type || (err as { expose?: unknown }).expose !== undefined))) {
     return new BarsError('REC_BAD_REQUEST', 'The request body could not be read', { issue: 'structure', expression: 'body' });
   }
   if (isRedisUnavailable(err)) {

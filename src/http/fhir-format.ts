@@ -30,11 +30,24 @@ export function parseBody(req: Request): unknown {
     }
   }
   if (type === 'application/fhir+xml') {
+    let json: string;
     try {
-      return fhir().xmlToObj(raw.toString('utf8'));
+      // xmlToJson (not xmlToObj) types decimals and integers as JSON numbers, as FHIR JSON requires.
+      json = fhir().xmlToJson(raw.toString('utf8'));
     } catch {
       throw badRequest('structure', 'The request body is not valid FHIR XML', 'body');
     }
+    // XML comments come through as `fhir_comments`, which is not R4 JSON: drop them, and the `_element` objects that
+    // held nothing else.
+    return JSON.parse(json, (key, value: unknown) => {
+      if (key === 'fhir_comments') {
+        return undefined;
+      }
+      if (key.startsWith('_') && value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) {
+        return undefined;
+      }
+      return value;
+    });
   }
   throw new BarsError('REC_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not supported; send application/fhir+json or application/fhir+xml`, {
     expression: 'Content-Type',

@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Express } from 'express';
 import type { Logger } from '../logging.js';
+import { BarsError, operationOutcome } from '../bars/errors.js';
 
 export interface TlsFiles {
   readonly cert: string;
@@ -54,6 +55,25 @@ export function allowedPeer(socket: TLSSocket, allow: readonly string[]): boolea
   return allow.some((entry) => entry === cn || (fingerprint !== undefined && normaliseFingerprint(entry) === fingerprint));
 }
 
+/**
+ * A minimal HTTP answer for requests Node's parser refuses before Express sees them (bad header bytes, smuggling
+ * attempts, oversized headers): still an OperationOutcome, because BaRS senders treat an error without one as a
+ * possible communications failure and retry (Transactional-integrity/Sender-responsibilities).
+ */
+function parserRefusal(code: string | undefined): Buffer {
+  const tooLarge = code === 'HPE_HEADER_OVERFLOW';
+  const outcome = operationOutcome(
+    new BarsError('REC_BAD_REQUEST', tooLarge ? 'The request headers are larger than this receiver accepts' : 'The request is not valid HTTP', {
+      issue: tooLarge ? 'too-costly' : 'structure',
+    }),
+  );
+  const body = JSON.stringify(outcome);
+  return Buffer.from(
+    `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/fhir+json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 export function listenReceiver(app: Express, options: ListenOptions, log: Logger): Promise<ReceiverServer> {
   const server = https.createServer(
     {
@@ -62,11 +82,28 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
     },
-    app,
+    (req, res) => {
+      // The allow-list is checked again for every request, before the app: a socket refused at the TLS layer must
+      // never reach a route, whatever order Node runs its connection listeners in.
+      const socket = req.socket as TLSSocket;
+      if (!socket.authorized || !allowedPeer(socket, options.allow)) {
+        socket.destroy();
+        return;
+      }
+      app(req, res);
+    },
   );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    log.debug({ code: err.code }, 'malformed HTTP refused');
+    if (socket.writable) {
+      socket.end(parserRefusal(err.code));
+    } else {
+      socket.destroy();
+    }
+  });
   server.keepAliveTimeout = options.keepAliveTimeoutMs;
   server.headersTimeout = options.keepAliveTimeoutMs + 5000;
-  server.on('secureConnection', (socket: TLSSocket) => {
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
     if (!socket.authorized || !allowedPeer(socket, options.allow)) {
       log.warn({ reason: socket.authorized ? 'not-allow-listed' : String(socket.authorizationError) }, 'client certificate refused');
       socket.destroy();
