@@ -67,8 +67,13 @@ export interface MockProxy {
   readonly certs: DevCertPaths;
   readonly requests: RecordedRequest[];
   readonly tokenRequests: Array<{ readonly ok: boolean; readonly error?: string; readonly claims?: Record<string, unknown>; readonly header?: Record<string, unknown> }>;
-  /** Steps answered in order, then `fallback` for every further request. */
-  setScenario(steps: readonly MockStep[], fallback?: MockStep): void;
+  /**
+   * Steps answered in order, then `fallback` for every further request. With `correlationId`, the script applies to
+   * that conversation only (parallel tests), otherwise to every request without a script of its own.
+   */
+  setScenario(steps: readonly MockStep[], fallback?: MockStep, correlationId?: string): void;
+  /** Turns the receiver's duplicate detection on or off. */
+  setDedupe(on: boolean): void;
   /** How many times the receiver behind the proxy processed this X-Request-Id. */
   deliveries(requestId: string): number;
   /** Revokes every issued access token (the next request answers 401). */
@@ -116,15 +121,15 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
   const certs = options.certs ?? ensureDevCerts(path.join(os.tmpdir(), 'bars-bridge-mock-proxy'));
   const publicKey = typeof options.publicKey === 'string' ? createPublicKey(options.publicKey) : options.publicKey;
   const tokenTtl = options.tokenTtlSeconds ?? 599;
-  const dedupe = options.dedupe ?? true;
+  let dedupe = options.dedupe ?? true;
   const requests: RecordedRequest[] = [];
   const tokenRequests: MockProxy['tokenRequests'] = [];
   const tokens = new Map<string, number>();
   const seenJti = new Set<string>();
   const processed = new Map<string, number>();
   const sockets = new Set<Socket>();
-  let steps: MockStep[] = [];
-  let fallback: MockStep = 'ok';
+  const scripts = new Map<string, { steps: MockStep[]; fallback: MockStep }>();
+  let global: { steps: MockStep[]; fallback: MockStep } = { steps: [], fallback: 'ok' };
   let base = '';
 
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -176,7 +181,8 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
       res.writeHead(401, { 'Content-Type': 'application/fhir+json', ...integrity }).end(oo(401, ...ERRORS[401]!));
       return;
     }
-    const step = steps.length > 0 ? steps.shift()! : fallback;
+    const script = scripts.get(headers['x-correlation-id'] ?? '') ?? global;
+    const step = script.steps.length > 0 ? script.steps.shift()! : script.fallback;
     if (PROCESSED.has(step)) {
       const before = processed.get(requestId) ?? 0;
       if (step === 'ok' && dedupe && before > 0) {
@@ -247,9 +253,13 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
     certs,
     requests,
     tokenRequests,
-    setScenario(next, fb = 'ok') {
-      steps = [...next];
-      fallback = fb;
+    setScenario(next, fb = 'ok', correlationId) {
+      const script = { steps: [...next], fallback: fb };
+      if (correlationId) scripts.set(correlationId, script);
+      else global = script;
+    },
+    setDedupe(on) {
+      dedupe = on;
     },
     deliveries: (requestId) => processed.get(requestId) ?? 0,
     expireTokens: () => tokens.clear(),

@@ -93,11 +93,15 @@ function isOurEncounter(r: Resource, original: StoredMessage, referenceSystem: s
   return ids.some((i) => sameSystem(i.system, referenceSystem));
 }
 
-/** Removes references to `urn:uuid:` entries that are not in the response (a copied resource may point at one we leave out). */
-function pruneDangling(node: unknown, fullUrls: ReadonlySet<string>): boolean {
+/**
+ * Removes references to `urn:uuid:` entries that are not in the response (a copied resource may point at one we leave
+ * out). A repeating backbone element that loses its reference goes with it (e.g. Encounter.location[].location is
+ * required inside its element), so the result stays valid FHIR. Returns true when `node` itself must be removed.
+ */
+function pruneDangling(node: unknown, fullUrls: ReadonlySet<string>, inArray = false): boolean {
   if (Array.isArray(node)) {
     for (let i = node.length - 1; i >= 0; i--) {
-      if (pruneDangling(node[i], fullUrls)) node.splice(i, 1);
+      if (pruneDangling(node[i], fullUrls, true)) node.splice(i, 1);
     }
     return false;
   }
@@ -110,16 +114,18 @@ function pruneDangling(node: unknown, fullUrls: ReadonlySet<string>): boolean {
     }
     return true;
   }
+  let lost = false;
   for (const [key, value] of Object.entries(obj)) {
     if (value && typeof value === 'object') {
       if (pruneDangling(value, fullUrls)) {
         delete obj[key];
+        lost = true;
       } else if (Array.isArray(value) && value.length === 0) {
         delete obj[key];
       }
     }
   }
-  return false;
+  return lost && inArray;
 }
 
 /** The DoS service we answer for: the one the request was sent to, else our first. */
