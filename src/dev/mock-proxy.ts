@@ -111,7 +111,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 function flatHeaders(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+    if (v !== undefined) {out[k] = Array.isArray(v) ? v.join(', ') : v;}
   }
   return out;
 }
@@ -138,10 +138,10 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
       tokenRequests.push({ ok: false, error });
       res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: 'invalid_request', error_description: error }));
     };
-    if (form.get('grant_type') !== 'client_credentials') return fail('grant_type must be client_credentials');
-    if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return fail('bad client_assertion_type');
+    if (form.get('grant_type') !== 'client_credentials') {return fail('grant_type must be client_credentials');}
+    if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {return fail('bad client_assertion_type');}
     const assertion = form.get('client_assertion');
-    if (!assertion) return fail('client_assertion is missing');
+    if (!assertion) {return fail('client_assertion is missing');}
     let header: Record<string, unknown>;
     let claims: Record<string, unknown>;
     try {
@@ -151,12 +151,12 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
     } catch (err) {
       return fail(`assertion rejected: ${(err as Error).message}`);
     }
-    if (header.typ !== 'JWT') return fail('typ must be JWT');
-    if (!header.kid || (options.kid && header.kid !== options.kid)) return fail('unknown kid');
-    if (claims.iss !== claims.sub) return fail('iss and sub must both be the client id');
-    if (options.clientId && claims.iss !== options.clientId) return fail('unknown client id');
-    if ((claims.exp as number) - Date.now() / 1000 > 305) return fail('exp is more than 5 minutes ahead');
-    if (seenJti.has(claims.jti as string)) return fail('jti reused');
+    if (header.typ !== 'JWT') {return fail('typ must be JWT');}
+    if (!header.kid || (options.kid && header.kid !== options.kid)) {return fail('unknown kid');}
+    if (claims.iss !== claims.sub) {return fail('iss and sub must both be the client id');}
+    if (options.clientId && claims.iss !== options.clientId) {return fail('unknown client id');}
+    if ((claims.exp as number) - Date.now() / 1000 > 305) {return fail('exp is more than 5 minutes ahead');}
+    if (seenJti.has(claims.jti as string)) {return fail('jti reused');}
     seenJti.add(claims.jti as string);
     const accessToken = randomUUID().replace(/-/g, '');
     tokens.set(accessToken, Date.now() + tokenTtl * 1000);
@@ -190,7 +190,8 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
         res.writeHead(409, { 'Content-Type': 'application/fhir+json', ...integrity }).end(oo(409, ...ERRORS[409]!));
         return;
       }
-      processed.set(requestId, before + 1);
+      // A deduplicating receiver processes an X-Request-Id once, whatever the proxy then answers the sender.
+      if (!(dedupe && before > 0)) {processed.set(requestId, before + 1);}
     }
     const send = (status: number, extra: Record<string, string>, text: string): void => {
       record(step, status);
@@ -235,7 +236,7 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
         return;
       }
       handler(req, res).catch(() => {
-        if (!res.headersSent) res.writeHead(500).end();
+        if (!res.headersSent) {res.writeHead(500).end();}
       });
     },
   );
@@ -255,8 +256,8 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
     tokenRequests,
     setScenario(next, fb = 'ok', correlationId) {
       const script = { steps: [...next], fallback: fb };
-      if (correlationId) scripts.set(correlationId, script);
-      else global = script;
+      if (correlationId) {scripts.set(correlationId, script);}
+      else {global = script;}
     },
     setDedupe(on) {
       dedupe = on;
@@ -265,7 +266,7 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
     expireTokens: () => tokens.clear(),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
+        for (const s of sockets) {s.destroy();}
         server.close(() => resolve());
       }),
   };

@@ -87,8 +87,8 @@ export function encounterChange(event: ResponseEvent): { status: EncounterStatus
 }
 
 function isOurEncounter(r: Resource, original: StoredMessage, referenceSystem: string): boolean {
-  if (r.resourceType !== 'Encounter') return false;
-  if (original.encounterId && r.id === original.encounterId) return true;
+  if (r.resourceType !== 'Encounter') {return false;}
+  if (original.encounterId && r.id === original.encounterId) {return true;}
   const ids = (Array.isArray(r.identifier) ? r.identifier : []) as Array<{ system?: string }>;
   return ids.some((i) => sameSystem(i.system, referenceSystem));
 }
@@ -101,11 +101,11 @@ function isOurEncounter(r: Resource, original: StoredMessage, referenceSystem: s
 function pruneDangling(node: unknown, fullUrls: ReadonlySet<string>, inArray = false): boolean {
   if (Array.isArray(node)) {
     for (let i = node.length - 1; i >= 0; i--) {
-      if (pruneDangling(node[i], fullUrls, true)) node.splice(i, 1);
+      if (pruneDangling(node[i], fullUrls, true)) {node.splice(i, 1);}
     }
     return false;
   }
-  if (!node || typeof node !== 'object') return false;
+  if (!node || typeof node !== 'object') {return false;}
   const obj = node as Record<string, unknown>;
   if (typeof obj.reference === 'string' && obj.reference.startsWith('urn:uuid:') && !fullUrls.has(obj.reference)) {
     if (typeof obj.display === 'string') {
@@ -148,7 +148,7 @@ export function buildResponse(input: BuildInput): Bundle {
   const added = new Set<Resource>();
   const fullUrlOf = (r: Resource): string => index.fullUrlOf(r) ?? `urn:uuid:${r.id ?? randomUUID()}`;
   const add = (r: Resource | undefined, edit?: (copy: Resource) => void): Entry | undefined => {
-    if (!r || added.has(r)) return undefined;
+    if (!r || added.has(r)) {return undefined;}
     added.add(r);
     const copy = clone(r);
     edit?.(copy);
@@ -191,8 +191,8 @@ export function buildResponse(input: BuildInput): Bundle {
     ourEntry = add(ourOriginal, (copy) => {
       if (change) {
         copy.status = change.status;
-        if (change.reasonCode) copy.reasonCode = change.reasonCode;
-        else delete copy.reasonCode;
+        if (change.reasonCode) {copy.reasonCode = change.reasonCode;}
+        else {delete copy.reasonCode;}
       }
       touch(copy);
     });
@@ -221,9 +221,9 @@ export function buildResponse(input: BuildInput): Bundle {
       entries.push(e);
       return e;
     })();
-  for (const org of index.all('Organization')) add(org);
-  for (const r of index.all('PractitionerRole')) add(r);
-  for (const r of index.all('Practitioner')) add(r);
+  for (const org of index.all('Organization')) {add(org);}
+  for (const r of index.all('PractitionerRole')) {add(r);}
+  for (const r of index.all('Practitioner')) {add(r);}
 
   // HealthcareService: the one the ServiceRequest was performed by, when the definition wants exactly one.
   if ((def.resources.HealthcareService?.min ?? 0) > 0) {
@@ -236,7 +236,7 @@ export function buildResponse(input: BuildInput): Bundle {
   const carried = ['CarePlan', 'Location', 'Observation', 'Flag', 'MedicationStatement', 'AllergyIntolerance', 'QuestionnaireResponse', 'Consent', 'Condition', 'Task', 'RelatedPerson'];
   for (const type of carried) {
     const card = def.resources[type];
-    if (!card) continue;
+    if (!card) {continue;}
     let candidates = index.all(type);
     if (type === 'Location') {
       // The incident location (BARSLocation-incident-location / type ILOC) first.
@@ -255,7 +255,7 @@ export function buildResponse(input: BuildInput): Bundle {
         copy.status = 'noshow';
         touch(copy);
       });
-      if (e && !index.fullUrlOf(appointment)) e.fullUrl = `urn:uuid:${appointment.id}`;
+      if (e && !index.fullUrlOf(appointment)) {e.fullUrl = `urn:uuid:${appointment.id}`;}
     }
   }
 
@@ -280,7 +280,7 @@ export function buildResponse(input: BuildInput): Bundle {
   const headerUrl = `urn:uuid:${messageHeader.id}`;
   const all: BundleEntry[] = [{ fullUrl: headerUrl, resource: messageHeader }, ...entries.map((e) => ({ fullUrl: e.fullUrl, resource: e.resource }))];
   const fullUrls = new Set(all.map((e) => e.fullUrl!));
-  for (const e of entries) pruneDangling(e.resource, fullUrls);
+  for (const e of entries) {pruneDangling(e.resource, fullUrls);}
   return {
     resourceType: 'Bundle',
     id: input.bundleId ?? randomUUID(),
@@ -298,10 +298,10 @@ function isIncident(r: Resource): boolean {
 }
 
 function editCarePlan(copy: Resource, event: ResponseEvent, at: string): void {
-  if (event.type !== 'validation-completed') return;
+  if (event.type !== 'validation-completed') {return;}
   // "CarePlan complete (no further action) or active (action required)" (APP4 Payloads-for-Responders).
   copy.status = event.carePlanStatus;
-  if (event.outcomeText) copy.description = event.outcomeText;
+  if (event.outcomeText) {copy.description = event.outcomeText;}
   copy.meta = { ...(copy.meta ?? {}), lastUpdated: at };
 }
 

@@ -54,7 +54,7 @@ export function createHttpPost(options: HttpTransportOptions = {}): HttpPost {
           let size = 0;
           res.on('data', (c: Buffer) => {
             size += c.length;
-            if (size <= MAX_BODY) chunks.push(c);
+            if (size <= MAX_BODY) {chunks.push(c);}
           });
           res.on('end', () => {
             clearTimeout(timer);

@@ -82,7 +82,7 @@ function header(res: HttpResult, name: string): string | undefined {
 function parseOperationOutcome(body: string): { resource: unknown; issueCodes: string[] } | undefined {
   try {
     const json = JSON.parse(body) as { resourceType?: string; issue?: Array<{ code?: string }> };
-    if (json?.resourceType !== 'OperationOutcome') return undefined;
+    if (json?.resourceType !== 'OperationOutcome') {return undefined;}
     return { resource: json, issueCodes: (json.issue ?? []).map((i) => i.code ?? '') };
   } catch {
     return undefined;
@@ -91,9 +91,9 @@ function parseOperationOutcome(body: string): { resource: unknown; issueCodes: s
 
 function retryAfter(res: HttpResult): number | undefined {
   const v = header(res, 'retry-after');
-  if (!v) return undefined;
+  if (!v) {return undefined;}
   const seconds = Number(v);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  if (Number.isFinite(seconds)) {return Math.max(0, seconds * 1000);}
   const at = Date.parse(v);
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }

@@ -79,7 +79,7 @@ export interface Enqueued {
 
 /** A response id that is stable for one (message, kind, eventId), so a re-reported event is not sent twice. */
 function responseIdFor(req: EnqueueRequest): string {
-  if (!req.event.eventId) return randomUUID();
+  if (!req.event.eventId) {return randomUUID();}
   const h = createHash('sha256').update(`${req.messageId}|${req.kind}|${req.event.eventId}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -89,10 +89,10 @@ function responseIdFor(req: EnqueueRequest): string {
  * the message not in the store.
  */
 export async function enqueueResponse(deps: ResponseQueueDeps, req: EnqueueRequest): Promise<Enqueued> {
-  if (!RESPONSE_KINDS.includes(req.kind)) throw new Error(`unknown response kind ${String(req.kind)}`);
+  if (!RESPONSE_KINDS.includes(req.kind)) {throw new Error(`unknown response kind ${String(req.kind)}`);}
   const event = eventWithMetaSchema.parse(req.event);
   const stored = await deps.store.getMessage(req.messageId);
-  if (!stored) throw new Error(`message ${req.messageId} is not in the store`);
+  if (!stored) {throw new Error(`message ${req.messageId} is not in the store`);}
   const responses = new ResponseStore(deps.store);
   const record: ResponseRecord = {
     id: responseIdFor(req),
@@ -124,7 +124,7 @@ export async function enqueueResponsesFor(
   req: { readonly messageId: string; readonly event: ResponseEvent; readonly rules?: readonly ResponseRule[] },
 ): Promise<Enqueued[]> {
   const stored = await deps.store.getMessage(req.messageId);
-  if (!stored) throw new Error(`message ${req.messageId} is not in the store`);
+  if (!stored) {throw new Error(`message ${req.messageId} is not in the store`);}
   const out: Enqueued[] = [];
   for (const kind of responsesFor(req.event, stored, req.rules)) {
     out.push(await enqueueResponse(deps, { messageId: req.messageId, kind, event: req.event }));
@@ -158,7 +158,7 @@ export interface ResponseJobResult {
 
 /** The DNA feedback's Appointment: named by the event, else linked from ServiceRequest.supportingInfo (APP1). */
 async function appointmentFor(stored: StoredMessage, event: ResponseEvent, store: MessageStore): Promise<Resource | undefined> {
-  if (event.type !== 'appointment-no-show') return undefined;
+  if (event.type !== 'appointment-no-show') {return undefined;}
   let id = event.appointmentId;
   if (!id) {
     const sr = stored.bundle.entry?.find((e) => e.resource?.resourceType === 'ServiceRequest')?.resource;
@@ -185,7 +185,7 @@ export async function processResponse(job: Pick<Job<ResponseJobData>, 'data' | '
   const now = (deps.now ?? (() => new Date()))();
   const responses = new ResponseStore(deps.store);
   const record = await responses.get(job.data.responseId);
-  if (!record) throw new UnrecoverableError(`response ${job.data.responseId} is not in the store`);
+  if (!record) {throw new UnrecoverableError(`response ${job.data.responseId} is not in the store`);}
   const attempt = job.attemptsMade + 1;
   const lastAttempt = attempt >= (job.opts.attempts ?? 1);
   const ids = { responseId: record.id, messageId: record.messageId, kind: record.kind, requestId: record.requestId, correlationId: record.correlationId, attempt };
@@ -206,7 +206,7 @@ export async function processResponse(job: Pick<Job<ResponseJobData>, 'data' | '
     let useContext = record.useContext;
     if (!body) {
       const stored = await deps.store.getMessage(record.messageId);
-      if (!stored) return await deadLetter('original-message-missing');
+      if (!stored) {return await deadLetter('original-message-missing');}
       let bundle;
       try {
         bundle = buildResponse({
@@ -219,11 +219,11 @@ export async function processResponse(job: Pick<Job<ResponseJobData>, 'data' | '
           now,
         });
       } catch (err) {
-        if (err instanceof ResponseBuildError) return await deadLetter(`build-failed: ${err.message}`);
+        if (err instanceof ResponseBuildError) {return await deadLetter(`build-failed: ${err.message}`);}
         throw err;
       }
       const problems = checkResponseBundle(bundle, record.kind);
-      if (problems.length > 0) return await deadLetter(`invalid-response: ${problems.join('; ')}`);
+      if (problems.length > 0) {return await deadLetter(`invalid-response: ${problems.join('; ')}`);}
       const reason = (bundle.entry![0]!.resource as unknown as { reason: { coding: Array<{ code: string }> } }).reason.coding[0]!.code;
       useContext = `${stored.useCase ?? ''}|${RESPONSE_DEFINITIONS[record.kind].category}|servicerequest-response|${reason}`;
       target = stored.sourceEndpoint!;
@@ -242,14 +242,14 @@ export async function processResponse(job: Pick<Job<ResponseJobData>, 'data' | '
         return await deadLetter(result.reason, result);
       case 'retry':
         await responses.update(record.id, { state: 'queued', lastStatus: result.status, lastReason: result.reason, operationOutcome: result.operationOutcome });
-        if (lastAttempt) return await deadLetter(`retries-exhausted: ${result.reason}`, result);
+        if (lastAttempt) {return await deadLetter(`retries-exhausted: ${result.reason}`, result);}
         deps.log.info({ ...ids, status: result.status, reason: result.reason, durationMs: Date.now() - started }, 'response will be retried');
         throw new RetryLaterError(result.reason, result.retryAfterMs);
     }
   } catch (err) {
-    if (err instanceof RetryLaterError) throw err;
+    if (err instanceof RetryLaterError) {throw err;}
     // Redis or programming errors: retried like a transient failure; never left to block the lane at the end.
-    if (lastAttempt) return deadLetter(`error: ${(err as Error).message}`);
+    if (lastAttempt) {return deadLetter(`error: ${(err as Error).message}`);}
     throw err;
   }
 }
@@ -310,7 +310,7 @@ async function sweepLanes(deps: ResponseWorkerDeps): Promise<number> {
       repaired++;
     }
   }
-  if (repaired > 0) deps.log.warn({ repaired }, 'response lanes repaired');
+  if (repaired > 0) {deps.log.warn({ repaired }, 'response lanes repaired');}
   return repaired;
 }
 

@@ -73,7 +73,7 @@ export class ResponseStore {
   async add(r: ResponseRecord): Promise<number> {
     const fields: string[] = [];
     for (const [key, value] of Object.entries(r)) {
-      if (value !== undefined) fields.push(key, typeof value === 'string' ? value : JSON.stringify(value));
+      if (value !== undefined) {fields.push(key, typeof value === 'string' ? value : JSON.stringify(value));}
     }
     return (await this.store.redis.eval(
       ENQUEUE,
@@ -91,7 +91,7 @@ export class ResponseStore {
 
   async get(id: string): Promise<ResponseRecord | undefined> {
     const h = await this.store.redis.hgetall(this.k(id));
-    if (!h.id) return undefined;
+    if (!h.id) {return undefined;}
     const json = (v: string | undefined): unknown => (v === undefined ? undefined : JSON.parse(v));
     return {
       ...(h as unknown as ResponseRecord),
@@ -105,7 +105,7 @@ export class ResponseStore {
   async update(id: string, fields: Partial<Omit<ResponseRecord, 'id'>>): Promise<void> {
     const flat: Record<string, string> = {};
     for (const [key, value] of Object.entries(fields)) {
-      if (value !== undefined) flat[key] = typeof value === 'string' ? value : JSON.stringify(value);
+      if (value !== undefined) {flat[key] = typeof value === 'string' ? value : JSON.stringify(value);}
     }
     await this.store.redis.hset(this.k(id), flat);
   }
@@ -131,7 +131,7 @@ export class ResponseStore {
     const out: ResponseKind[] = [];
     for (const item of all) {
       const [rid, kind] = item.split(':');
-      if (rid === id) break;
+      if (rid === id) {break;}
       out.push(kind as ResponseKind);
     }
     return out;

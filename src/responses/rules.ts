@@ -82,15 +82,15 @@ function matches(rule: ResponseRule, event: ResponseEvent, useCase: string | und
     return false;
   }
   if (event.type === 'encounter-status-changed') {
-    if (rule.from && !rule.from.includes(event.from)) return false;
-    if (rule.to && !rule.to.includes(event.to)) return false;
-    if (rule.changed && event.from === event.to) return false;
+    if (rule.from && !rule.from.includes(event.from)) {return false;}
+    if (rule.to && !rule.to.includes(event.to)) {return false;}
+    if (rule.changed && event.from === event.to) {return false;}
   } else if (rule.from || rule.to) {
     return false;
   }
   if (rule.reasonCodes) {
     const code = event.type === 'validation-rejected' || event.type === 'encounter-status-changed' ? event.reasonCode : undefined;
-    if (!code || !rule.reasonCodes.includes(code)) return false;
+    if (!code || !rule.reasonCodes.includes(code)) {return false;}
   }
   return true;
 }
@@ -104,7 +104,7 @@ export function responsesFor(event: ResponseEvent, stored: Pick<StoredMessage, '
   for (const rule of rules) {
     if (matches(rule, event, stored.useCase)) {
       for (const kind of rule.respond) {
-        if (!kinds.includes(kind)) kinds.push(kind);
+        if (!kinds.includes(kind)) {kinds.push(kind);}
       }
     }
   }

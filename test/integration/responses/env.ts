@@ -86,7 +86,7 @@ export async function startResponsesEnv(): Promise<ResponsesEnv> {
       const header = bundle.entry![0]!.resource as unknown as { destination: Array<{ endpoint: string }> };
       header.destination[0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${TEST_SERVICE_ID}`;
       const res = await h.send('POST', '/$process-message', { ...h.headers(), 'Content-Type': 'application/fhir+json' }, JSON.stringify(bundle));
-      if (res.status !== 200) throw new Error(`receiver answered ${res.status}: ${res.body}`);
+      if (res.status !== 200) {throw new Error(`receiver answered ${res.status}: ${res.body}`);}
       const body = JSON.parse(res.body) as Bundle;
       const sr = body.entry!.find((e) => e.resource?.resourceType === 'ServiceRequest')!.resource!;
       const record = await store.getRecord('ServiceRequest', sr.id!);
@@ -96,8 +96,8 @@ export async function startResponsesEnv(): Promise<ResponsesEnv> {
       const until = Date.now() + timeoutMs;
       for (;;) {
         const r = await responses.get(responseId);
-        if (r && TERMINAL.has(r.state)) return r;
-        if (Date.now() > until) throw new Error(`response ${responseId} not finished (state ${r?.state})`);
+        if (r && TERMINAL.has(r.state)) {return r;}
+        if (Date.now() > until) {throw new Error(`response ${responseId} not finished (state ${r?.state})`);}
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },

@@ -24,7 +24,7 @@ export function r4Errors(resource: unknown): string[] {
       .map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? ''}`);
   } catch (err) {
     const outcome = (err as { outcome?: { issue?: Array<{ severity?: string; expression?: string[]; details?: { text?: string } }> } }).outcome;
-    if (!outcome) throw err;
+    if (!outcome) {throw err;}
     return (outcome.issue ?? []).filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? ''}`);
   }
 }

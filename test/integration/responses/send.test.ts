@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- FHIR JSON read loosely in assertions */
 import { strict as assert } from 'node:assert';
 import { BundleIndex } from '../../../src/bars/bundle.js';
 import type { Bundle } from '../../../src/bars/types.js';

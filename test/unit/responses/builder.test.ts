@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- FHIR JSON read loosely in assertions */
 import { strict as assert } from 'node:assert';
 import { BundleIndex } from '../../../src/bars/bundle.js';
 import { definitionByUrl } from '../../../src/bars/definitions.js';
@@ -12,7 +13,7 @@ type Header = Record<string, any>;
 const headerOf = (b: Bundle): Header => b.entry![0]!.resource as Header;
 const counts = (b: Bundle): Record<string, number> => {
   const out: Record<string, number> = {};
-  for (const e of b.entry!) out[e.resource!.resourceType] = (out[e.resource!.resourceType] ?? 0) + 1;
+  for (const e of b.entry!) {out[e.resource!.resourceType] = (out[e.resource!.resourceType] ?? 0) + 1;}
   return out;
 };
 const focusOf = (b: Bundle): Resource => new BundleIndex(b).resolve(headerOf(b).focus[0])!;
@@ -164,7 +165,7 @@ describe('responses: builder vs the NHS examples', function () {
         for (const type of ['Appointment', 'CarePlan', 'Location']) {
           assert.equal(oc[type] ?? 0, nc[type] ?? 0, `${type} count`);
         }
-        for (const type of Object.keys(oc)) assert.ok(def.resources[type], `${type} belongs to the definition`);
+        for (const type of Object.keys(oc)) {assert.ok(def.resources[type], `${type} belongs to the definition`);}
       });
       it('statuses of ServiceRequest, Appointment and CarePlan as in the example', function () {
         for (const type of ['ServiceRequest', 'Appointment', 'CarePlan']) {
