@@ -271,3 +271,41 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
       }),
   };
 }
+
+/**
+ * `npx tsx src/dev/mock-proxy.ts [port]`: runs the mock with a signing key kept under .dev/mock-proxy and prints the
+ * environment a bars-bridge worker needs to send responses to it.
+ */
+async function main(): Promise<void> {
+  const { existsSync, mkdirSync, writeFileSync } = await import('node:fs');
+  const { generateKeyPairSync } = await import('node:crypto');
+  const dir = path.resolve('.dev', 'mock-proxy');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keyFile = path.join(dir, 'client.key');
+  const pubFile = path.join(dir, 'client.pub');
+  if (!existsSync(keyFile)) {
+    const keys = generateKeyPairSync('rsa', { modulusLength: 4096 });
+    writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(pubFile, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+  }
+  const proxy = await startMockProxy({ port: Number(process.argv[2] ?? 0) || undefined, publicKey: readPem(pubFile), clientId: 'bars-bridge-dev', kid: 'dev-1', certs: ensureDevCerts(dir) });
+  process.stdout.write(
+    [
+      `mock BaRS proxy on ${proxy.url}`,
+      `  BARS_PROXY_URL=${proxy.url}`,
+      `  BARS_TOKEN_URL=${proxy.tokenUrl}`,
+      '  BARS_CLIENT_ID=bars-bridge-dev',
+      '  BARS_KID=dev-1',
+      `  BARS_PRIVATE_KEY=${keyFile}`,
+      `  NODE_EXTRA_CA_CERTS=${proxy.certs.caCert}`,
+      '',
+    ].join('\n'),
+  );
+  const stop = (): void => void proxy.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) {
+  await main();
+}
