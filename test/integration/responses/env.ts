@@ -57,7 +57,7 @@ export async function startResponsesEnv(): Promise<ResponsesEnv> {
     post,
     log,
   });
-  const client = createProxyClient({ proxyUrl: proxy.url, token, organisation: { odsCode: h.config.service.odsCode, name: h.config.service.name }, post, timeoutMs: 400, log });
+  const client = createProxyClient({ proxyUrl: proxy.url, token, organisation: { odsCode: h.config.service.odsCode, name: h.config.service.name }, post, timeoutMs: 1500, log });
   const deps: ResponseQueueDeps = { store, queue, log };
   const worker = startResponseWorker({
     ...deps,
@@ -111,6 +111,25 @@ export async function startResponsesEnv(): Promise<ResponsesEnv> {
       workerConnection.disconnect();
     },
   };
+}
+
+/**
+ * Posts a request the way a BaRS sender does, retrying 503/425 with the same X-Request-Id (Sender-responsibilities):
+ * the receiver answers 503 when its Redis is slower than its command timeout, which happens on a loaded test machine.
+ * @returns the 200 body.
+ */
+export async function postAsSender(h: Harness, bundle: Bundle): Promise<Bundle> {
+  const headers = { ...h.headers(), 'Content-Type': 'application/fhir+json' };
+  for (let attempt = 1; ; attempt++) {
+    const res = await h.send('POST', '/$process-message', headers, JSON.stringify(bundle));
+    if (res.status === 200) {
+      return JSON.parse(res.body) as Bundle;
+    }
+    if (![503, 425].includes(res.status) || attempt >= 5) {
+      throw new Error(`receiver answered ${res.status}: ${res.body}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+  }
 }
 
 export const decode = (b64: string): unknown => JSON.parse(Buffer.from(b64, 'base64').toString('utf8'));

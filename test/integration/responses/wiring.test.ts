@@ -10,7 +10,7 @@ import { ResponseStore } from '../../../src/responses/response-store.js';
 import { MessageStore } from '../../../src/store/message-store.js';
 import { createProducerConnection, createWorkerConnection } from '../../../src/store/redis.js';
 import { startHarness, TEST_SERVICE_ID } from '../../helpers/harness.js';
-import { EXAMPLES } from './env.js';
+import { EXAMPLES, postAsSender } from './env.js';
 
 describe('responses: startResponses wiring from the configuration', function () {
   this.timeout(30_000);
@@ -34,9 +34,7 @@ describe('responses: startResponses wiring from the configuration', function () 
       const bundle = JSON.parse(readFileSync(`${EXAMPLES}/validation-request_new_999-to-CAS_APP4_VALREQ01.json`, 'utf8')) as Bundle;
       bundle.id = randomUUID();
       (bundle.entry![0]!.resource as unknown as { destination: Array<{ endpoint: string }> }).destination[0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${TEST_SERVICE_ID}`;
-      const res = await h.send('POST', '/$process-message', { ...h.headers(), 'Content-Type': 'application/fhir+json' }, JSON.stringify(bundle));
-      assert.equal(res.status, 200);
-      const sr = (JSON.parse(res.body) as Bundle).entry!.find((e) => e.resource?.resourceType === 'ServiceRequest')!.resource!;
+      const sr = (await postAsSender(h, bundle)).entry!.find((e) => e.resource?.resourceType === 'ServiceRequest')!.resource!;
       const messageId = (await store.getRecord('ServiceRequest', sr.id!))!.latestMessageId;
       const [queued] = await enqueueResponsesFor(responses.deps, { messageId, event: { type: 'validation-picked-up' } });
       const rs = new ResponseStore(store);
