@@ -4,7 +4,7 @@
  * order, bounded by a timeout (style anchors §15).
  */
 import path from 'node:path';
-import { Worker, type Job } from 'bullmq';
+import { Worker, type Job, type Queue } from 'bullmq';
 import type { Config } from './config/schema.js';
 import { loadConfig } from './config/load.js';
 import { createLogger, type Logger } from './logging.js';
@@ -28,6 +28,12 @@ import { startPasSimulator, type PasSimulator } from './dev/pas-sim.js';
 import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from './pas-events/listener.js';
 import { processPasEvent, type StatusEvent } from './pas-events/processor.js';
 import { loadPasEventRules } from './pas-events/rules.js';
+import { enqueueResponsesFor, startResponses, type ResponseEvent, type Responses } from './responses/index.js';
+import { startMockProxy } from './dev/mock-proxy.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { RecordState } from './store/message-store.js';
+import { readPem } from './dev/certs.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
 
@@ -39,9 +45,34 @@ export interface Running {
   /** The PAS simulator of a development worker (tests read what it received). */
   readonly pasSimulator?: PasSimulator;
   readonly pasEventsPort?: number;
+  /** The development mock BaRS proxy (tests read what it received). */
+  readonly mockProxy?: Awaited<ReturnType<typeof startMockProxy>>;
   /** Subscribes to status changes applied from PAS events (tests, responses). */
   onStatus(listener: (event: StatusEvent) => void): void;
   stop(): Promise<void>;
+}
+
+/**
+ * The request a status change answers, and the response event it is, in BaRS terms: an Encounter status change
+ * answers the record's first (new) message; a no-show on a booking is DNA feedback on the referral the booking was
+ * based on (APP1 safeguarding; REFRESP01 answers the referral's Bundle).
+ */
+export async function originalRequestFor(
+  store: MessageStore,
+  event: StatusEvent,
+  record: RecordState,
+): Promise<{ messageId: string; event: ResponseEvent } | undefined> {
+  if (event.event === 'encounter-status-changed' && event.from && event.to) {
+    const [first] = await store.getRecordVersions(record.type, record.id);
+    return first ? { messageId: first, event: { type: 'encounter-status-changed', from: event.from, to: event.to } as ResponseEvent } : undefined;
+  }
+  if (event.event === 'appointment-no-show') {
+    const basedOn = (record.resource.basedOn as Array<{ reference?: string }> | undefined)?.[0]?.reference;
+    const srId = basedOn?.startsWith('ServiceRequest/') ? basedOn.slice('ServiceRequest/'.length) : undefined;
+    const [first] = srId ? await store.getRecordVersions('ServiceRequest', srId) : [];
+    return first ? { messageId: first, event: { type: 'appointment-no-show', appointmentId: record.id } } : undefined;
+  }
+  return undefined;
 }
 
 /** Dev defaults for things a fresh checkout has not configured: Redis, certificates, slots. */
@@ -139,6 +170,8 @@ export async function start(options: StartOptions): Promise<Running> {
     let receiver: ReceiverServer | undefined;
     let pasSimulator: PasSimulator | undefined;
     let pasEventsPort: number | undefined;
+    let mockProxy: Awaited<ReturnType<typeof startMockProxy>> | undefined;
+    const responseQueues: Queue[] = [];
     const statusListeners: Array<(e: StatusEvent) => void> = [];
     if (options.web) {
       const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
@@ -187,6 +220,51 @@ export async function start(options: StartOptions): Promise<Running> {
       stack.push({ name: 'lane queues', stop: () => laneQueues.close() });
       log.info({ destinations: lanes.destinations }, 'delivery lanes started');
 
+      // Asynchronous BaRS responses. In development with no proxy configured, a local mock proxy (with its OAuth token
+      // endpoint) stands in for the national one, so the whole loop runs on one machine.
+      let transport: { ca?: string; cert?: string; key?: string } = {};
+      if (config.env !== 'production' && !config.proxy.url) {
+        const dir = path.join(config.dataDir, 'mock-proxy');
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const keyFile = path.join(dir, 'client.key');
+        const pubFile = path.join(dir, 'client.pub');
+        if (!existsSync(keyFile)) {
+          const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+          writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+          writeFileSync(pubFile, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+        }
+        const mock = await startMockProxy({ publicKey: readPem(pubFile), clientId: 'bars-bridge-dev', kid: 'dev-1', certs: ensureDevCerts(config.dataDir) });
+        stack.push({ name: 'mock BaRS proxy', stop: () => mock.close() });
+        mockProxy = mock;
+        config = loadConfig({}, { ...structuredClone(config), proxy: { url: mock.url, tokenUrl: mock.tokenUrl, clientId: 'bars-bridge-dev', kid: 'dev-1', privateKey: keyFile } } as never);
+        transport = { ca: mock.ca };
+        log.info({ url: mock.url }, 'mock BaRS proxy listening (development: responses go here)');
+      } else if (config.proxy.ca || config.proxy.clientCert) {
+        transport = {
+          ...(config.proxy.ca ? { ca: readPem(config.proxy.ca) } : {}),
+          ...(config.proxy.clientCert && config.proxy.clientKey ? { cert: readPem(config.proxy.clientCert), key: readPem(config.proxy.clientKey) } : {}),
+        };
+      }
+      const responses: Responses = startResponses({
+        config,
+        store,
+        worker: true,
+        workerConnection,
+        log,
+        transport,
+        ...(config.proxy.acceptVersion ? { acceptVersion: config.proxy.acceptVersion } : {}),
+      });
+      stack.push({ name: 'responses', stop: () => responses.close() });
+      responseQueues.push(responses.deps.queue);
+      const respondTo = async (event: StatusEvent, record: RecordState): Promise<void> => {
+        const request = await originalRequestFor(workerStore, event, record);
+        if (!request) {
+          return;
+        }
+        const eventId = `${record.type}-${record.id}-v${record.version}`;
+        await enqueueResponsesFor(responses.deps, { messageId: request.messageId, event: { ...request.event, eventId, at: event.at } as ResponseEvent });
+      };
+
       const pasRules = loadPasEventRules(path.join(config.mappingsDir, 'pas-events', 'rules.yaml'));
       const pasWorker = new Worker<PasEventJobData>(
         PAS_EVENTS_QUEUE,
@@ -196,8 +274,9 @@ export async function start(options: StartOptions): Promise<Running> {
             log,
             rules: () => pasRules,
             now: () => new Date(),
-            onStatus: async (event: StatusEvent) => {
+            onStatus: async (event: StatusEvent, record: RecordState) => {
               statusListeners.forEach((l) => l(event));
+              await respondTo(event, record);
             },
           }),
         // One at a time: PAS events about one record must apply in the order the PAS sent them.
@@ -281,7 +360,7 @@ export async function start(options: StartOptions): Promise<Running> {
       const admin = await listenAdmin(
         createAdminApp({
           redis: producer,
-          queues: [inbound],
+          queues: [inbound, ...responseQueues],
           metrics,
           log,
           token: config.admin.token,
@@ -304,6 +383,7 @@ export async function start(options: StartOptions): Promise<Running> {
       adminPort,
       pasSimulator,
       pasEventsPort,
+      mockProxy,
       onStatus: (listener) => void statusListeners.push(listener),
       stop: () => stopAll(stack, log, 10_000),
     };

@@ -114,6 +114,10 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       clientId: env.BARS_CLIENT_ID,
       kid: env.BARS_KID,
       privateKey: env.BARS_PRIVATE_KEY,
+      ca: env.BARS_PROXY_CA,
+      clientCert: env.BARS_PROXY_CLIENT_CERT,
+      clientKey: env.BARS_PROXY_CLIENT_KEY,
+      acceptVersion: env.BARS_PROXY_ACCEPT_VERSION,
     }),
   };
 
@@ -131,6 +135,10 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     }
     if (!c.admin.token) {
       problems.push('admin.token: ADMIN_TOKEN is required in production');
+    }
+    const proxyParts = [c.proxy.url, c.proxy.tokenUrl, c.proxy.clientId, c.proxy.kid, c.proxy.privateKey];
+    if (proxyParts.some(Boolean) && !proxyParts.every(Boolean)) {
+      problems.push('proxy: BARS_PROXY_URL, BARS_TOKEN_URL, BARS_CLIENT_ID, BARS_KID and BARS_PRIVATE_KEY go together: set all or none');
     }
   }
   if (problems.length > 0 || !parsed.success) {

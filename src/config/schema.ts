@@ -98,7 +98,15 @@ export const configSchema = z.object({
     tokenUrl: z.string().url().optional(),
     clientId: z.string().optional(),
     kid: z.string().optional(),
+    /** PEM or a file path (RS512 signing key of the signed-JWT client assertion). */
     privateKey: z.string().optional(),
+    /** Extra CA to trust for the proxy and token endpoint (PEM file), e.g. the NHS INT CA. */
+    ca: z.string().optional(),
+    /** Optional client certificate and key (PEM files) for the proxy. */
+    clientCert: z.string().optional(),
+    clientKey: z.string().optional(),
+    /** Accept version= sent with responses. */
+    acceptVersion: z.string().optional(),
   }),
   slots: z.array(slotScheduleSchema),
   /** Where mapped messages go (MLLP links, file drops); empty = one MLLP destination `pas` at pas.host:pas.port. */

@@ -7,7 +7,10 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Logger } from '../../src/logging.js';
 
-export const logLines: string[] = [];
+// On globalThis: mocha loads the root hooks (test/setup.ts) through require and the tests through import, which can
+// give this module two instances; the run-wide check must see every line.
+const shared = globalThis as typeof globalThis & { __barsBridgeLogLines?: string[] };
+export const logLines: string[] = (shared.__barsBridgeLogLines ??= []);
 
 const sink = new Writable({
   write(chunk: Buffer, _enc, done) {
