@@ -17,6 +17,14 @@ import { KeyTable, type Check, type Write } from '../store/commit.js';
 import type { MessageStore, PatientKey, RecordState } from '../store/message-store.js';
 import { enqueueInbound, type InboundJobData } from '../queues/inbound.js';
 
+/** The X-Request-Id was already recorded by an earlier attempt: answer as that attempt decided (routes.ts). */
+export class RequestSeenError extends Error {
+  constructor() {
+    super('X-Request-Id already received');
+    this.name = 'RequestSeenError';
+  }
+}
+
 export interface AcceptDeps {
   readonly store: MessageStore;
   readonly inbound: Queue<InboundJobData>;
@@ -30,8 +38,8 @@ export interface AcceptDeps {
 export interface Accepted {
   readonly messageId: string;
   readonly body: Bundle;
-  /** `body` serialised as JSON (sent as is when the sender reads JSON). */
-  readonly bodyJson?: string;
+  /** `body` serialised as JSON, UTF-8 (sent as is when the sender reads JSON). */
+  readonly bodyJson?: Buffer;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -148,10 +156,9 @@ export async function acceptMessage(msg: ValidatedMessage, ids: IntegrityIds, de
         requestId: ids.requestId,
         correlationId: ids.correlationId,
       });
-      // Not awaited: the message and its job are durable already. Commands on one connection run in order, so a resend
-      // of this X-Request-Id arriving after the 200 sees `done`; if this write is lost, it sees `committed` and the
-      // message is completed again idempotently (routes.ts).
-      void deps.store.completeRequest(ids.requestId, result.messageId, deps.idempotencyTtlSeconds).catch(() => undefined);
+      // No further write: the request stays `committed`, and the existence of its inbound job is what says it was
+      // completed (a resend is then a duplicate, routes.ts). The worker's sweeper clears `pending-enqueue` off the
+      // request path.
       return result;
     }
   }
@@ -189,7 +196,7 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
       return r.id;
     }
     return r.id && keepIds.has(r.id) ? r.id : undefined;
-  });
+  }, msg.references);
   const index = body.entry!;
   const rootIndex = msg.index.entries.findIndex((e) => e.resource === msg.root);
   const root = index[rootIndex]!.resource!;
@@ -234,7 +241,11 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
 
   const keys = new KeyTable();
   const recKey = keys.key(store.key('rec', type, root.id!));
-  const checks: Check[] = [{ kind: 'absent', key: keys.key(store.key('bundle', msg.bundle.id!)), fail: 'BUNDLE_REUSED' }];
+  const checks: Check[] = [
+    // The X-Request-Id is claimed here, atomically with the message: a resend racing the first attempt loses.
+    { kind: 'absent', key: keys.key(store.key('req', ids.requestId)), fail: 'REQUEST_SEEN' },
+    { kind: 'absent', key: keys.key(store.key('bundle', msg.bundle.id!)), fail: 'BUNDLE_REUSED' },
+  ];
   checks.push({ kind: 'field-equals', key: recKey, field: 'version', value: existing ? String(existing.version) : '', fail: 'RECORD_CHANGED' });
   const writes: Write[] = [];
   if (msg.workflow === 'booking-new' && slotId) {
@@ -290,10 +301,10 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     bundle: body,
   };
 
-  // The Bundle is serialised once: the same text is stored and sent back as the 200 body.
-  const bodyJson = JSON.stringify(body);
+  // The Bundle is serialised and encoded once: the same bytes are stored and sent back as the 200 body.
+  const bodyJson = Buffer.from(JSON.stringify(body), 'utf8');
   const { bundle: _omit, ...storedHead } = stored;
-  const storedJson = `${JSON.stringify(storedHead).slice(0, -1)},"bundle":${bodyJson}}`;
+  const storedJson = Buffer.concat([Buffer.from(`${JSON.stringify(storedHead).slice(0, -1)},"bundle":`, 'utf8'), bodyJson, Buffer.from('}')]);
   const member = `${type}/${root.id}`;
   const indexTerms: Array<[string, string | undefined]> = [
     ['nhs', pkey.nhsNumber],
@@ -338,14 +349,11 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
       throw conflict(`Slot ${slotId} is already booked`, 'Appointment.slot');
     case 'RECORD_CHANGED':
       return 'RECORD_CHANGED';
+    case 'REQUEST_SEEN':
+      throw new RequestSeenError();
     default:
       throw new BarsError('REC_SERVER_ERROR', 'The message could not be stored', { issue: 'no-store' });
   }
 }
 
-/** Re-reads the response of a request whose message was stored but whose 200 never reached the sender. */
-export async function replayAccepted(store: MessageStore, messageId: string): Promise<Accepted | undefined> {
-  const stored = await store.getMessage(messageId);
-  return stored ? { messageId, body: stored.bundle } : undefined;
-}
 

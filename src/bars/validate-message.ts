@@ -34,6 +34,8 @@ export interface ValidatedMessage {
   readonly patient: Resource | undefined;
   readonly sourceEndpoint: string | undefined;
   readonly destinationEndpoint: string;
+  /** Every `reference` string in the Bundle. */
+  readonly references: ReadonlySet<string>;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -313,7 +315,7 @@ export function validateMessage(body: unknown, ctx: ValidationContext): Validate
   checkCardinality(definition, index);
 
   const patient = index.resolve(root.resourceType === 'Appointment' ? participantPatient(root) : root.subject) ?? index.first('Patient');
-  checkContentRules({ workflow, index, root, patient });
+  const references = checkContentRules({ workflow, index, root, patient });
 
   return {
     bundle,
@@ -328,6 +330,7 @@ export function validateMessage(body: unknown, ctx: ValidationContext): Validate
     patient,
     sourceEndpoint: str((header.source as { endpoint?: unknown } | undefined)?.endpoint),
     destinationEndpoint,
+    references,
   };
 }
 

@@ -60,7 +60,7 @@ const CONTENT_TYPES: Record<Format, string> = {
 };
 
 /** Sends a FHIR resource in the negotiated format, gzip-compressed when the client accepts it and it is worth it. */
-export function sendResource(req: Request, res: Response, status: number, resource: object, format: Format, json?: string): void {
+export function sendResource(req: Request, res: Response, status: number, resource: object, format: Format, json?: Buffer): void {
   if (res.headersSent) {
     // Already answered (408 REC_TIMEOUT won the race); the late result is dropped.
     return;
@@ -69,7 +69,7 @@ export function sendResource(req: Request, res: Response, status: number, resour
   if (format === 'xml') {
     body = Buffer.from(fhir().objToXml(resource as Record<string, unknown>), 'utf8');
   } else {
-    body = Buffer.from(json ?? JSON.stringify(resource), 'utf8');
+    body = json ?? Buffer.from(JSON.stringify(resource), 'utf8');
   }
   res.status(status);
   res.setHeader('Content-Type', CONTENT_TYPES[format]);

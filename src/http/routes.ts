@@ -7,11 +7,12 @@ import { capabilityStatement } from '../bars/capability.js';
 import { BarsError } from '../bars/errors.js';
 import { checkIntegrityHeaders } from '../bars/headers.js';
 import { searchMessageDefinitions } from '../bars/message-definition-search.js';
-import { acceptMessage, replayAccepted } from '../bars/process-message.js';
+import { acceptMessage, RequestSeenError } from '../bars/process-message.js';
+import { INFLIGHT_TTL_SECONDS, type RequestState } from '../store/message-store.js';
 import { readRecord, searchRecords, type RecordType } from '../bars/record-search.js';
 import { searchSlots } from '../bars/slot-search.js';
 import { validateMessage } from '../bars/validate-message.js';
-import { enqueueInbound } from '../queues/inbound.js';
+import { enqueueInbound, inboundJobId } from '../queues/inbound.js';
 import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
 import { parseBody, sendResource } from './fhir-format.js';
 import { renderError } from './errors.js';
@@ -60,38 +61,65 @@ export function receiverRoutes(deps: AppDeps): Router {
     const ids = checkIntegrityHeaders(req.headers);
     negotiateFor(req, deps);
     authorise(req, deps, true);
-    const previous = await deps.store.beginRequest(ids.requestId);
-    switch (previous.state) {
-      case 'inflight':
-        throw new BarsError('REC_TOO_EARLY', 'The previous attempt of this X-Request-Id is still being processed; retry shortly', {
-          issue: 'duplicate',
-          expression: 'X-Request-Id',
-        });
-      case 'done':
-        // "409 … duplicate … indicates the message was successfully sent" (Sender-responsibilities): do not retry.
-        throw new BarsError('REC_CONFLICT', 'A message with this X-Request-Id has already been received and processed', {
-          issue: 'duplicate',
-          expression: 'X-Request-Id',
-        });
-      case 'failed':
-        // The retry gets "the response that that failure would have generated".
-        res.status(previous.status).setHeader('Content-Type', 'application/fhir+json; charset=utf-8').end(previous.body);
-        return;
-      case 'committed': {
-        // Stored, but the 200 never left (Redis or the process failed before the job was confirmed): finish it now.
-        const replay = await replayAccepted(deps.store, previous.messageId);
-        if (!replay) {
-          throw new BarsError('REC_SERVER_ERROR', 'The stored message for this X-Request-Id could not be read', { issue: 'no-store' });
+    // How a resend of an X-Request-Id is answered: as the first attempt decided (Transactional-integrity).
+    const answerPrevious = async (previous: RequestState): Promise<void> => {
+      switch (previous.state) {
+        case 'new':
+        case 'inflight':
+          throw new BarsError('REC_TOO_EARLY', 'The previous attempt of this X-Request-Id is still being processed; retry shortly', {
+            issue: 'duplicate',
+            expression: 'X-Request-Id',
+          });
+        case 'done':
+          // "409 … duplicate … indicates the message was successfully sent" (Sender-responsibilities): do not retry.
+          throw new BarsError('REC_CONFLICT', 'A message with this X-Request-Id has already been received and processed', {
+            issue: 'duplicate',
+            expression: 'X-Request-Id',
+          });
+        case 'failed':
+          // The retry gets "the response that that failure would have generated".
+          res.status(previous.status).setHeader('Content-Type', 'application/fhir+json; charset=utf-8').end(previous.body);
+          return;
+        case 'committed': {
+          if (await deps.inbound.getJob(inboundJobId(previous.messageId))) {
+            // Stored and queued: the first attempt completed. A duplicate.
+            throw new BarsError('REC_CONFLICT', 'A message with this X-Request-Id has already been received and processed', {
+              issue: 'duplicate',
+              expression: 'X-Request-Id',
+            });
+          }
+          if (Date.now() - previous.committedAt < INFLIGHT_TTL_SECONDS * 1000) {
+            // The first attempt may still be between its commit and its job.
+            throw new BarsError('REC_TOO_EARLY', 'The previous attempt of this X-Request-Id is still being processed; retry shortly', {
+              issue: 'duplicate',
+              expression: 'X-Request-Id',
+            });
+          }
+          // Stored, but the first attempt died before its job was added (and before its 200): finish it now.
+          const stored = await deps.store.getMessage(previous.messageId);
+          if (!stored) {
+            throw new BarsError('REC_SERVER_ERROR', 'The stored message for this X-Request-Id could not be read', { issue: 'no-store' });
+          }
+          await enqueueInbound(deps.inbound, { messageId: stored.id, workflow: stored.workflow, requestId: ids.requestId, correlationId: ids.correlationId });
+          await deps.store.completeRequest(ids.requestId, stored.id, config.bars.idempotencyTtlSeconds);
+          sendResource(req, res, 200, stored.bundle, facts(req).format);
         }
-        const stored = (await deps.store.getMessage(previous.messageId))!;
-        await enqueueInbound(deps.inbound, { messageId: stored.id, workflow: stored.workflow, requestId: ids.requestId, correlationId: ids.correlationId });
-        await deps.store.completeRequest(ids.requestId, stored.id, config.bars.idempotencyTtlSeconds);
-        sendResource(req, res, 200, replay.body, facts(req).format);
-        return;
       }
-      case 'new':
-        break;
-    }
+    };
+    const refuse = async (err: unknown): Promise<void> => {
+      if (err instanceof BarsError && err.status < 500) {
+        // A resend of a request we already hold is answered as before, even if its body now fails a check.
+        const previous = await deps.store.requestState(ids.requestId).catch(() => undefined);
+        if (previous && previous.state !== 'new') {
+          await answerPrevious(previous);
+          return;
+        }
+        // Remember the refusal for retries of this X-Request-Id; best effort (the answer does not depend on it).
+        const { status, body } = renderError(err, config.bars.errorCodeSystem);
+        await deps.store.failRequest(ids.requestId, status, body, 3600).catch(() => undefined);
+      }
+      throw err;
+    };
     try {
       const validated = validateMessage(parseBody(req), {
         serviceIds: config.service.ids,
@@ -111,18 +139,13 @@ export function receiverRoutes(deps: AppDeps): Router {
         schedules: config.slots,
       });
       facts(req).messageId = accepted.messageId;
-      if (!res.headersSent) {
-        sendResource(req, res, 200, accepted.body, facts(req).format, accepted.bodyJson);
-      }
+      sendResource(req, res, 200, accepted.body, facts(req).format, accepted.bodyJson);
     } catch (err) {
-      if (err instanceof BarsError && err.status < 500) {
-        // Remember the refusal for retries of this X-Request-Id; best effort (the answer does not depend on it).
-        const { status, body } = renderError(err, config.bars.errorCodeSystem);
-        await deps.store.failRequest(ids.requestId, status, body, 3600).catch(() => undefined);
-      } else {
-        await deps.store.releaseRequest(ids.requestId).catch(() => undefined);
+      if (err instanceof RequestSeenError) {
+        await answerPrevious(await deps.store.requestState(ids.requestId));
+        return;
       }
-      throw err;
+      await refuse(err);
     }
   });
   router.all('/$process-message', methodNotAllowed('POST'));

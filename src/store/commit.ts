@@ -17,7 +17,7 @@ export type Check =
 export type Write =
   | { readonly op: 'set'; readonly key: number; readonly value: string; readonly ttl?: number }
   /** SET KEYS[key] to a large value passed as its own script argument (no JSON-in-JSON for message bodies). */
-  | { readonly op: 'set-arg'; readonly key: number; readonly value: string }
+  | { readonly op: 'set-arg'; readonly key: number; readonly value: string | Buffer }
   | { readonly op: 'hset'; readonly key: number; readonly fields: Readonly<Record<string, string>> }
   | { readonly op: 'sadd'; readonly key: number; readonly members: readonly string[] }
   | { readonly op: 'srem'; readonly key: number; readonly members: readonly string[] }
@@ -75,7 +75,7 @@ return 'OK'
 `;
 
 /** Registers the commit script on a connection (EVALSHA with automatic EVAL fallback). */
-type WithCommit = Redis & { barsCommit(numKeys: number, ...args: string[]): Promise<string> };
+type WithCommit = Redis & { barsCommit(numKeys: number, ...args: Array<string | Buffer>): Promise<string> };
 
 export function defineCommit(redis: Redis): WithCommit {
   if (!('barsCommit' in redis)) {
@@ -90,7 +90,7 @@ export function defineCommit(redis: Redis): WithCommit {
  */
 export async function runCommit(redis: Redis, plan: CommitPlan): Promise<string> {
   const commit = defineCommit(redis);
-  const extra: string[] = [];
+  const extra: Array<string | Buffer> = [];
   const writes = plan.writes.map((w) => {
     if (w.op !== 'set-arg') {
       return w;

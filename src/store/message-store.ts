@@ -4,7 +4,7 @@
  * Bundle.id registers that make a resend harmless, and the patient index behind the demographic searches.
  *
  * Keys (prefix P, a Redis Cluster hash tag such as `{bars}`):
- *   P:req:<requestId>          hash  state inflight|committed|done|failed, messageId, status, body (failed only)
+ *   P:req:<requestId>          hash  state committed|done|failed, messageId, committedAt, status, body (failed only)
  *   P:bundle:<bundleId>        string  messageId that used this Bundle.id
  *   P:msg:<messageId>          string  StoredMessage JSON (the bundle as acknowledged, with receiver ids)
  *   P:rec:<Type>:<id>          hash  current state of a ServiceRequest or Appointment record (see RecordState)
@@ -21,7 +21,8 @@ import type { Resource, StoredMessage } from '../bars/types.js';
 export type RequestState =
   | { readonly state: 'new' }
   | { readonly state: 'inflight' }
-  | { readonly state: 'committed'; readonly messageId: string }
+  /** Stored; whether its inbound job exists decides between "processed" and "finish it" (routes.ts). */
+  | { readonly state: 'committed'; readonly messageId: string; readonly committedAt: number }
   | { readonly state: 'done'; readonly messageId: string }
   | { readonly state: 'failed'; readonly status: number; readonly body: string };
 
@@ -60,12 +61,11 @@ export interface PatientKey {
 
 export const INFLIGHT_TTL_SECONDS = 30;
 
-const CLAIM_SCRIPT = `
-if redis.call('HSETNX', KEYS[1], 'state', 'inflight') == 1 then
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  return 1
-end
-return redis.call('HGETALL', KEYS[1])
+const FAIL_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'failed', 'status', ARGV[1], 'body', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
 `;
 
 export class MessageStore {
@@ -82,29 +82,16 @@ export class MessageStore {
   }
 
   /**
-   * Claims an X-Request-Id for processing, or reports what happened to it before. "Receiver stores X-Request-ID …
-   * ahead of the message being processed but after any access control" (Transactional-integrity).
+   * What an earlier attempt of this X-Request-Id left, if anything. The claim itself is part of the message's commit
+   * (process-message.ts), so a request costs no extra round trip; this read happens only for resends and refusals.
    */
-  async beginRequest(requestId: string): Promise<RequestState> {
-    const key = this.key('req', requestId);
-    // One round trip: claim (with the in-flight expiry) or read what an earlier attempt left.
-    const reply = (await this.redis.eval(CLAIM_SCRIPT, 1, key, String(INFLIGHT_TTL_SECONDS))) as string[] | number;
-    if (reply === 1) {
-      return { state: 'new' };
-    }
-    const flat = reply as string[];
-    const h: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      h[flat[i]!] = flat[i + 1]!;
-    }
+  async requestState(requestId: string): Promise<RequestState> {
+    const h = await this.redis.hgetall(this.key('req', requestId));
     switch (h.state) {
+      case undefined:
+        return { state: 'new' };
       case 'committed':
-        // Stored but not yet confirmed in the queue: while the first attempt may still be finishing, the retry is
-        // too early; after the in-flight window the first attempt is presumed dead and the retry completes it.
-        if (Date.now() - Number(h.committedAt ?? 0) < INFLIGHT_TTL_SECONDS * 1000) {
-          return { state: 'inflight' };
-        }
-        return { state: 'committed', messageId: h.messageId ?? '' };
+        return { state: 'committed', messageId: h.messageId ?? '', committedAt: Number(h.committedAt ?? 0) };
       case 'done':
         return { state: 'done', messageId: h.messageId ?? '' };
       case 'failed':
@@ -116,8 +103,8 @@ export class MessageStore {
 
   /** Remembers a refusal so that a retry of the same request gets "the response that that failure would have generated". */
   async failRequest(requestId: string, status: number, body: string, ttlSeconds: number): Promise<void> {
-    const key = this.key('req', requestId);
-    await this.redis.multi().hset(key, { state: 'failed', status: String(status), body }).expire(key, ttlSeconds).exec();
+    // Only when nothing is recorded yet: a resend that fails must not overwrite the outcome of the first attempt.
+    await this.redis.eval(FAIL_SCRIPT, 1, this.key('req', requestId), String(status), body, String(ttlSeconds));
   }
 
   /** Marks the request done once its job is in the queue. */
@@ -129,17 +116,6 @@ export class MessageStore {
       .expire(key, ttlSeconds)
       .zrem(this.key('pending-enqueue'), messageId)
       .exec();
-  }
-
-  /** Forgets an in-flight claim after a transient failure, so the sender's retry is processed afresh. */
-  async releaseRequest(requestId: string): Promise<void> {
-    const key = this.key('req', requestId);
-    // Only an `inflight` claim is released; a committed message must keep its request id.
-    await this.redis.eval(
-      "if redis.call('HGET', KEYS[1], 'state') == 'inflight' then return redis.call('DEL', KEYS[1]) end return 0",
-      1,
-      key,
-    );
   }
 
   async commit(plan: CommitPlan): Promise<string> {

@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
 import { startHarness, testCerts, type Harness } from '../helpers/harness.js';
 import { IG_EXAMPLES_DIR, loadJson, prepare, waitUntilStoreReady } from '../helpers/bars-examples.js';
 import type { Bundle, OperationOutcome } from '../helpers/profile-validator.js';
@@ -477,13 +478,22 @@ describe('bad and hostile input', function () {
       assert.equal(messages.length, accepted, `msg keys vs 200 answers (${answered} answers)`);
       assert.equal(bundles.length, accepted, 'bundle keys vs 200 answers');
       const requests = await scanCount(`${prefix}:req:*`);
-      const states = await Promise.all(requests.map((k) => redis.hget(k, 'state')));
+      const hashes = await Promise.all(requests.map((k) => redis.hgetall(k)));
+      // A 200 leaves its request `committed` with its inbound job added (the job is the proof of completion).
       assert.deepEqual(
-        states.filter((s) => s !== 'done' && s !== 'failed'),
+        hashes.map((x) => x.state).filter((s) => s !== 'committed' && s !== 'done' && s !== 'failed'),
         [],
-        'every request ends done (200) or failed (4xx)',
+        'every request ends committed/done (200) or failed (4xx)',
       );
-      assert.equal(states.filter((s) => s === 'done').length, accepted, 'done requests vs 200 answers');
+      const completed = hashes.filter((x) => x.state === 'committed' || x.state === 'done');
+      assert.equal(completed.length, accepted, 'completed requests vs 200 answers');
+      const inbound = new Queue('inbound', { connection: redis, prefix });
+      try {
+        const jobs = await Promise.all(completed.map((x) => inbound.getJob(`msg-${x.messageId}`)));
+        assert.equal(jobs.filter(Boolean).length, accepted, 'every 200 has its inbound job');
+      } finally {
+        await inbound.close();
+      }
     });
 
     it('the receiver still takes a valid referral', async function () {
