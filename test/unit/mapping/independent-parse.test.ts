@@ -57,13 +57,14 @@ describe('mapping output read by an independent HL7 parser (@medplum/core)', fun
 
       // Patient values straight from the Bundle.
       const patient = msg.bundle.entry!.map((e) => e.resource!).find((r) => r.resourceType === 'Patient')!;
-      const nhs = (patient.identifier as Array<{ system: string; value: string }>).find((i) => i.system === 'https://fhir.nhs.uk/Id/nhs-number')!;
+      const nhs = ((patient.identifier ?? []) as Array<{ system: string; value: string }>).find((i) => i.system === 'https://fhir.nhs.uk/Id/nhs-number');
       const name = (patient.name as Array<{ family: string; given: string[] }>)[0];
       const pid = parsed.getSegment('PID')!;
-      assert.equal(pid.getComponent(3, 1), nhs.value);
-      assert.equal(pid.getComponent(3, 4), 'NHS');
-      assert.equal(pid.getComponent(3, 5), 'NH');
-      assert.equal(pid.getComponent(32, 1), 'NSTS01');
+      // With an NHS number: `<nhs>^^^NHS^NH` (ITK §5.3.1); without one, our reference as a local identifier.
+      assert.equal(pid.getComponent(3, 1), nhs ? nhs.value : msg.reference);
+      assert.equal(pid.getComponent(3, 4), nhs ? 'NHS' : 'BARS-BRIDGE');
+      assert.equal(pid.getComponent(3, 5), nhs ? 'NH' : 'PI');
+      assert.equal(pid.getComponent(32, 1), nhs ? 'NSTS01' : '', 'verification status only with an NHS number');
       assert.equal(unescape(pid.getComponent(5, 1)), name.family);
       assert.equal(unescape(pid.getComponent(5, 2)), name.given[0]);
       assert.equal(pid.getComponent(7, 1), (patient.birthDate as string).replace(/-/g, ''));
