@@ -4,25 +4,17 @@
  * one X-Request-Id is one message however often and however concurrently it is sent.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
-import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { messageBody } from '../helpers/messages.js';
 
-const REFERRAL = JSON.parse(
-  readFileSync('../shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json', 'utf8'),
-) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
-
-function referral(): string {
-  const b = structuredClone(REFERRAL);
-  b.id = randomUUID();
-  b.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${TEST_SERVICE_ID}`;
-  return JSON.stringify(b);
-}
+const REFREQ01 = '../shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
+const referral = (): string => messageBody(REFREQ01);
 
 async function counts(redisUrl: string, prefix: string): Promise<{ messages: number; jobs: number }> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });

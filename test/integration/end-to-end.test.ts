@@ -3,37 +3,15 @@
  * simulator, which ACKs AA. Order is what the receipt order was, even though mapping runs 8 at a time.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { messageBody, waitFor } from '../helpers/messages.js';
 import { buildArrivalA04, sendPasEvent } from '../../src/dev/pas-sim-events.js';
 import type { StatusEvent } from '../../src/pas-events/processor.js';
 import { MessageStore } from '../../src/store/message-store.js';
 import { trace } from '../../src/ops/trace.js';
 
-const FIXTURE = JSON.parse(readFileSync('test/fixtures/referral-111-to-ed.json', 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
-
-function referral(): string {
-  const b = structuredClone(FIXTURE);
-  b.id = randomUUID();
-  b.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${TEST_SERVICE_ID}`;
-  return JSON.stringify(b);
-}
-
-async function waitFor<T>(fn: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error('timed out');
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const referral = (): string => messageBody();
 
 describe('end to end: BaRS referral to the PAS over MLLP', function () {
   this.timeout(30_000);

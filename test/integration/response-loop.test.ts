@@ -8,22 +8,9 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { sendPasEvent } from '../../src/dev/pas-sim-events.js';
 import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
+import { waitFor } from '../helpers/messages.js';
 
 const VALREQ01 = '../shared/external-cases/bars-examples/ig-json-converted/validation-request_new_999-to-CAS_APP4_VALREQ01.json';
-
-async function waitFor<T>(fn: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error('timed out');
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('asynchronous response loop through the PAS and the proxy', function () {
   this.timeout(30_000);
