@@ -4,8 +4,20 @@
  * which resources of the original request are carried back. Cardinalities drive both the builder and the check.
  */
 import type { ResponseKind } from './types.js';
+import { DEFINITIONS } from '../bars/definitions.js';
 
-const BASE = 'https://fhir.nhs.uk/MessageDefinition/';
+/*
+ * The URLs come from the receiver's table (src/bars/definitions.ts), the one list of MessageDefinitions. The
+ * cardinalities here are the published ones in full: what we send must meet them, whereas what we accept is checked
+ * more leniently there, because NHS England's own examples omit some minimum resources.
+ */
+const urlOf = (name: string): string => {
+  const found = DEFINITIONS.find((d) => d.name === name);
+  if (!found) {
+    throw new Error(`no MessageDefinition ${name}`);
+  }
+  return found.url;
+};
 
 export interface Cardinality {
   readonly min: number;
@@ -34,7 +46,7 @@ const VALIDATION_PROFILE = 'https://fhir.nhs.uk/StructureDefinition/BARSServiceR
 export const RESPONSE_DEFINITIONS: Readonly<Record<ResponseKind, ResponseDefinition>> = {
   'referral-dna': {
     kind: 'referral-dna',
-    url: `${BASE}bars-message-servicerequest-response-referral`,
+    url: urlOf('bars-message-servicerequest-response-referral'),
     serviceRequestProfile: REFERRAL_PROFILE,
     category: 'referral',
     focus: 'ServiceRequest',
@@ -49,7 +61,7 @@ export const RESPONSE_DEFINITIONS: Readonly<Record<ResponseKind, ResponseDefinit
   },
   'referral-status': {
     kind: 'referral-status',
-    url: `${BASE}bars-message-servicerequest-response-referral-short`,
+    url: urlOf('bars-message-servicerequest-response-referral-short'),
     serviceRequestProfile: REFERRAL_PROFILE,
     category: 'referral',
     focus: 'Encounter',
@@ -61,7 +73,7 @@ export const RESPONSE_DEFINITIONS: Readonly<Record<ResponseKind, ResponseDefinit
   },
   'validation-interim': {
     kind: 'validation-interim',
-    url: `${BASE}bars-message-servicerequest-response-validation-interim`,
+    url: urlOf('bars-message-servicerequest-response-validation-interim'),
     serviceRequestProfile: VALIDATION_PROFILE,
     category: 'validation',
     focus: 'Encounter',
@@ -73,7 +85,7 @@ export const RESPONSE_DEFINITIONS: Readonly<Record<ResponseKind, ResponseDefinit
   },
   'validation-full': {
     kind: 'validation-full',
-    url: `${BASE}bars-message-servicerequest-response-validation-full`,
+    url: urlOf('bars-message-servicerequest-response-validation-full'),
     serviceRequestProfile: VALIDATION_PROFILE,
     category: 'validation',
     focus: 'Encounter',
