@@ -9,6 +9,8 @@
  * is tested against real sockets and with fast-check.
  */
 
+import type { Socket } from 'node:net';
+
 /** MLLP start block (VT, 0x0B). Every frame begins with this byte. */
 export const START_BLOCK = 0x0b;
 /** MLLP end block (FS, 0x1C). Followed by CARRIAGE_RETURN to close a frame. */
@@ -127,4 +129,31 @@ export class MllpDecoder {
     this.inFrame = false;
     this.pendingEnd = false;
   }
+}
+
+/**
+ * Serves one accepted MLLP connection: frames are decoded across TCP chunks and handed to `onMessage` strictly one
+ * after another, so the answer (ACK) to message n always leaves before the answer to message n+1 on that connection
+ * (MLLP is a sequential protocol; a peer pairs ACKs with messages by order as well as by MSA-2). A framing error
+ * drops the connection: the peer resends on a new one. `sockets` tracks open connections so a server can close them.
+ */
+export function serveMllpConnection(socket: Socket, onMessage: (text: string) => Promise<void>, sockets: Set<Socket>): void {
+  sockets.add(socket);
+  const decoder = new MllpDecoder();
+  let chain: Promise<void> = Promise.resolve();
+  socket.on('data', (chunk: Buffer) => {
+    let frames: Buffer[];
+    try {
+      frames = decoder.push(chunk);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    for (const frame of frames) {
+      const text = frame.toString('utf8');
+      chain = chain.then(() => onMessage(text));
+    }
+  });
+  socket.on('error', () => undefined);
+  socket.once('close', () => sockets.delete(socket));
 }

@@ -10,7 +10,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { readMessageHeader, type AckCode } from '../delivery/hl7-header.js';
-import { MllpDecoder, encodeFrame } from '../delivery/mllp-framing.js';
+import { encodeFrame, serveMllpConnection } from '../delivery/mllp-framing.js';
 import { buildAck } from './pas-sim-ack.js';
 
 /** What the simulator does with one message. */
@@ -131,25 +131,8 @@ export async function startPasSimulator(options: PasSimulatorOptions = {}): Prom
   const onConnection = (socket: net.Socket): void => {
     connectionCount += 1;
     const connection = connectionCount;
-    sockets.add(socket);
-    const decoder = new MllpDecoder();
-    // Answer messages on one connection strictly in order, even when a scenario delays answers.
-    let chain: Promise<void> = Promise.resolve();
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch {
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        const text = frame.toString('utf8');
-        chain = chain.then(() => handle(socket, connection, text));
-      }
-    });
-    socket.on('error', () => undefined);
-    socket.once('close', () => sockets.delete(socket));
+    // Answers on one connection leave strictly in order, even when a scenario delays them.
+    serveMllpConnection(socket, (text) => handle(socket, connection, text), sockets);
   };
 
   const handle = async (socket: net.Socket, connection: number, text: string): Promise<void> => {

@@ -15,7 +15,7 @@ import tls from 'node:tls';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { readMessageHeader, type AckCode, type MessageHeader } from '../delivery/hl7-header.js';
-import { MllpDecoder, encodeFrame } from '../delivery/mllp-framing.js';
+import { encodeFrame, serveMllpConnection } from '../delivery/mllp-framing.js';
 import { buildAck } from '../dev/pas-sim-ack.js';
 
 /** BullMQ queue of stored PAS events. */
@@ -115,26 +115,7 @@ export async function startPasEventsListener(options: PasEventsListenerOptions):
     }
   };
 
-  const onConnection = (socket: net.Socket): void => {
-    sockets.add(socket);
-    const decoder = new MllpDecoder();
-    let chain: Promise<void> = Promise.resolve();
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch {
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        const text = frame.toString('utf8');
-        chain = chain.then(() => handle(socket, text));
-      }
-    });
-    socket.on('error', () => undefined);
-    socket.once('close', () => sockets.delete(socket));
-  };
+  const onConnection = (socket: net.Socket): void => serveMllpConnection(socket, (text) => handle(socket, text), sockets);
 
   const server = options.tls ? tls.createServer(options.tls, onConnection) : net.createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
