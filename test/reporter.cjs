@@ -1,5 +1,6 @@
 // Mocha's spec reporter plus one closing line in the form CI reads: "N passed, N failed, N skipped".
 'use strict';
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- mocha loads reporters with require()
 const Mocha = require('mocha');
 
 class SpecWithTotals extends Mocha.reporters.Spec {
