@@ -42,6 +42,7 @@ import type { SequencedOutput } from '../queues/sequencer.js';
 export type RetentionRules = Config['retention'];
 
 const DAY_MS = 86_400_000;
+const RECORDS_AT_ONCE = 8;
 
 /** Statuses after which a record can no longer be updated or cancelled by its sender. */
 const FINISHED: Readonly<Record<RecordState['type'], ReadonlySet<string>>> = {
@@ -154,31 +155,73 @@ export class Pruner {
   async tick(counts: PruneCounts = zero()): Promise<{ counts: PruneCounts; passDone: boolean }> {
     const cutoff = this.now() - this.rules.messagesDays * DAY_MS;
     const flat = await this.redis.zrange(this.key('messages'), String(this.rank), String(this.rank + this.rules.batchSize - 1), 'WITHSCORES');
-    const entries: Array<{ id: string; score: number }> = [];
+    const old: string[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
-      entries.push({ id: flat[i]!, score: Number(flat[i + 1]) });
-    }
-    const old = entries.filter((e) => e.score <= cutoff);
-    const handled = new Set<string>();
-    let kept = 0;
-    for (const entry of old) {
-      if (handled.has(entry.id)) {
-        continue; // deleted with its record earlier in this batch
-      }
-      counts.examined++;
-      const outcome = await this.examine(entry.id, cutoff, counts);
-      if (outcome.kept) {
-        kept++;
-      }
-      for (const id of outcome.removed) {
-        handled.add(id);
+      if (Number(flat[i + 1]) <= cutoff) {
+        old.push(flat[i]!);
       }
     }
-    this.rank += kept;
     const passDone = old.length < this.rules.batchSize;
-    if (passDone) {
+    if (old.length === 0) {
       this.rank = 0;
+      return { counts, passDone };
     }
+    counts.examined += old.length;
+    // Reads are batched (one MGET, one pipeline) and records are examined concurrently: a tick costs a few event-loop
+    // turns, not one per Redis round trip, which matters when the worker shares its process with the listener.
+    const raws = await this.redis.mget(...old.map((id) => this.key('msg', id)));
+    const byRecord = new Map<string, { message: StoredMessage; entries: string[] }>();
+    const orphans: StoredMessage[] = [];
+    const gone: string[] = [];
+    old.forEach((id, i) => {
+      const raw = raws[i];
+      if (raw === null || raw === undefined) {
+        gone.push(id);
+        return;
+      }
+      const message = JSON.parse(raw) as StoredMessage;
+      const key = `${message.recordType}:${message.recordId}`;
+      const group = byRecord.get(key);
+      if (group) {
+        group.entries.push(id);
+      } else {
+        byRecord.set(key, { message, entries: [id] });
+      }
+    });
+    if (gone.length > 0) {
+      // Members whose message is gone (an earlier, interrupted run): just drop them.
+      await this.redis.zrem(this.key('messages'), ...gone);
+    }
+    const groups = [...byRecord.values()];
+    const states = await this.redis.pipeline(groups.map((g) => ['hget', this.key('rec', g.message.recordType, g.message.recordId), 'state'])).exec();
+    let kept = 0;
+    const work: Array<() => Promise<void>> = groups.map((g, i) => async () => {
+      const stateRaw = (states?.[i]?.[1] as string | null | undefined) ?? null;
+      if (stateRaw === null) {
+        orphans.push(...[g.message]);
+        return;
+      }
+      if (!(await this.examine(JSON.parse(stateRaw) as RecordState, cutoff, counts, g.message))) {
+        kept += g.entries.length;
+      }
+    });
+    // A few records at a time: enough to hide round trips, few enough that a listener read is never queued behind
+    // hundreds of pruner commands in Redis.
+    for (let i = 0; i < work.length; i += RECORDS_AT_ONCE) {
+      await Promise.all(work.slice(i, i + RECORDS_AT_ONCE).map((w) => w()));
+    }
+    for (const message of orphans) {
+      // The record is gone but this version was left behind: it belongs to nothing current.
+      const plan = new DeletePlan('');
+      await this.planMessage(plan, message);
+      if ((await this.run(plan, '')) === 1) {
+        counts.orphanMessages++;
+        counts.prunedMessages++;
+      }
+      // Other versions of the same missing record in this batch are handled on their own next pass.
+      kept += (byRecord.get(`${message.recordType}:${message.recordId}`)?.entries.length ?? 1) - 1;
+    }
+    this.rank = passDone ? 0 : this.rank + kept;
     return { counts, passDone };
   }
 
@@ -193,71 +236,45 @@ export class Pruner {
     }
   }
 
-  private async examine(messageId: string, cutoff: number, counts: PruneCounts): Promise<{ kept: boolean; removed: string[] }> {
-    const raw = await this.redis.get(this.key('msg', messageId));
-    if (raw === null) {
-      // A zset member whose message is gone (pruned by an earlier, interrupted run): just drop the member.
-      await this.redis.zrem(this.key('messages'), messageId);
-      return { kept: false, removed: [messageId] };
-    }
-    const message = JSON.parse(raw) as StoredMessage;
-    const stateRaw = await this.redis.hget(this.key('rec', message.recordType, message.recordId), 'state');
-    if (stateRaw === null) {
-      // The record is gone but this version was left behind: it belongs to nothing current.
-      const plan = new DeletePlan('');
-      await this.planMessage(plan, message);
-      if ((await this.run(plan, '')) === 1) {
-        counts.orphanMessages++;
-        counts.prunedMessages++;
-      }
-      return { kept: false, removed: [messageId] };
-    }
-    const record = JSON.parse(stateRaw) as RecordState;
+  /** Decides on one record and prunes it if it may go. @returns true when pruned. */
+  private async examine(record: RecordState, cutoff: number, counts: PruneCounts, known: StoredMessage): Promise<boolean> {
     if (isCurrent(record)) {
       counts.keptCurrent++;
-      return { kept: true, removed: [] };
+      return false;
     }
     if (Date.parse(record.updatedAt) > cutoff) {
       counts.keptRecent++;
-      return { kept: true, removed: [] };
+      return false;
     }
     const recKey = this.key('rec', record.type, record.id);
     const versions = await this.redis.lrange(`${recKey}:versions`, 0, -1);
     const plan = new DeletePlan(recKey);
     const pending = { value: false };
-    const messages: StoredMessage[] = [];
-    for (const id of versions) {
-      const m = id === messageId ? message : await this.readMessage(id);
-      if (m) {
-        messages.push(m);
-        await this.planMessage(plan, m, pending);
+    const others = versions.filter((id) => id !== known.id);
+    const raws = others.length > 0 ? await this.redis.mget(...others.map((id) => this.key('msg', id))) : [];
+    const messages: StoredMessage[] = [known];
+    others.forEach((id, i) => {
+      const raw = raws[i];
+      if (raw) {
+        messages.push(JSON.parse(raw) as StoredMessage);
       } else {
         plan.zremove(this.key('messages'), id);
       }
-    }
+    });
+    await Promise.all(messages.map((m) => this.planMessage(plan, m, pending)));
     await this.planResponses(plan, record, pending);
     if (pending.value) {
       counts.keptPending++;
-      return { kept: true, removed: [] };
+      return false;
     }
     await this.planRecord(plan, record, messages);
-    const version = (await this.redis.hget(recKey, 'version')) ?? '';
-    if (version === '' || version !== String(record.version)) {
+    if ((await this.run(plan, String(record.version))) !== 1) {
       counts.changedWhilePruning++;
-      return { kept: true, removed: [] };
-    }
-    if ((await this.run(plan, version)) !== 1) {
-      counts.changedWhilePruning++;
-      return { kept: true, removed: [] };
+      return false;
     }
     counts.prunedRecords++;
     counts.prunedMessages += versions.length;
-    return { kept: false, removed: versions };
-  }
-
-  private async readMessage(id: string): Promise<StoredMessage | undefined> {
-    const raw = await this.redis.get(this.key('msg', id));
-    return raw === null ? undefined : (JSON.parse(raw) as StoredMessage);
+    return true;
   }
 
   /** One message version and what the worker made of it: outputs, delivery history, control-id look-ups. */
@@ -265,18 +282,22 @@ export class Pruner {
     const id = m.id;
     const outputsKey = this.key('msg', id, 'outputs');
     const deliveryIds = await this.redis.smembers(outputsKey);
-    for (const deliveryId of deliveryIds) {
-      const outKey = this.key('out', deliveryId);
-      const metaRaw = await this.redis.get(`${outKey}:meta`);
-      const meta = metaRaw ? (JSON.parse(metaRaw) as SequencedOutput) : undefined;
-      if (meta) {
-        const keys = deliveryKeys(this.prefix, meta.destination, deliveryId);
-        const status = await this.redis.hget(keys.history, 'status');
-        if (status !== null && !OUTPUT_DONE.has(status) && pending) {
-          pending.value = true; // queued, being sent, held, or dead-lettered: ops may still need it
-        }
-        plan.delete(keys.history, keys.events, keys.text, this.key('ctl', meta.controlId));
+    const metas = deliveryIds.length > 0 ? await this.redis.mget(...deliveryIds.map((d) => `${this.key('out', d)}:meta`)) : [];
+    const outputs = deliveryIds.map((deliveryId, i) => ({ deliveryId, meta: metas[i] ? (JSON.parse(metas[i]!) as SequencedOutput) : undefined }));
+    const withMeta = outputs.filter((o) => o.meta !== undefined);
+    const statuses = withMeta.length > 0
+      ? await this.redis.pipeline(withMeta.map((o) => ['hget', deliveryKeys(this.prefix, o.meta!.destination, o.deliveryId).history, 'status'])).exec()
+      : [];
+    withMeta.forEach((o, i) => {
+      const status = (statuses?.[i]?.[1] as string | null | undefined) ?? null;
+      if (status !== null && !OUTPUT_DONE.has(status) && pending) {
+        pending.value = true; // queued, being sent, held, or dead-lettered: ops may still need it
       }
+      const keys = deliveryKeys(this.prefix, o.meta!.destination, o.deliveryId);
+      plan.delete(keys.history, keys.events, keys.text, this.key('ctl', o.meta!.controlId));
+    });
+    for (const { deliveryId } of outputs) {
+      const outKey = this.key('out', deliveryId);
       plan.delete(outKey, `${outKey}:meta`, deliveryKeys(this.prefix, '', deliveryId).destinations);
     }
     plan.delete(this.key('msg', id), this.key('msg', id, 'seq'), outputsKey, this.key('msg', id, 'mapping-failures'), this.key('req', m.requestId));
