@@ -34,6 +34,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { RecordState } from './store/message-store.js';
 import { readPem } from './dev/certs.js';
+import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
+import { startRetention } from './ops/retention.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
 
@@ -126,6 +128,58 @@ export interface StartOptions {
   readonly log?: Logger;
 }
 
+/**
+ * Stops accepting and lets the requests in flight finish. `server.close()` alone waits for every keep-alive
+ * connection to go away, and a sender that keeps posting keeps its connection busy for ever (found by the shutdown
+ * test: the stop timed out under load). So: every response from now on says `Connection: close`, idle connections
+ * are closed as soon as they are idle, and past `boundMs` (no request may take longer: BaRS 408 at 4.5 s) the rest.
+ */
+async function drainReceiver(receiver: ReceiverServer, boundMs: number): Promise<void> {
+  const server = receiver.server;
+  server.prependListener('request', (_req, res: { shouldKeepAlive: boolean }) => {
+    res.shouldKeepAlive = false;
+  });
+  const closed = receiver.close();
+  const poll = setInterval(() => server.closeIdleConnections(), 50);
+  const bound = setTimeout(() => server.closeAllConnections(), boundMs);
+  try {
+    await closed;
+  } finally {
+    clearInterval(poll);
+    clearTimeout(bound);
+  }
+}
+
+/**
+ * SIGTERM/SIGINT handling of a long-running process (`bars-bridge start`, the shutdown test's child): stop in reverse
+ * start-up order, bounded by `timeoutMs` overall; exit 0 when everything stopped, 1 when the bound was hit (the
+ * platform would SIGKILL us next anyway, and a crash is safe: stalled lane jobs go back to the head of their lane).
+ */
+export function shutdownOnSignals(running: Running, options: { timeoutMs?: number; exit?: (code: number) => void } = {}): void {
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    const startedAt = Date.now();
+    running.log.info({ signal }, 'shutdown started');
+    const bound = setTimeout(() => {
+      running.log.error({ signal, ms: Date.now() - startedAt }, 'shutdown timed out; exiting');
+      exit(1);
+    }, options.timeoutMs ?? 25_000);
+    bound.unref();
+    void running.stop().then(() => {
+      clearTimeout(bound);
+      running.log.info({ ms: Date.now() - startedAt }, 'shutdown complete');
+      exit(0);
+    });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
 async function stopAll(stack: Stopper[], log: Logger, timeoutMs: number): Promise<void> {
   while (stack.length > 0) {
     const item = stack.pop()!;
@@ -173,6 +227,8 @@ export async function start(options: StartOptions): Promise<Running> {
     let mockProxy: Awaited<ReturnType<typeof startMockProxy>> | undefined;
     const responseQueues: Queue[] = [];
     const statusListeners: Array<(e: StatusEvent) => void> = [];
+    const alertSources: { -readonly [K in keyof AlertSources]: AlertSources[K] } = {};
+    let closeReceiver: (() => Promise<void>) | undefined;
     if (options.web) {
       const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
       receiver = await listenReceiver(
@@ -186,7 +242,12 @@ export async function start(options: StartOptions): Promise<Running> {
         },
         log,
       );
-      stack.push({ name: 'receiver', stop: () => receiver!.close() });
+      // Closed once, from whichever stopper comes first: the drain step at the top of the stack on a normal stop, or
+      // here when start-up fails half way.
+      let closing: Promise<void> | undefined;
+      closeReceiver = () => (closing ??= drainReceiver(receiver!, config.http.requestTimeoutMs + 1000));
+      stack.push({ name: 'receiver', stop: closeReceiver });
+      alertSources.listener = listenerErrorWindow(metrics.requests, config.alerts.errorWindowSeconds);
       const onHup = (): void => receiver!.reload();
       process.on('SIGHUP', onHup);
       stack.push({ name: 'SIGHUP handler', stop: async () => process.off('SIGHUP', onHup) });
@@ -219,6 +280,9 @@ export async function start(options: StartOptions): Promise<Running> {
       const laneQueues = createLaneQueues(workerConnection, prefix);
       stack.push({ name: 'lane queues', stop: () => laneQueues.close() });
       log.info({ destinations: lanes.destinations }, 'delivery lanes started');
+      alertSources.lanes = () => laneObservations({ redis: workerConnection, prefix, lanes: laneQueues }, lanes.destinations);
+      alertSources.deadLetters = () => deadLetterObservations(workerConnection, prefix, config.alerts.deadLetterWindowHours);
+      alertSources.redis = redisObservation(workerConnection);
 
       // Asynchronous BaRS responses. In development with no proxy configured, a local mock proxy (with its OAuth token
       // endpoint) stands in for the national one, so the whole loop runs on one machine.
@@ -355,6 +419,10 @@ export async function start(options: StartOptions): Promise<Running> {
       };
       const sweeper = setInterval(() => void sweep().catch(() => undefined), 5000);
       stack.push({ name: 'pending-enqueue sweeper', stop: async () => clearInterval(sweeper) });
+      if (config.retention.enabled) {
+        const retention = startRetention({ redis: workerConnection, prefix, rules: config.retention, log, metrics });
+        stack.push({ name: 'retention', stop: () => retention.stop() });
+      }
       log.info('worker started');
     }
 
@@ -377,6 +445,25 @@ export async function start(options: StartOptions): Promise<Running> {
       adminPort = admin.port;
       stack.push({ name: 'admin server', stop: () => admin.close() });
       log.info({ port: admin.port, host: config.admin.host }, 'admin server listening (/healthz /readyz /metrics /queues)');
+    }
+
+    if (config.alerts.enabled) {
+      // Certificates in every process: the web process holds the server certificate, the worker the proxy client one.
+      const certs = [
+        { name: 'server', pem: options.web ? config.tls.cert : undefined },
+        { name: 'proxy-client', pem: options.worker ? config.proxy.clientCert : undefined },
+      ];
+      alertSources.certificates = () => certificateExpiries(certs);
+      const alerts = startAlerts({ rules: config.alerts, sources: alertSources, log, metrics });
+      stack.push({ name: 'alerts', stop: () => alerts.stop() });
+    }
+
+    if (closeReceiver) {
+      // Graceful stop starts here (last pushed, first popped): stop accepting connections and let the requests in
+      // flight finish (each is stored and its job queued before its 200) BEFORE the workers and queues behind them
+      // close, so nothing acknowledged is left half-done and no request is answered 500 by a closing Redis client.
+      const drain = closeReceiver;
+      stack.push({ name: 'receiver (stop accepting, finish requests in flight)', stop: drain });
     }
 
     return {

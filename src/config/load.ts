@@ -89,6 +89,19 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     destinations: [],
     mappingsDir: 'mappings',
     queuesDir: 'queues',
+    alerts: {
+      enabled: true,
+      intervalSeconds: 15,
+      laneHeadMaxAgeSeconds: 300,
+      deadLettersAbove: 0,
+      deadLetterWindowHours: 24,
+      errorRate: 0.05,
+      errorWindowSeconds: 300,
+      errorMinRequests: 20,
+      redisDurability: true,
+      certExpiryDays: 21,
+    },
+    retention: { enabled: true, messagesDays: 90, batchSize: 100, tickMs: 250, passIntervalSeconds: 3600, keepBundleIds: true },
   };
 
   const fromEnv: DeepPartial<Config> = {
@@ -108,6 +121,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     pasEvents: defined({ port: int(env.PAS_EVENTS_PORT) }),
     mappingsDir: env.BARS_MAPPINGS_DIR,
     queuesDir: env.BARS_QUEUES_DIR,
+    alerts: defined({ enabled: bool(env.BARS_ALERTS) }),
+    retention: defined({ enabled: bool(env.BARS_RETENTION), messagesDays: int(env.BARS_RETENTION_DAYS) }),
     proxy: defined({
       url: env.BARS_PROXY_URL,
       tokenUrl: env.BARS_TOKEN_URL,

@@ -115,6 +115,46 @@ export const configSchema = z.object({
   mappingsDir: z.string(),
   /** Queue policy files (delivery.yaml …). */
   queuesDir: z.string(),
+  /**
+   * Operational alerts (issue 6 §4): what ops watched in Mirth's dashboard, raised as log events and the
+   * `bars_bridge_alert` gauge on change of state only. See src/ops/alerts.ts.
+   */
+  alerts: z.object({
+    enabled: z.boolean(),
+    /** How often the rules are evaluated. */
+    intervalSeconds: z.number().min(1),
+    /** A lane's head message (oldest undelivered) older than this: the PAS is down or refusing. */
+    laneHeadMaxAgeSeconds: z.number().int().min(1),
+    /** Dead letters (delivery, responses, mapping failures) above this count fire. */
+    deadLettersAbove: z.number().int().min(0),
+    /** Response dead letters and mapping failures have no replay/drop tool yet: only those newer than this count. */
+    deadLetterWindowHours: z.number().min(1),
+    /** Share of listener answers that are 5xx (501 excluded) over the window above which the alert fires. */
+    errorRate: z.number().min(0).max(1),
+    errorWindowSeconds: z.number().int().min(15),
+    /** Fewer answers than this in the window never fire (one 503 out of two requests is not an incident). */
+    errorMinRequests: z.number().int().min(1),
+    /** Fire when Redis is unreachable or not durable (AOF off or an eviction policy other than noeviction). */
+    redisDurability: z.boolean(),
+    /** Server (and proxy client) certificate expiring within this many days. */
+    certExpiryDays: z.number().min(0),
+  }),
+  /**
+   * Retention of stored messages (issue 6 §6). BaRS: every version of a booking or referral must be kept, including
+   * cancellations, so only records that are no longer current and untouched for `messagesDays` are pruned.
+   */
+  retention: z.object({
+    enabled: z.boolean(),
+    messagesDays: z.number().min(1),
+    /** Stored messages examined per tick (small, so the listener never waits behind the pruner). */
+    batchSize: z.number().int().min(1).max(1000),
+    /** Pause between ticks while a pass is running. */
+    tickMs: z.number().int().min(10),
+    /** Pause between passes once every old message has been examined. */
+    passIntervalSeconds: z.number().int().min(1),
+    /** Keep `bundle:<Bundle.id>` markers of pruned messages so a reused Bundle.id is still refused (a few bytes each). */
+    keepBundleIds: z.boolean(),
+  }),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -13,6 +13,10 @@ export interface Metrics {
   readonly oldestJobAge: Gauge<'queue'>;
   readonly inboundProcessed: Counter<'workflow' | 'outcome'>;
   readonly mappingFailures: Counter<'workflow'>;
+  /** 1 while an alert is firing, 0 once resolved (src/ops/alerts.ts); `subject` is a destination or certificate name. */
+  readonly alert: Gauge<'alert' | 'subject'>;
+  /** What retention deleted (src/ops/retention.ts): records and message versions. */
+  readonly retentionPruned: Counter<'kind'>;
 }
 
 export function createMetrics(): Metrics {
@@ -61,6 +65,18 @@ export function createMetrics(): Metrics {
       name: 'bars_bridge_mapping_failures_total',
       help: 'Messages whose mapping failed (dead-lettered with the reason)',
       labelNames: ['workflow'],
+      registers: [registry],
+    }),
+    alert: new Gauge({
+      name: 'bars_bridge_alert',
+      help: 'Operational alerts: 1 firing, 0 resolved (lane_head_stuck, dead_letters, listener_errors, redis_not_durable, certificate_expiring)',
+      labelNames: ['alert', 'subject'],
+      registers: [registry],
+    }),
+    retentionPruned: new Counter({
+      name: 'bars_bridge_retention_pruned_total',
+      help: 'Records (no longer current, past the retention period) and message versions deleted by retention',
+      labelNames: ['kind'],
       registers: [registry],
     }),
   };
