@@ -128,27 +128,6 @@ export interface StartOptions {
   readonly log?: Logger;
 }
 
-/**
- * Stops accepting and lets the requests in flight finish. `server.close()` alone waits for every keep-alive
- * connection to go away, and a sender that keeps posting keeps its connection busy for ever (found by the shutdown
- * test: the stop timed out under load). So: every response from now on says `Connection: close`, idle connections
- * are closed as soon as they are idle, and past `boundMs` (no request may take longer: BaRS 408 at 4.5 s) the rest.
- */
-async function drainReceiver(receiver: ReceiverServer, boundMs: number): Promise<void> {
-  const server = receiver.server;
-  server.prependListener('request', (_req, res: { shouldKeepAlive: boolean }) => {
-    res.shouldKeepAlive = false;
-  });
-  const closed = receiver.close();
-  const poll = setInterval(() => server.closeIdleConnections(), 50);
-  const bound = setTimeout(() => server.closeAllConnections(), boundMs);
-  try {
-    await closed;
-  } finally {
-    clearInterval(poll);
-    clearTimeout(bound);
-  }
-}
 
 /**
  * SIGTERM/SIGINT handling of a long-running process (`bars-bridge start`, the shutdown test's child): stop in reverse
@@ -245,7 +224,7 @@ export async function start(options: StartOptions): Promise<Running> {
       // Closed once, from whichever stopper comes first: the drain step at the top of the stack on a normal stop, or
       // here when start-up fails half way.
       let closing: Promise<void> | undefined;
-      closeReceiver = () => (closing ??= drainReceiver(receiver!, config.http.requestTimeoutMs + 1000));
+      closeReceiver = () => (closing ??= receiver!.close(config.http.requestTimeoutMs + 1000));
       stack.push({ name: 'receiver', stop: closeReceiver });
       alertSources.listener = listenerErrorWindow(metrics.requests, config.alerts.errorWindowSeconds);
       const onHup = (): void => receiver!.reload();

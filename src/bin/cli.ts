@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig, ConfigError } from '../config/load.js';
 import { ensureDevCerts, readPem } from '../dev/certs.js';
 import { sendBundle } from '../dev/send.js';
-import { start } from '../runtime.js';
+import { shutdownOnSignals, start } from '../runtime.js';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { pasSimCommand } from '../dev/pas-sim.js';
 import { mapCommand, mappingsTestCommand } from '../mapping/cli.js';
@@ -36,20 +36,8 @@ async function startCommand(argv: string[]): Promise<number> {
   const onlyWeb = argv.includes('--web');
   const onlyWorker = argv.includes('--worker');
   const running = await start({ web: onlyWeb || !onlyWorker, worker: onlyWorker || !onlyWeb });
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) {
-      return;
-    }
-    stopping = true;
-    running.log.info({ signal }, 'shutdown started');
-    void running.stop().then(() => {
-      running.log.info('shutdown complete');
-      process.exit(0);
-    });
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  // SIGTERM/SIGINT: stop in reverse order of start-up, bounded; the process exits from there.
+  shutdownOnSignals(running);
   return new Promise<number>(() => undefined);
 }
 

@@ -32,7 +32,12 @@ export interface ReceiverServer {
   readonly port: number;
   /** Re-reads the certificate files; keeps the old context if the new files are unreadable. */
   reload(): void;
-  close(): Promise<void>;
+  /**
+   * Stops accepting and lets requests in flight finish. Keep-alive senders would otherwise hold their connections open
+   * for ever: answers from now on say `Connection: close`, idle connections are closed as they become idle, and after
+   * `boundMs` whatever is left is closed.
+   */
+  close(boundMs?: number): Promise<void>;
 }
 
 const normaliseFingerprint = (f: string): string => f.replace(/:/g, '').toLowerCase();
@@ -129,11 +134,20 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
             log.error({ err: { message: (err as Error).message } }, 'tls reload failed; keeping the previous certificates');
           }
         },
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeIdleConnections();
-          }),
+        close: async (boundMs = 5000) => {
+          server.prependListener('request', (_req, res: { shouldKeepAlive: boolean }) => {
+            res.shouldKeepAlive = false;
+          });
+          const closed = new Promise<void>((done) => server.close(() => done()));
+          const poll = setInterval(() => server.closeIdleConnections(), 50);
+          const bound = setTimeout(() => server.closeAllConnections(), boundMs);
+          try {
+            await closed;
+          } finally {
+            clearInterval(poll);
+            clearTimeout(bound);
+          }
+        },
       });
     });
   });
