@@ -16,7 +16,7 @@ import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INB
 import { createProducerConnection, createWorkerConnection } from './store/redis.js';
 import { MessageStore } from './store/message-store.js';
 import { processInbound } from './queues/inbound-processor.js';
-import { flushReady, type SequencerDeps } from './queues/sequencer.js';
+import { flushReady, readyAndFlush, type SequencerDeps } from './queues/sequencer.js';
 import { loadMappings } from './mapping/index.js';
 import { enqueueDelivery } from './delivery/lanes.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
@@ -111,6 +111,14 @@ export const DEV_SLOTS: Config['slots'] = [
     useCases: ['a1t1', 'a1t2', 'a2t1', 'a2t2'],
   },
 ];
+
+/** Marks a message's receipt-order number as done with no output, unless it was already marked (idempotent). */
+async function releaseSequence(store: MessageStore, sequencer: SequencerDeps, messageId: string): Promise<void> {
+  const seq = await store.redis.get(store.key('msg', messageId, 'seq'));
+  if (seq !== null && (await store.redis.hexists(`${store.prefix}:seq:ready`, seq)) === 0 && Number((await store.redis.get(`${store.prefix}:seq:flushed`)) ?? 0) < Number(seq)) {
+    await readyAndFlush(sequencer, Number(seq), []);
+  }
+}
 
 /** Configured destinations, or the one PAS link of PAS_MLLP_HOST/PAS_MLLP_PORT. */
 export function destinationsOf(config: Readonly<Config>): Destination[] {
@@ -372,8 +380,17 @@ export async function start(options: StartOptions): Promise<Running> {
             metrics,
             attempts: INBOUND_ATTEMPTS,
           }),
-        { connection: workerConnection, prefix, concurrency: 8 },
+        // A worker crash (even a crash loop) must never fail a message: BullMQ's default maxStalledCount of 1 would
+        // fail a job stalled twice, and its receipt-order number would never be released, blocking every lane.
+        { connection: workerConnection, prefix, concurrency: 8, maxStalledCount: 1_000_000 },
       );
+      // A job that failed for good without its processor releasing its number (belt and braces): release it here, so
+      // the messages behind it are not held.
+      worker.on('failed', (job) => {
+        if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+          void releaseSequence(workerStore, sequencer, job.data.messageId).catch(() => undefined);
+        }
+      });
       // Safety net: anything marked ready but not flushed (a flusher that lost its lock) goes out within a second.
       const flusher = setInterval(() => void flushReady(sequencer).catch(() => undefined), 1000);
       stack.push({ name: 'sequencer flusher', stop: async () => clearInterval(flusher) });

@@ -61,7 +61,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     dataDir: '.dev',
     http: { host: '0.0.0.0', port: 8443, requestTimeoutMs: 4500, bodyLimitBytes: 5 * 1024 * 1024, keepAliveTimeoutMs: 65_000 },
     tls: { allow: [] },
-    redis: { url: 'redis://127.0.0.1:6379', prefix: '{bars}', embedded: dev, commandTimeoutMs: 800 },
+    redis: { url: 'redis://127.0.0.1:6379', prefix: '{bars}', embedded: dev, commandTimeoutMs: 800, cluster: false },
     admin: { port: 9090, host: '127.0.0.1' },
     service: {
       ids: ['2000072489'],
@@ -108,7 +108,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     logLevel: env.LOG_LEVEL as Config['logLevel'] | undefined,
     http: defined({ host: env.BARS_HOST, port: int(env.BARS_PORT), requestTimeoutMs: int(env.BARS_REQUEST_TIMEOUT_MS) }),
     tls: defined({ cert: env.BARS_TLS_CERT, key: env.BARS_TLS_KEY, ca: env.BARS_TLS_CA, allow: list(env.BARS_TLS_ALLOW) }),
-    redis: defined({ url: env.REDIS_URL, prefix: env.REDIS_PREFIX, embedded: env.REDIS_URL ? false : bool(env.BARS_EMBEDDED_REDIS) }),
+    redis: defined({ url: env.REDIS_URL, prefix: env.REDIS_PREFIX, embedded: env.REDIS_URL ? false : bool(env.BARS_EMBEDDED_REDIS), cluster: bool(env.REDIS_CLUSTER) }),
     admin: defined({ port: int(env.ADMIN_PORT), token: env.ADMIN_TOKEN, host: env.ADMIN_HOST }),
     service: defined({ ids: list(env.BARS_SERVICE_ID), odsCode: env.BARS_ODS_CODE, baseUrl: env.BARS_BASE_URL }),
     access: defined({ odsCodes: list(env.BARS_ALLOWED_ODS), softwareIds: list(env.BARS_ALLOWED_SOFTWARE) }),
@@ -142,6 +142,9 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     for (const issue of parsed.error.issues) {
       problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
     }
+  }
+  if (parsed.success && parsed.data.redis.cluster && !/\{[^}]+\}/.test(parsed.data.redis.prefix)) {
+    problems.push('redis.prefix: with REDIS_CLUSTER the prefix must contain a hash tag such as {bars}, so every key of a message lands in one slot');
   }
   if (parsed.success && parsed.data.env === 'production') {
     const c = parsed.data;

@@ -58,6 +58,8 @@ export const configSchema = z.object({
     embedded: z.boolean(),
     /** Answer 503 REC_UNAVAILABLE rather than wait longer than this for Redis. */
     commandTimeoutMs: z.number().int().min(50),
+    /** REDIS_URL names one node of a Redis Cluster (keys share the prefix's hash tag, so one slot). */
+    cluster: z.boolean(),
   }),
   admin: z.object({ port, host: z.string(), token: z.string().optional() }),
   service: z.object({

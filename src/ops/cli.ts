@@ -4,7 +4,8 @@
  */
 import os from 'node:os';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createProducerConnection } from '../store/redis.js';
 import type { Config } from '../config/schema.js';
 import { createLaneQueues, getLaneStatus } from '../delivery/lanes.js';
 import { INBOUND_QUEUE } from '../queues/inbound.js';
@@ -14,8 +15,21 @@ import { MessageStore } from '../store/message-store.js';
 import { destinationsOf } from '../runtime.js';
 import { formatTrace, trace } from './trace.js';
 
-function connect(config: Readonly<Config>): Redis {
-  return new Redis(config.redis.url, { enableOfflineQueue: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+/** A connection for a one-off command: fails with a clear message rather than waiting for a Redis that is down. */
+async function connect(config: Readonly<Config>): Promise<Redis> {
+  const redis = createProducerConnection({ ...config.redis, commandTimeoutMs: 5000 });
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 3000);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!ready) {
+    redis.disconnect();
+    throw new Error(`Redis at ${config.redis.url.replace(/\/\/[^@]*@/, '//***@')} does not answer`);
+  }
+  return redis;
 }
 
 export async function traceCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
@@ -24,7 +38,7 @@ export async function traceCommand(argv: readonly string[], out: NodeJS.Writable
     out.write('usage: bars-bridge trace <request-id | bundle-id | receiver-id | MSH-10 | NHS number | reference> [--json]\n');
     return 2;
   }
-  const redis = connect(config);
+  const redis = await connect(config);
   try {
     const actor = process.env.BARS_ACTOR ?? `${os.userInfo().username}@${os.hostname()} (cli)`;
     const result = await trace(new MessageStore(redis, config.redis.prefix), key, actor);
@@ -36,7 +50,7 @@ export async function traceCommand(argv: readonly string[], out: NodeJS.Writable
 }
 
 export async function queuesCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
-  const redis = connect(config);
+  const redis = await connect(config);
   const prefix = config.redis.prefix;
   const lanes = createLaneQueues(redis, prefix);
   const queues = [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map((name) => new Queue(name, { connection: redis, prefix }));

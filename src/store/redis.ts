@@ -3,11 +3,40 @@
  * - the request path fails fast, so the listener answers 503 REC_UNAVAILABLE within a second instead of hanging;
  * - workers wait out Redis blips indefinitely (BullMQ requires maxRetriesPerRequest: null for them).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 export interface RedisSettings {
   readonly url: string;
   readonly commandTimeoutMs: number;
+  /**
+   * Redis Cluster: `url` is any node, the client follows MOVED/ASK. Every key carries the configured hash tag
+   * (`{bars}`), so each multi-key script and BullMQ queue stays within one slot.
+   */
+  readonly cluster?: boolean;
+}
+
+/**
+ * One connection of the given options, to a single Redis or a cluster. A Cluster client offers the commands used here
+ * (including defineCommand and eval); it is typed as Redis so the store and BullMQ take either.
+ */
+function connect(settings: RedisSettings, options: RedisOptions, enableOfflineQueue: boolean): Redis {
+  if (!settings.cluster) {
+    return new Redis(settings.url, { ...options, enableOfflineQueue });
+  }
+  const url = new URL(settings.url);
+  const redisOptions: RedisOptions = {
+    ...options,
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  const { retryStrategy, ...nodeOptions } = redisOptions;
+  const cluster = new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
+    redisOptions: nodeOptions,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy ?? undefined,
+  });
+  return cluster as unknown as Redis;
 }
 
 const common = (): RedisOptions => ({
@@ -19,14 +48,17 @@ const common = (): RedisOptions => ({
 
 /** For the HTTP side: no offline queue and a command timeout, so a dead or stalled Redis is an error at once. */
 export function createProducerConnection(settings: RedisSettings): Redis {
-  const redis = new Redis(settings.url, {
-    ...common(),
-    enableOfflineQueue: false,
-    commandTimeout: settings.commandTimeoutMs,
-    connectTimeout: Math.max(settings.commandTimeoutMs, 500),
-    maxRetriesPerRequest: 0,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-  });
+  const redis = connect(
+    settings,
+    {
+      ...common(),
+      commandTimeout: settings.commandTimeoutMs,
+      connectTimeout: Math.max(settings.commandTimeoutMs, 500),
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    },
+    false,
+  );
   redis.on('error', () => {
     // Connection errors surface on each command as a 503; the listener logs those. This handler stops ioredis from
     // printing "Unhandled error event" for every reconnect attempt.
@@ -36,11 +68,15 @@ export function createProducerConnection(settings: RedisSettings): Redis {
 
 /** For workers and background tasks: wait for Redis rather than fail. */
 export function createWorkerConnection(settings: RedisSettings): Redis {
-  const redis = new Redis(settings.url, {
-    ...common(),
-    maxRetriesPerRequest: null,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
-  });
+  const redis = connect(
+    settings,
+    {
+      ...common(),
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
+    },
+    true,
+  );
   redis.on('error', () => {
     // Reported through readiness and the worker's own error events.
   });
