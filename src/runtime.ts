@@ -29,9 +29,7 @@ import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from '
 import { processPasEvent, type StatusEvent } from './pas-events/processor.js';
 import { loadPasEventRules } from './pas-events/rules.js';
 import { enqueueResponsesFor, startResponses, type ResponseEvent, type Responses } from './responses/index.js';
-import { startMockProxy } from './dev/mock-proxy.js';
-import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { ensureMockProxyKey, startMockProxy } from './dev/mock-proxy.js';
 import type { RecordState } from './store/message-store.js';
 import { readPem } from './dev/certs.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
@@ -275,15 +273,7 @@ export async function start(options: StartOptions): Promise<Running> {
       // endpoint) stands in for the national one, so the whole loop runs on one machine.
       let transport: { ca?: string; cert?: string; key?: string } = {};
       if (config.env !== 'production' && !config.proxy.url) {
-        const dir = path.join(config.dataDir, 'mock-proxy');
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const keyFile = path.join(dir, 'client.key');
-        const pubFile = path.join(dir, 'client.pub');
-        if (!existsSync(keyFile)) {
-          const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
-          writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-          writeFileSync(pubFile, keys.publicKey.export({ type: 'spki', format: 'pem' }));
-        }
+        const { keyFile, pubFile } = ensureMockProxyKey(path.join(config.dataDir, 'mock-proxy'));
         const mock = await startMockProxy({ publicKey: readPem(pubFile), clientId: 'bars-bridge-dev', kid: 'dev-1', certs: ensureDevCerts(config.dataDir) });
         stack.push({ name: 'mock BaRS proxy', stop: () => mock.close() });
         mockProxy = mock;

@@ -10,10 +10,11 @@
  * with the same request and X-Correlation-IDs") a second processed delivery of one X-Request-Id answers
  * 409 duplicate instead of counting twice.
  */
-import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
@@ -273,21 +274,28 @@ export async function startMockProxy(options: MockProxyOptions): Promise<MockPro
 }
 
 /**
- * `npx tsx src/dev/mock-proxy.ts [port]`: runs the mock with a signing key kept under .dev/mock-proxy and prints the
- * environment a bars-bridge worker needs to send responses to it.
+ * The signing key pair a development worker uses with the mock proxy (RS512 client assertion), created once in `dir`.
+ * @returns the private key (PKCS#8 PEM) and public key (SPKI PEM) file paths.
  */
-async function main(): Promise<void> {
-  const { existsSync, mkdirSync, writeFileSync } = await import('node:fs');
-  const { generateKeyPairSync } = await import('node:crypto');
-  const dir = path.resolve('.dev', 'mock-proxy');
+export function ensureMockProxyKey(dir: string): { keyFile: string; pubFile: string } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keyFile = path.join(dir, 'client.key');
   const pubFile = path.join(dir, 'client.pub');
   if (!existsSync(keyFile)) {
-    const keys = generateKeyPairSync('rsa', { modulusLength: 4096 });
+    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     writeFileSync(pubFile, keys.publicKey.export({ type: 'spki', format: 'pem' }));
   }
+  return { keyFile, pubFile };
+}
+
+/**
+ * `npx tsx src/dev/mock-proxy.ts [port]`: runs the mock with a signing key kept under .dev/mock-proxy and prints the
+ * environment a bars-bridge worker needs to send responses to it.
+ */
+async function main(): Promise<void> {
+  const dir = path.resolve('.dev', 'mock-proxy');
+  const { keyFile, pubFile } = ensureMockProxyKey(dir);
   const proxy = await startMockProxy({ port: Number(process.argv[2] ?? 0) || undefined, publicKey: readPem(pubFile), clientId: 'bars-bridge-dev', kid: 'dev-1', certs: ensureDevCerts(dir) });
   process.stdout.write(
     [

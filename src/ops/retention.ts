@@ -27,6 +27,7 @@
  * re-checks the record version, so a record that changed since it was read is left alone). One worker prunes at a
  * time (a lock key). Logs carry counts only.
  */
+import { KeyTable, runCommit, type Check, type CommitPlan, type Write } from '../store/commit.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
@@ -82,50 +83,37 @@ const zero = (): PruneCounts => ({
 });
 
 /**
- * Deletes the listed keys and set members, only if the record's version is still the one that was read
- * (KEYS[1] = record hash, or '' for an orphan message). ARGV[1] = expected version, ARGV[2] = JSON plan.
+ * What pruning one record (or one orphan message) deletes: keys and set/sorted-set members. Run through the one
+ * commit interpreter (store/commit.ts) with a check that the record's version is still the one that was read, so a
+ * record that changed meanwhile is left alone.
  */
-const DELETE_SCRIPT = `
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
-local plan = cjson.decode(ARGV[2])
-for _, i in ipairs(plan.del or {}) do redis.call('UNLINK', KEYS[i]) end
-for _, m in ipairs(plan.srem or {}) do redis.call('SREM', KEYS[m[1]], m[2]) end
-for _, m in ipairs(plan.zrem or {}) do redis.call('ZREM', KEYS[m[1]], m[2]) end
-return 1
-`;
-
 class DeletePlan {
-  readonly keys: string[] = [];
-  private readonly index = new Map<string, number>();
-  readonly del: number[] = [];
-  readonly srem: Array<[number, string]> = [];
-  readonly zrem: Array<[number, string]> = [];
+  private readonly table = new KeyTable();
+  private readonly writes: Write[] = [];
+  private readonly deleted = new Set<number>();
+  private readonly guard: number | undefined;
 
-  private k(key: string): number {
-    let i = this.index.get(key);
-    if (i === undefined) {
-      this.keys.push(key);
-      i = this.keys.length;
-      this.index.set(key, i);
-    }
-    return i;
-  }
   constructor(guard: string) {
-    this.k(guard);
+    this.guard = guard === '' ? undefined : this.table.key(guard);
   }
   delete(...keys: string[]): void {
     for (const key of keys) {
-      const i = this.k(key);
-      if (!this.del.includes(i)) {
-        this.del.push(i);
+      const i = this.table.key(key);
+      if (!this.deleted.has(i)) {
+        this.deleted.add(i);
+        this.writes.push({ op: 'del', key: i });
       }
     }
   }
   sremove(key: string, member: string): void {
-    this.srem.push([this.k(key), member]);
+    this.writes.push({ op: 'srem', key: this.table.key(key), members: [member] });
   }
   zremove(key: string, member: string): void {
-    this.zrem.push([this.k(key), member]);
+    this.writes.push({ op: 'zrem', key: this.table.key(key), members: [member] });
+  }
+  toCommitPlan(version: string): CommitPlan {
+    const checks: Check[] = this.guard !== undefined && version !== '' ? [{ kind: 'field-equals', key: this.guard, field: 'version', value: version, fail: 'CHANGED' }] : [];
+    return { keys: this.table.keys, checks, writes: this.writes };
   }
 }
 
@@ -386,12 +374,11 @@ export class Pruner {
   }
 
   private async run(plan: DeletePlan, version: string): Promise<number> {
-    const keys = plan.keys[0] === '' ? [this.key('retention', 'none'), ...plan.keys.slice(1)] : plan.keys;
-    const payload = JSON.stringify({ del: plan.del, srem: plan.srem, zrem: plan.zrem }, (_k, v: unknown) =>
-      // cjson decodes [] as an object; an omitted list is read as empty by the script.
-      Array.isArray(v) && v.length === 0 ? undefined : v,
-    );
-    return (await this.redis.eval(DELETE_SCRIPT, keys.length, ...keys, version, payload)) as number;
+    const commitPlan = plan.toCommitPlan(version);
+    if (commitPlan.keys.length === 0) {
+      return 1;
+    }
+    return (await runCommit(this.redis, commitPlan)) === 'OK' ? 1 : 0;
   }
 }
 

@@ -21,6 +21,9 @@ export type Write =
   | { readonly op: 'hset'; readonly key: number; readonly fields: Readonly<Record<string, string>> }
   | { readonly op: 'sadd'; readonly key: number; readonly members: readonly string[] }
   | { readonly op: 'srem'; readonly key: number; readonly members: readonly string[] }
+  | { readonly op: 'zrem'; readonly key: number; readonly members: readonly string[] }
+  /** UNLINK KEYS[key] (retention). */
+  | { readonly op: 'del'; readonly key: number }
   | { readonly op: 'rpush'; readonly key: number; readonly values: readonly string[] }
   | { readonly op: 'zadd'; readonly key: number; readonly score: number; readonly member: string }
   | { readonly op: 'expire'; readonly key: number; readonly ttl: number }
@@ -61,6 +64,10 @@ for _, w in ipairs(plan.writes or {}) do
     redis.call('SADD', key, unpack(w.members))
   elseif w.op == 'srem' then
     redis.call('SREM', key, unpack(w.members))
+  elseif w.op == 'zrem' then
+    redis.call('ZREM', key, unpack(w.members))
+  elseif w.op == 'del' then
+    redis.call('UNLINK', key)
   elseif w.op == 'rpush' then
     redis.call('RPUSH', key, unpack(w.values))
   elseif w.op == 'zadd' then
