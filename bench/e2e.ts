@@ -41,7 +41,7 @@ export interface E2eResult {
 }
 
 /** Posts with autocannon and keeps the reference of every 200. */
-export async function postReferrals(port: number, o: { duration: number; connections: number; overallRate?: number; keep?: string[] }): Promise<autocannon.Result> {
+export async function postReferrals(port: number, o: { duration: number; connections: number; overallRate?: number; amount?: number; keep?: string[] }): Promise<autocannon.Result> {
   const certs = testCertsIn();
   const base = barsHeaders(SERVICE_ID);
   const keep = o.keep;
@@ -50,6 +50,7 @@ export async function postReferrals(port: number, o: { duration: number; connect
     connections: o.connections,
     duration: o.duration,
     overallRate: o.overallRate,
+    ...(o.amount ? { amount: o.amount } : {}),
     tlsOptions: { ca: readPem(certs.caCert), cert: readPem(certs.clientCert), key: readPem(certs.clientKey), servername: 'localhost' },
     requests: [
       {
