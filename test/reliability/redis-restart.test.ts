@@ -37,7 +37,7 @@ describe('fault: Redis killed (SIGKILL) and restarted under load', function () {
     const web = await spawnProc('web', common);
     procs.push(worker, web);
 
-    const load = startLoad([web.port], 8);
+    const load = startLoad([web.port], 4, 10);
     await sleep(2500);
     const killedAt = Date.now();
     await redis.kill();
