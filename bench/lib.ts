@@ -93,6 +93,8 @@ export interface ProcOptions {
   /** Directory for --cpu-prof output (profiling a missed target). */
   readonly profileDir?: string;
   readonly logLevel?: string;
+  /** PAS ACK timeout of the worker's destination (default 30 s). */
+  readonly ackTimeoutMs?: number;
 }
 
 /** Starts bench/proc.ts as `web`, `worker` or `both`; resolves when it prints `ready`. */
@@ -109,6 +111,7 @@ export function spawnProc(role: 'web' | 'worker' | 'both', o: ProcOptions): Prom
       BENCH_PORT: String(o.port ?? 0),
       ...(o.queuesDir ? { BENCH_QUEUES_DIR: o.queuesDir } : {}),
       ...(o.logLevel ? { BENCH_LOG_LEVEL: o.logLevel } : {}),
+      ...(o.ackTimeoutMs ? { BENCH_ACK_TIMEOUT_MS: String(o.ackTimeoutMs) } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -5,7 +5,7 @@
  * parent can start several on one Redis:
  *
  *   BENCH_ROLE=web|worker|both  BENCH_REDIS_URL  BENCH_PREFIX ({bench})  BENCH_PORT (0 = any)  BENCH_PAS_PORT
- *   BENCH_QUEUES_DIR (delivery.yaml; default queues/)  BENCH_DATA_DIR
+ *   BENCH_QUEUES_DIR (delivery.yaml; default queues/)  BENCH_DATA_DIR  BENCH_ACK_TIMEOUT_MS (PAS ACK timeout; default 30 s)
  *
  * Prints one line `ready {"port":…,"pid":…}` on stdout once started; SIGTERM stops it gracefully.
  */
@@ -35,6 +35,9 @@ const config = loadConfig(
     service: { ids: ['2000072489'] },
     slots: DEV_SLOTS,
     ...(env.BENCH_QUEUES_DIR ? { queuesDir: env.BENCH_QUEUES_DIR } : {}),
+    ...(env.BENCH_ACK_TIMEOUT_MS
+      ? { destinations: [{ name: 'pas', kind: 'mllp', host: '127.0.0.1', port: Number(env.BENCH_PAS_PORT ?? 2576), ackTimeoutMs: Number(env.BENCH_ACK_TIMEOUT_MS) }] }
+      : {}),
   } as never,
 );
 const running = await start({ web: role !== 'worker', worker: role !== 'web', config, log: createLogger(config.logLevel) });
