@@ -7,6 +7,7 @@
  *   npx tsx bench/ack.ts [--duration 20] [--rate 1000]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +22,6 @@ const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
-const duration = arg('duration', 20);
-const rate = arg('rate', 1000);
 const SERVICE_ID = '2000072489';
 
 const SHARED = '../shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
@@ -73,9 +72,24 @@ function line(name: string, r: autocannon.Result): string {
   return `${name.padEnd(10)} ${r.requests.average.toFixed(0).padStart(6)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  non-2xx/errors ${non2xx}`;
 }
 
-async function main(): Promise<void> {
+/** Figures of one run (bench/run.ts prints them in its summary). */
+export interface AckResult {
+  readonly baseline: number;
+  readonly receiver: number;
+  readonly ratio: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly fixedRate: number;
+  readonly fixedErrors: number;
+  readonly load: string;
+}
+
+export async function runAck(o: { duration?: number; rate?: number; everysec?: boolean } = {}): Promise<AckResult> {
+  const duration = o.duration ?? 20;
+  const rate = o.rate ?? 1000;
+  const loadStart = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bars-bench-redis-'));
-  const redis = await startRedisChild(dir, undefined, process.argv.includes('--everysec') ? 'everysec' : 'always');
+  const redis = await startRedisChild(dir, undefined, o.everysec ? 'everysec' : 'always');
   testCertsIn();
   const children: ChildProcess[] = [];
   try {
@@ -95,7 +109,19 @@ async function main(): Promise<void> {
     console.log(`ratio receiver/baseline: ${ratio.toFixed(2)} (target ≥ 0.60)`);
 
     const fixed = await load(recvPort, { duration, connections: 32, overallRate: rate });
-    console.log(`fixed ${rate} req/s: p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms (targets ≤ 10 ms, ≤ 50 ms), non-2xx/errors ${fixed.non2xx + fixed.errors}`);
+    console.log(`fixed ${rate} req/s: p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms (targets ≤ 10 ms, ≤ 50 ms), non-2xx/errors ${fixed.non2xx + fixed.errors}, achieved ${fixed.requests.average.toFixed(0)} req/s`);
+    const loadAvgs = `${loadStart} → ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+    console.log(`load average ${loadAvgs}`);
+    return {
+      baseline: baseline.requests.average,
+      receiver: receiver.requests.average,
+      ratio,
+      p50: fixed.latency.p50,
+      p99: fixed.latency.p99,
+      fixedRate: fixed.requests.average,
+      fixedErrors: fixed.non2xx + fixed.errors + fixed.timeouts,
+      load: loadAvgs,
+    };
   } finally {
     for (const c of children) {
       c.kill('SIGTERM');
@@ -105,4 +131,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await runAck({ duration: arg('duration', 20), rate: arg('rate', 1000), everysec: process.argv.includes('--everysec') });
+}

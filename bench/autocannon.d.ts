@@ -3,7 +3,7 @@ declare module 'autocannon' {
   namespace autocannon {
     interface Histogram { average: number; p50: number; p90: number; p99: number; max: number }
     interface Result { requests: Histogram; latency: Histogram; non2xx: number; errors: number; timeouts: number; '2xx': number }
-    interface Request { method?: string; path?: string; headers?: Record<string, string>; body?: string; setupRequest?: (req: Request) => Request }
+    interface Request { method?: string; path?: string; headers?: Record<string, string>; body?: string; setupRequest?: (req: Request) => Request; onResponse?: (status: number, body: string) => void }
     interface Options {
       url: string; connections?: number; duration?: number; overallRate?: number; amount?: number;
       tlsOptions?: Record<string, unknown>; requests?: Request[]; headers?: Record<string, string>; method?: string; body?: string;

@@ -1,0 +1,64 @@
+/*
+ * Fault (7) of issue 7, first half: two web and two worker processes on one Redis keep every invariant — every 200
+ * delivered, once per MSH-10, in receipt order on the one lane (BullMQ global concurrency 1 across both workers, one
+ * sequencer flusher at a time) — also while one worker is restarted (SIGTERM, as in a rolling deploy) and the other
+ * is killed with SIGKILL and restarted.
+ */
+import { strict as assert } from 'node:assert';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
+import { waitDelivered } from '../../bench/lib.js';
+import { alive, sleep, spawnProc, spawnSim, startLoad, statusLine, tempDir, verdictLine, writeQueuesDir, type Proc, type Sim } from './helpers.js';
+
+describe('scale-out: two web and two worker processes on one Redis', function () {
+  this.timeout(120_000);
+  const tmp = tempDir('scale');
+  let redis: RedisChild;
+  let sim: Sim;
+  const procs: Proc[] = [];
+
+  after(async function () {
+    for (const p of procs) {
+      await p.kill();
+    }
+    await sim?.stop();
+    await redis?.stop();
+    tmp.remove();
+  });
+
+  it('keeps every invariant with load on both webs, a rolling restart of one worker and kill -9 of the other', async function () {
+    const prefix = '{rel-scale}';
+    redis = await startRedisChild(path.join(tmp.dir, 'redis'));
+    sim = await spawnSim();
+    const common = { redisUrl: redis.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues'), { lockMs: 2000, stalledMs: 1000 }) };
+    const [webA, webB, workerA] = await Promise.all([spawnProc('web', common), spawnProc('web', common), spawnProc('worker', common)]);
+    let workerB = await spawnProc('worker', common);
+    procs.push(webA!, webB!, workerA!, workerB);
+    const load = startLoad([webA!.port, webB!.port], 1, 40);
+    await sleep(3000);
+    await workerA!.stop(); // graceful: head jobs go back to the head of their lanes
+    const workerA2 = await spawnProc('worker', common);
+    procs.push(workerA2);
+    await sleep(3000);
+    await workerB.kill();
+    workerB = await spawnProc('worker', common);
+    procs.push(workerB);
+    await sleep(2000);
+    await load.stop();
+    const check = new Redis(redis.url);
+    try {
+      const verdict = await waitDelivered(sim, load.acknowledged, check, prefix, 90_000);
+      console.log(`      statuses ${statusLine(load.statuses)}`);
+      console.log(`      ${verdictLine(load.tried(), verdict)}`);
+      assert.deepEqual(verdict.lost, []);
+      assert.equal(verdict.duplicatedUnderAnotherControlId, 0);
+      assert.equal(verdict.outOfOrder, 0);
+      assert.equal(verdict.unexpected, 0);
+      assert.deepEqual([...load.statuses.keys()], [200]);
+      assert.ok(alive(webA!) && alive(webB!) && alive(workerA2) && alive(workerB));
+    } finally {
+      check.disconnect();
+    }
+  });
+});
