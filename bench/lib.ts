@@ -95,6 +95,8 @@ export interface ProcOptions {
   readonly logLevel?: string;
   /** PAS ACK timeout of the worker's destination (default 30 s). */
   readonly ackTimeoutMs?: number;
+  /** `redisUrl` names a node of a Redis Cluster (REDIS_CLUSTER). */
+  readonly cluster?: boolean;
 }
 
 /** Starts bench/proc.ts as `web`, `worker` or `both`; resolves when it prints `ready`. */
@@ -112,6 +114,7 @@ export function spawnProc(role: 'web' | 'worker' | 'both', o: ProcOptions): Prom
       ...(o.queuesDir ? { BENCH_QUEUES_DIR: o.queuesDir } : {}),
       ...(o.logLevel ? { BENCH_LOG_LEVEL: o.logLevel } : {}),
       ...(o.ackTimeoutMs ? { BENCH_ACK_TIMEOUT_MS: String(o.ackTimeoutMs) } : {}),
+      ...(o.cluster ? { BENCH_REDIS_CLUSTER: '1' } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

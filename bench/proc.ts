@@ -31,7 +31,7 @@ const config = loadConfig(
     pas: { host: '127.0.0.1', port: Number(env.BENCH_PAS_PORT ?? 2576), simulator: false },
     pasEvents: { port: 0 },
     tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert },
-    redis: { url: env.BENCH_REDIS_URL!, prefix: env.BENCH_PREFIX ?? '{bench}', embedded: false },
+    redis: { url: env.BENCH_REDIS_URL!, prefix: env.BENCH_PREFIX ?? '{bench}', embedded: false, cluster: env.BENCH_REDIS_CLUSTER === '1' },
     service: { ids: ['2000072489'] },
     slots: DEV_SLOTS,
     ...(env.BENCH_QUEUES_DIR ? { queuesDir: env.BENCH_QUEUES_DIR } : {}),

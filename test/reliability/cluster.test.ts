@@ -47,13 +47,16 @@ describe('Redis Cluster (three nodes, started here)', function () {
     }
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
     assert.equal(create.status, 0, create.stdout + create.stderr);
+    // Every node must see the whole cluster before clients start (a node that has not yet learnt the slot map answers
+    // CLUSTERDOWN, which the listener rightly answers 503).
     for (let i = 0; i < 100; i++) {
-      const info = spawnSync('redis-cli', ['-p', String(nodes[0]!.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout;
-      if (info.includes('cluster_state:ok')) {
+      const ok = nodes.every((n) => spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok'));
+      if (ok) {
         break;
       }
       await sleep(100);
     }
+    await sleep(500);
     const slot = Number(spawnSync('redis-cli', ['-p', String(nodes[0]!.port), 'cluster', 'keyslot', PREFIX], { encoding: 'utf8' }).stdout.trim());
     const slots = spawnSync('redis-cli', ['-p', String(nodes[0]!.port), '--json', 'cluster', 'slots'], { encoding: 'utf8' }).stdout;
     const ranges = JSON.parse(slots) as Array<[number, number, [string, number, string]]>;
@@ -78,7 +81,7 @@ describe('Redis Cluster (three nodes, started here)', function () {
   });
 
   it('accepts, maps, sequences and delivers in order with REDIS_URL naming the node that owns the {bars} slot', async function () {
-    const common = { redisUrl: `redis://127.0.0.1:${owner}`, prefix: PREFIX, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues')) };
+    const common = { redisUrl: `redis://127.0.0.1:${owner}`, prefix: PREFIX, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues')), cluster: true };
     const worker = await spawnProc('worker', common);
     const web = await spawnProc('web', common);
     procs.push(worker, web);
@@ -101,12 +104,10 @@ describe('Redis Cluster (three nodes, started here)', function () {
     await worker.stop();
   });
 
-  // ioredis' standalone client does not follow MOVED redirections: every command for a {bars} key sent to a node
-  // that does not own the slot fails with a MOVED error, which the listener answers as 500 REC_SERVER_ERROR (measured:
-  // 36 requests, 36 × 500) — not even the 503 a sender would retry.
-  it.skip('works with REDIS_URL naming any node of the cluster (a failover or resharding moves the slot) — BUG: src/store/redis.ts creates `new Redis(url)`, never an ioredis Cluster client, so MOVED is not followed: every request answers 500 REC_SERVER_ERROR', async function () {
+  // REDIS_CLUSTER: the Cluster client follows MOVED, so any node will do.
+  it('works with REDIS_URL naming any node of the cluster (a failover or resharding moves the slot)', async function () {
     const sim2 = await spawnSim();
-    const common = { redisUrl: `redis://127.0.0.1:${other}`, prefix: PREFIX, pasPort: sim2.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues2')) };
+    const common = { redisUrl: `redis://127.0.0.1:${other}`, prefix: PREFIX, pasPort: sim2.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues2')), cluster: true };
     try {
       const web = await spawnProc('web', common);
       procs.push(web);

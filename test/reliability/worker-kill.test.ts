@@ -78,13 +78,13 @@ describe('fault: worker process killed with SIGKILL under load', function () {
   // The lock expiry and stalled checks are driven by the test (DEL of the lock key, then BullMQ's own stalled check
   // run by a Worker with the runtime's defaults) instead of waiting 30–60 s per stall; the inbound job is kept active
   // for ~2 s by holding the sequencer's flush lock, as a busy flusher would.
-  it.skip('delivers an acknowledged referral whose inbound job stalled twice (crash loop) — BUG: inbound Worker in src/runtime.ts uses BullMQ maxStalledCount 1: the job is failed, its sequence number never released, the lane blocked for good', async function () {
+  it('delivers an acknowledged referral whose inbound job stalled twice (crash loop)', async function () {
     const prefix = '{rel-stall}';
     const common = { redisUrl: redis.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues2'), { lockMs: 2000, stalledMs: 1000 }) };
     const check = new Redis(redis.url, { maxRetriesPerRequest: null });
     const inbound = new Queue('inbound', { connection: check, prefix });
-    // A Worker with the runtime inbound worker's options (BullMQ defaults), used only to run the stalled check.
-    const checker = new Worker('inbound', null, { connection: check, prefix, autorun: false });
+    // A Worker with the runtime inbound worker's stalled-job options (src/runtime.ts), used only to run the stalled check.
+    const checker = new Worker('inbound', null, { connection: check, prefix, autorun: false, maxStalledCount: 1_000_000 });
     const stalledCheck = async (): Promise<void> => {
       await check.del(`${prefix}:inbound:stalled-check`);
       await (checker as unknown as { moveStalledJobsToWait(): Promise<void> }).moveStalledJobsToWait();
