@@ -40,13 +40,17 @@ const keys = (prefix: string) => ({
   lock: `${prefix}:seq:lock`,
 });
 
+/** Moves the cursor to ARGV[3] and forgets the flushed numbers ARGV[4..], if we still hold the lock (ARGV[1]). */
 const ADVANCE = `
-if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3])
+for i = 4, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return 1
 `;
+
+/** How many numbers one flush step reads at once (a burst of messages is handed on in few round trips). */
+const BATCH = 64;
 
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -71,24 +75,32 @@ export async function flushReady(deps: SequencerDeps): Promise<number> {
   let flushed = 0;
   try {
     for (;;) {
-      const next = Number((await deps.redis.get(k.cursor)) ?? 0) + 1;
-      const raw = await deps.redis.hget(k.ready, String(next));
-      if (raw === null) {
+      const cursor = Number((await deps.redis.get(k.cursor)) ?? 0);
+      const numbers = Array.from({ length: BATCH }, (_, i) => String(cursor + 1 + i));
+      const raws = await deps.redis.hmget(k.ready, ...numbers);
+      // Only the run of consecutive ready numbers from the cursor: the first gap stops the flush.
+      const gap = raws.indexOf(null);
+      const ready = (gap < 0 ? raws : raws.slice(0, gap)) as string[];
+      if (ready.length === 0) {
         return flushed;
       }
-      for (const output of JSON.parse(raw) as SequencedOutput[]) {
-        const text = await deps.redis.get(output.textKey);
-        if (text === null) {
+      const outputs = ready.flatMap((raw) => JSON.parse(raw) as SequencedOutput[]);
+      const texts = outputs.length > 0 ? await deps.redis.mget(...outputs.map((o) => o.textKey)) : [];
+      // One at a time, in order: a lane's order is the order of these hand-offs.
+      for (const [i, output] of outputs.entries()) {
+        const text = texts[i];
+        if (text === null || text === undefined) {
           throw new Error(`rendered output ${output.deliveryId} is missing from the store`);
         }
         await deps.handOff(output, text);
       }
-      const advanced = await deps.redis.eval(ADVANCE, 3, k.cursor, k.ready, k.lock, String(next), token, String(LOCK_MS));
+      const done = numbers.slice(0, ready.length);
+      const advanced = await deps.redis.eval(ADVANCE, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), done[done.length - 1]!, ...done);
       if (advanced !== 1) {
-        // Our lock expired and another flusher took over; it repeats this number idempotently.
+        // Our lock expired and another flusher took over; it repeats these numbers idempotently.
         return flushed;
       }
-      flushed++;
+      flushed += ready.length;
     }
   } finally {
     await deps.redis.eval(RELEASE, 1, k.lock, token);
