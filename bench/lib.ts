@@ -14,7 +14,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis, Cluster } from 'ioredis';
+import type { Redis, Cluster } from 'ioredis';
 import { readPem } from '../src/dev/certs.js';
 import { barsHeaders } from '../src/dev/send.js';
 import { MllpClient } from '../src/delivery/mllp-client.js';
