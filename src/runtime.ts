@@ -15,9 +15,7 @@ import { listenReceiver, type ReceiverServer } from './http/server.js';
 import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
 import { createProducerConnection, createWorkerConnection } from './store/redis.js';
 import { MessageStore } from './store/message-store.js';
-import { processInbound } from './queues/inbound-processor.js';
 import { flushReady, readyAndFlush, type SequencerDeps } from './queues/sequencer.js';
-import { loadMappings } from './mapping/index.js';
 import { enqueueDelivery } from './delivery/lanes.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { createMetrics } from './ops/metrics.js';
@@ -331,6 +329,9 @@ export async function start(options: StartOptions): Promise<Running> {
       log.info({ port: pasEvents.port, rules: pasRules.length }, 'PAS events listener (MLLP) started');
       // Mappings are compiled once here; a broken file stops start-up with every problem listed. Later edits are
       // picked up on file change or SIGHUP, and a broken edit keeps the previous good set running.
+      // Loaded here, not at module load: the web process never maps, and the HL7 dictionaries are large.
+      const { loadMappings } = await import('./mapping/index.js');
+      const { processInbound } = await import('./queues/inbound-processor.js');
       const registry = loadMappings(config.mappingsDir);
       const onReload = (r: { ok: boolean; problems?: readonly string[]; mappings?: number }): void => {
         if (r.ok) {

@@ -94,6 +94,8 @@ export function createLaneQueues(connection: Redis, prefix: string): LaneQueues 
       let queue = queues.get(destination);
       if (!queue) {
         queue = new Queue<DeliveryJobData, DeliveryJobResult>(laneQueueName(destination), { connection, prefix });
+        // Redis errors reach the caller of add(); BullMQ would otherwise print each reconnect attempt to stderr.
+        queue.on('error', () => undefined);
         queues.set(destination, queue);
       }
       return queue;
@@ -381,6 +383,7 @@ export async function startLaneWorkers(
   for (const destination of destinations) {
     const name = laneQueueName(destination.name);
     const queue = new Queue(name, { connection: deps.redis, prefix: deps.prefix });
+    queue.on('error', () => undefined); // reported by the lane worker's own error handler
     await queue.setGlobalConcurrency(1);
     const transport = deps.transportFor?.(destination) ?? createTransport(destination, deps.logger);
     const processorDeps: LaneProcessorDeps = {

@@ -81,6 +81,8 @@ export async function storePasEvent(
  */
 export async function startPasEventsListener(options: PasEventsListenerOptions): Promise<PasEventsListener> {
   const queue = new Queue<PasEventJobData>(PAS_EVENTS_QUEUE, { connection: options.redis, prefix: options.prefix });
+  // A Redis error reaches the PAS as AE on the message it hit; the queue's own event would only print to stderr.
+  queue.on('error', () => undefined);
   const sockets = new Set<net.Socket>();
   let ackCounter = 0;
   const deps = { redis: options.redis, prefix: options.prefix, queue };
