@@ -264,7 +264,13 @@ export async function processDeliveryJob(
   const keys = deliveryKeys(deps.prefix, destination, messageId);
   const redis = deps.redis;
 
-  const previous = await redis.hget(keys.history, 'status');
+  // One round trip for what every attempt starts with (each round trip waits for Redis's fsync).
+  const [[, previousRaw], [, textRaw]] = (await redis.pipeline().hget(keys.history, 'status').get(renderedKey).exec()) as [
+    [Error | null, string | null],
+    [Error | null, string | null],
+  ];
+  const previous = previousRaw;
+  let prefetched: string | null | undefined = textRaw;
   if (previous === 'sending') {
     // The last worker died between sending and recording the answer: the PAS may have this message already.
     await appendEvent(deps, destination, messageId, { at: new Date().toISOString(), type: 'interrupted', controlId });
@@ -278,7 +284,8 @@ export async function processDeliveryJob(
     if (!first && token !== undefined && (await job.extendLock(token, deps.lockDurationMs)) !== 1) {
       throw new LaneLockLostError(job.id);
     }
-    const text = await redis.get(renderedKey);
+    const text = prefetched !== undefined ? prefetched : await redis.get(renderedKey);
+    prefetched = undefined;
     if (text === null) {
       await recordDeadLetter(deps, job.data, { reason: 'content-missing', detail: 'rendered message not found' });
       return { outcome: 'dead-lettered', attempts: 0 };
@@ -321,24 +328,25 @@ export async function processDeliveryJob(
       action: exhausted ? 'dead-letter (max attempts)' : decision,
     };
     const status = decision === 'delivered' ? 'delivered' : decision === 'hold' ? 'held' : decision === 'retry' ? 'retrying' : 'sending';
-    await appendEvent(deps, destination, messageId, event, { status, lastOutcome: outcomeLabel });
     deps.logger?.[decision === 'delivered' ? 'debug' : 'warn'](
       { destination, messageId, controlId, attempt: cycleAttempts, outcome: outcomeLabel, durationMs, decision },
       'delivery attempt',
     );
 
     if (decision === 'delivered') {
+      // The attempt and the delivery are recorded in one transaction (one fsync-bound round trip, not two).
       const deliveredAt = new Date().toISOString();
       await redis
         .multi()
-        .hset(keys.history, { status: 'delivered', deliveredAt })
-        .rpush(keys.events, JSON.stringify({ at: deliveredAt, type: 'delivered', controlId }))
+        .rpush(keys.events, JSON.stringify(event), JSON.stringify({ at: deliveredAt, type: 'delivered', controlId }))
+        .hset(keys.history, { status: 'delivered', lastOutcome: outcomeLabel, deliveredAt })
         .expire(renderedKey, deps.retention.deliveredTextTtlSeconds)
         .expire(keys.history, deps.retention.historyTtlSeconds)
         .expire(keys.events, deps.retention.historyTtlSeconds)
         .exec();
       return { outcome: 'delivered', attempts: cycleAttempts, ...(ack ? { ackCode: ack.code } : {}) };
     }
+    await appendEvent(deps, destination, messageId, event, { status, lastOutcome: outcomeLabel });
     if (decision === 'dead-letter') {
       await recordDeadLetter(deps, job.data, {
         reason: exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`,
