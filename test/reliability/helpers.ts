@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadLoop, referralPoster, sleep, spawnProc, spawnSim, verdictLine, writeQueuesDir, type Proc, type Sim, type Verdict } from '../../bench/lib.js';
+import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
 
 export { loadLoop, referralPoster, sleep, spawnProc, spawnSim, verdictLine, writeQueuesDir };
 export type { Proc, Sim, Verdict };
@@ -70,3 +71,34 @@ export const statusLine = (statuses: Map<number, number>): string =>
 
 /** True while a child process has not exited. */
 export const alive = (p: Proc): boolean => p.child.exitCode === null && p.child.signalCode === null;
+
+/** What each fault test works with: its own Redis (AOF on) and PAS simulator process, and the processes it spawns. */
+export interface FaultRig {
+  readonly dir: string;
+  /** Replaced by a test that restarts Redis. */
+  redis: RedisChild;
+  readonly sim: Sim;
+  readonly procs: Proc[];
+}
+
+/**
+ * Registers the hooks of a fault test: a private Redis and the PAS simulator before, and after the test every spawned
+ * process killed, the simulator and Redis stopped and the temporary directory removed.
+ */
+export function useFaultRig(name: string): FaultRig {
+  const tmp = tempDir(name);
+  const rig = { dir: tmp.dir, procs: [] as Proc[] } as { dir: string; redis: RedisChild; sim: Sim; procs: Proc[] };
+  before(async function () {
+    rig.redis = await startRedisChild(path.join(tmp.dir, 'redis'));
+    rig.sim = await spawnSim();
+  });
+  after(async function () {
+    for (const p of rig.procs) {
+      await p.kill();
+    }
+    await rig.sim?.stop();
+    await rig.redis?.stop();
+    tmp.remove();
+  });
+  return rig;
+}

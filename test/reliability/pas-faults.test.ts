@@ -8,53 +8,38 @@
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
 import { waitDelivered } from '../../bench/lib.js';
-import { alive, sleep, spawnProc, spawnSim, startLoad, statusLine, tempDir, verdictLine, writeQueuesDir, type Proc, type Sim } from './helpers.js';
+import { alive, sleep, spawnProc, startLoad, statusLine, useFaultRig, verdictLine, writeQueuesDir } from './helpers.js';
 
 describe('fault: a PAS that NAKs, drops, stalls and flaps, end to end', function () {
   this.timeout(90_000);
-  const tmp = tempDir('pas');
-  let redis: RedisChild;
-  let sim: Sim;
-  const procs: Proc[] = [];
-
-  after(async function () {
-    for (const p of procs) {
-      await p.kill();
-    }
-    await sim?.stop();
-    await redis?.stop();
-    tmp.remove();
-  });
+  const rig = useFaultRig('pas');
 
   it('delivers every acknowledged referral with AA in the end, in order, resends under the same MSH-10', async function () {
     const prefix = '{rel-pas}';
-    redis = await startRedisChild(path.join(tmp.dir, 'redis'));
-    sim = await spawnSim();
-    await sim.setScenario({ nakRate: 0.05, dropRate: 0.02, silentRate: 0.01 });
+    await rig.sim.setScenario({ nakRate: 0.05, dropRate: 0.02, silentRate: 0.01 });
     const common = {
-      redisUrl: redis.url,
+      redisUrl: rig.redis.url,
       prefix,
-      pasPort: sim.port,
+      pasPort: rig.sim.port,
       ackTimeoutMs: 1000,
-      queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues'), { backoffInitialMs: 50, backoffMaxMs: 300 }),
+      queuesDir: writeQueuesDir(path.join(rig.dir, 'queues'), { backoffInitialMs: 50, backoffMaxMs: 300 }),
     };
     const worker = await spawnProc('worker', common);
     const web = await spawnProc('web', common);
-    procs.push(worker, web);
+    rig.procs.push(worker, web);
     const load = startLoad([web.port], 2, 40);
     await sleep(3000);
-    await sim.close(); // the PAS goes away…
+    await rig.sim.close(); // the PAS goes away…
     await sleep(1000);
-    await sim.open(); // …and comes back
+    await rig.sim.open(); // …and comes back
     await sleep(3000);
     await load.stop();
-    const check = new Redis(redis.url);
+    const check = new Redis(rig.redis.url);
     try {
-      const verdict = await waitDelivered(sim, load.acknowledged, check, prefix, 60_000);
-      await sim.setScenario({});
-      const records = await sim.dump();
+      const verdict = await waitDelivered(rig.sim, load.acknowledged, check, prefix, 60_000);
+      await rig.sim.setScenario({});
+      const records = await rig.sim.dump();
       const answers = new Map<string, number>();
       for (const r of records) {
         answers.set(r[3], (answers.get(r[3]) ?? 0) + 1);

@@ -8,51 +8,37 @@
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
+import { startRedisChild } from '../../src/dev/redis-child.js';
 import { waitDelivered } from '../../bench/lib.js';
-import { alive, sleep, spawnProc, spawnSim, startLoad, statusLine, tempDir, verdictLine, writeQueuesDir, type Proc, type Sim } from './helpers.js';
+import { alive, sleep, spawnProc, startLoad, statusLine, useFaultRig, verdictLine, writeQueuesDir } from './helpers.js';
 
 describe('fault: Redis killed (SIGKILL) and restarted under load', function () {
   this.timeout(90_000);
-  const tmp = tempDir('redis');
-  let redis: RedisChild;
-  let sim: Sim;
-  const procs: Proc[] = [];
-
-  after(async function () {
-    for (const p of procs) {
-      await p.kill();
-    }
-    await sim?.stop();
-    await redis?.stop();
-    tmp.remove();
-  });
+  const rig = useFaultRig('redis');
 
   it('acknowledges only what it keeps: every 200 stored and delivered, only 503 while Redis is down, no crash', async function () {
     const prefix = '{rel-redis}';
-    redis = await startRedisChild(path.join(tmp.dir, 'redis'));
-    sim = await spawnSim();
-    const common = { redisUrl: redis.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues')) };
+    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues')) };
     const worker = await spawnProc('worker', common);
     const web = await spawnProc('web', common);
-    procs.push(worker, web);
+    rig.procs.push(worker, web);
 
     const load = startLoad([web.port], 4, 10);
     await sleep(2500);
     const killedAt = Date.now();
-    await redis.kill();
+    await rig.redis.kill();
     await sleep(2000);
     const restartAt = Date.now();
-    redis = await startRedisChild(path.join(tmp.dir, 'redis'), redis.port);
+    rig.redis = await startRedisChild(path.join(rig.dir, 'redis'), rig.redis.port);
     await sleep(3500);
     await load.stop();
 
-    const check = new Redis(redis.url);
+    const check = new Redis(rig.redis.url);
     try {
       const duringOutage = load.log.filter((r) => r.sent > killedAt + 50 && r.answered < restartAt);
       const wrong = duringOutage.filter((r) => r.status !== 503);
       const acknowledgedAfter = load.log.filter((r) => r.sent > restartAt + 2000 && r.status === 200).length;
-      const verdict = await waitDelivered(sim, load.acknowledged, check, prefix, 45_000);
+      const verdict = await waitDelivered(rig.sim, load.acknowledged, check, prefix, 45_000);
       const stored = await check.zcard(`${prefix}:messages`);
       console.log(`      statuses: ${statusLine(load.statuses)}; sent and answered while Redis was down: ${duringOutage.length} (${wrong.length} not 503)`);
       console.log(`      ${verdictLine(load.tried(), verdict)}; messages stored ${stored}; 200s after the restart ${acknowledgedAfter}`);

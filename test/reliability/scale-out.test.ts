@@ -9,49 +9,34 @@
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
 import { waitDelivered } from '../../bench/lib.js';
-import { alive, sleep, spawnProc, spawnSim, startLoad, statusLine, tempDir, verdictLine, writeQueuesDir, type Proc, type Sim } from './helpers.js';
+import { alive, sleep, spawnProc, startLoad, statusLine, useFaultRig, verdictLine, writeQueuesDir } from './helpers.js';
 
 describe('scale-out: two web and two worker processes on one Redis', function () {
   this.timeout(120_000);
-  const tmp = tempDir('scale');
-  let redis: RedisChild;
-  let sim: Sim;
-  const procs: Proc[] = [];
-
-  after(async function () {
-    for (const p of procs) {
-      await p.kill();
-    }
-    await sim?.stop();
-    await redis?.stop();
-    tmp.remove();
-  });
+  const rig = useFaultRig('scale');
 
   const long = process.env.RELIABILITY_LONG === '1';
   it(`keeps every invariant with load on both webs, a rolling restart of one worker and ${long ? 'kill -9' : 'a rolling restart'} of the other`, async function () {
     const prefix = '{rel-scale}';
-    redis = await startRedisChild(path.join(tmp.dir, 'redis'));
-    sim = await spawnSim();
-    const common = { redisUrl: redis.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues'), { lockMs: 2000, stalledMs: 1000 }) };
+    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues'), { lockMs: 2000, stalledMs: 1000 }) };
     const [webA, webB, workerA] = await Promise.all([spawnProc('web', common), spawnProc('web', common), spawnProc('worker', common)]);
     let workerB = await spawnProc('worker', common);
-    procs.push(webA!, webB!, workerA!, workerB);
+    rig.procs.push(webA!, webB!, workerA!, workerB);
     const load = startLoad([webA!.port, webB!.port], 1, 40);
     await sleep(3000);
     await workerA!.stop(); // graceful: head jobs go back to the head of their lanes
     const workerA2 = await spawnProc('worker', common);
-    procs.push(workerA2);
+    rig.procs.push(workerA2);
     await sleep(3000);
     await (long ? workerB.kill() : workerB.stop());
     workerB = await spawnProc('worker', common);
-    procs.push(workerB);
+    rig.procs.push(workerB);
     await sleep(2000);
     await load.stop();
-    const check = new Redis(redis.url);
+    const check = new Redis(rig.redis.url);
     try {
-      const verdict = await waitDelivered(sim, load.acknowledged, check, prefix, 90_000);
+      const verdict = await waitDelivered(rig.sim, load.acknowledged, check, prefix, 90_000);
       console.log(`      statuses ${statusLine(load.statuses)}`);
       console.log(`      ${verdictLine(load.tried(), verdict)}`);
       assert.deepEqual(verdict.lost, []);

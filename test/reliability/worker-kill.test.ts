@@ -12,36 +12,19 @@ import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
 import { referralPoster, waitDelivered } from '../../bench/lib.js';
-import { alive, sleep, spawnProc, spawnSim, startLoad, statusLine, tempDir, verdictLine, writeQueuesDir, type Proc, type Sim } from './helpers.js';
+import { alive, sleep, spawnProc, startLoad, statusLine, useFaultRig, verdictLine, writeQueuesDir } from './helpers.js';
 
 describe('fault: worker process killed with SIGKILL under load', function () {
   this.timeout(150_000);
-  const tmp = tempDir('worker');
-  let redis: RedisChild;
-  let sim: Sim;
-  const procs: Proc[] = [];
-
-  before(async function () {
-    redis = await startRedisChild(path.join(tmp.dir, 'redis'));
-    sim = await spawnSim();
-  });
-  after(async function () {
-    for (const p of procs) {
-      await p.kill();
-    }
-    await sim?.stop();
-    await redis?.stop();
-    tmp.remove();
-  });
+  const rig = useFaultRig('worker');
 
   it('delivers every acknowledged referral, in order, once per MSH-10, across three kill -9s of the worker', async function () {
     const prefix = '{rel-kill}';
-    const common = { redisUrl: redis.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues'), { lockMs: 2000, stalledMs: 1000 }) };
+    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues'), { lockMs: 2000, stalledMs: 1000 }) };
     let worker = await spawnProc('worker', common);
     const web = await spawnProc('web', common);
-    procs.push(worker, web);
+    rig.procs.push(worker, web);
     // About 40 referrals/s: below what the pipeline delivers, so the check measures recovery, not a backlog.
     const load = startLoad([web.port], 2, 50);
     const kills: string[] = [];
@@ -50,14 +33,14 @@ describe('fault: worker process killed with SIGKILL under load', function () {
       await worker.kill();
       kills.push(`kill ${k + 1} at ${load.acknowledged.length} acknowledged`);
       worker = await spawnProc('worker', common);
-      procs.push(worker);
+      rig.procs.push(worker);
     }
     await sleep(1500);
     await load.stop();
     const lastKill = Date.now();
-    const check = new Redis(redis.url);
+    const check = new Redis(rig.redis.url);
     try {
-      const verdict = await waitDelivered(sim, load.acknowledged, check, prefix, 100_000);
+      const verdict = await waitDelivered(rig.sim, load.acknowledged, check, prefix, 100_000);
       console.log(`      ${kills.join('; ')}; statuses ${statusLine(load.statuses)}; all delivered ${((Date.now() - lastKill) / 1000).toFixed(1)} s after the load stopped`);
       console.log(`      ${verdictLine(load.tried(), verdict)}`);
       assert.deepEqual(verdict.lost, [], 'every acknowledged referral delivered');
@@ -80,8 +63,8 @@ describe('fault: worker process killed with SIGKILL under load', function () {
   // for ~2 s by holding the sequencer's flush lock, as a busy flusher would.
   it('delivers an acknowledged referral whose inbound job stalled twice (crash loop)', async function () {
     const prefix = '{rel-stall}';
-    const common = { redisUrl: redis.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(tmp.dir, 'queues2'), { lockMs: 2000, stalledMs: 1000 }) };
-    const check = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues2'), { lockMs: 2000, stalledMs: 1000 }) };
+    const check = new Redis(rig.redis.url, { maxRetriesPerRequest: null });
     const inbound = new Queue('inbound', { connection: check, prefix });
     // A Worker with the runtime inbound worker's stalled-job options (src/runtime.ts), used only to run the stalled check.
     const checker = new Worker('inbound', null, { connection: check, prefix, autorun: false, maxStalledCount: 1_000_000 });
@@ -90,17 +73,17 @@ describe('fault: worker process killed with SIGKILL under load', function () {
       await (checker as unknown as { moveStalledJobsToWait(): Promise<void> }).moveStalledJobsToWait();
     };
     const web = await spawnProc('web', common);
-    procs.push(web);
+    rig.procs.push(web);
     const poster = referralPoster(web.port, 2);
     const states: string[] = [];
     try {
-      await sim.reset();
+      await rig.sim.reset();
       await check.set(`${prefix}:seq:lock`, 'test-holds-the-flush-lock', 'PX', 120_000);
       const first = await poster.post();
       assert.equal(first.status, 200);
       for (let stall = 1; stall <= 2; stall++) {
         const worker = await spawnProc('worker', common);
-        procs.push(worker);
+        rig.procs.push(worker);
         let active: string | undefined;
         for (let i = 0; i < 200 && !active; i++) {
           active = (await inbound.getActive())[0]?.id;
@@ -116,10 +99,10 @@ describe('fault: worker process killed with SIGKILL under load', function () {
       }
       await check.del(`${prefix}:seq:lock`);
       const worker = await spawnProc('worker', common);
-      procs.push(worker);
+      rig.procs.push(worker);
       const second = await poster.post();
       assert.equal(second.status, 200);
-      const verdict = await waitDelivered(sim, [first.reference!, second.reference!], check, prefix, 15_000);
+      const verdict = await waitDelivered(rig.sim, [first.reference!, second.reference!], check, prefix, 15_000);
       const failed = await inbound.getFailed();
       const seq = await check.mget(`${prefix}:seq:received`, `${prefix}:seq:flushed`);
       console.log(`      sequencer: received ${seq[0]}, flushed ${seq[1]}`);
