@@ -25,6 +25,20 @@ const methodNotAllowed = (allow: string) => (_req: Request, res: Response): void
   throw new BarsError('REC_METHOD_NOT_ALLOWED', `This endpoint allows ${allow} only`);
 };
 
+/** 425: a resend while the first attempt is still being processed (Transactional-integrity/Failure-Scenarios). */
+const tooEarly = (): BarsError =>
+  new BarsError('REC_TOO_EARLY', 'The previous attempt of this X-Request-Id is still being processed; retry shortly', {
+    issue: 'duplicate',
+    expression: 'X-Request-Id',
+  });
+
+/** 409 duplicate: "indicates the message was successfully sent" (Sender-responsibilities): the sender stops retrying. */
+const duplicate = (): BarsError =>
+  new BarsError('REC_CONFLICT', 'A message with this X-Request-Id has already been received and processed', {
+    issue: 'duplicate',
+    expression: 'X-Request-Id',
+  });
+
 const notImplemented = (what: string) => (): void => {
   throw new BarsError('REC_NOT_IMPLEMENTED', `${what} is not implemented by this receiver`);
 };
@@ -65,17 +79,10 @@ export function receiverRoutes(deps: AppDeps): Router {
     const answerPrevious = async (previous: RequestState): Promise<void> => {
       switch (previous.state) {
         case 'new':
-        case 'inflight':
-          throw new BarsError('REC_TOO_EARLY', 'The previous attempt of this X-Request-Id is still being processed; retry shortly', {
-            issue: 'duplicate',
-            expression: 'X-Request-Id',
-          });
+          // Claimed by a commit that is not visible yet: the first attempt is still being processed.
+          throw tooEarly();
         case 'done':
-          // "409 … duplicate … indicates the message was successfully sent" (Sender-responsibilities): do not retry.
-          throw new BarsError('REC_CONFLICT', 'A message with this X-Request-Id has already been received and processed', {
-            issue: 'duplicate',
-            expression: 'X-Request-Id',
-          });
+          throw duplicate();
         case 'failed':
           // The retry gets "the response that that failure would have generated".
           res.status(previous.status).setHeader('Content-Type', 'application/fhir+json; charset=utf-8').end(previous.body);
@@ -83,17 +90,11 @@ export function receiverRoutes(deps: AppDeps): Router {
         case 'committed': {
           if (await deps.inbound.getJob(inboundJobId(previous.messageId))) {
             // Stored and queued: the first attempt completed. A duplicate.
-            throw new BarsError('REC_CONFLICT', 'A message with this X-Request-Id has already been received and processed', {
-              issue: 'duplicate',
-              expression: 'X-Request-Id',
-            });
+            throw duplicate();
           }
           if (Date.now() - previous.committedAt < INFLIGHT_TTL_SECONDS * 1000) {
             // The first attempt may still be between its commit and its job.
-            throw new BarsError('REC_TOO_EARLY', 'The previous attempt of this X-Request-Id is still being processed; retry shortly', {
-              issue: 'duplicate',
-              expression: 'X-Request-Id',
-            });
+            throw tooEarly();
           }
           // Stored, but the first attempt died before its job was added (and before its 200): finish it now.
           const stored = await deps.store.getMessage(previous.messageId);

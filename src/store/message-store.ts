@@ -20,7 +20,6 @@ import type { Resource, StoredMessage } from '../bars/types.js';
 
 export type RequestState =
   | { readonly state: 'new' }
-  | { readonly state: 'inflight' }
   /** Stored; whether its inbound job exists decides between "processed" and "finish it" (routes.ts). */
   | { readonly state: 'committed'; readonly messageId: string; readonly committedAt: number }
   | { readonly state: 'done'; readonly messageId: string }
@@ -59,6 +58,7 @@ export interface PatientKey {
   readonly postcode?: string;
 }
 
+/** How long after its commit a message may still be waiting for its inbound job to be added by the first attempt. */
 export const INFLIGHT_TTL_SECONDS = 30;
 
 const FAIL_SCRIPT = `
@@ -88,8 +88,6 @@ export class MessageStore {
   async requestState(requestId: string): Promise<RequestState> {
     const h = await this.redis.hgetall(this.key('req', requestId));
     switch (h.state) {
-      case undefined:
-        return { state: 'new' };
       case 'committed':
         return { state: 'committed', messageId: h.messageId ?? '', committedAt: Number(h.committedAt ?? 0) };
       case 'done':
@@ -97,7 +95,7 @@ export class MessageStore {
       case 'failed':
         return { state: 'failed', status: Number(h.status), body: h.body ?? '' };
       default:
-        return { state: 'inflight' };
+        return { state: 'new' };
     }
   }
 
