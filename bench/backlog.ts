@@ -14,7 +14,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startRedisChild } from '../src/dev/redis-child.js';
 import { postReferrals } from './e2e.js';
@@ -38,7 +37,6 @@ export async function runBacklog(o: { messages: number; everysec?: boolean; log?
   const redis = new Redis(redisChild.url, { maxRetriesPerRequest: null });
   const prefix = '{bench}';
   const sim = await spawnSim();
-  const lane = new Queue('delivery-pas', { connection: redis, prefix });
   const procs: Proc[] = [];
   try {
     const sequentialAckPerSec = await mllpRoundTripRate(sim.port, 3);
@@ -56,11 +54,10 @@ export async function runBacklog(o: { messages: number; everysec?: boolean; log?
       await postReferrals(web.port, { duration: 0, connections: 32, amount: referrals - acknowledged.length, keep: acknowledged });
     }
     const acceptSeconds = (Date.now() - t0) / 1000;
-    // Wait until everything is mapped and on the lane (the head is active, retrying against the closed port).
+    // Wait until everything is mapped and on the lane (the head retrying against the closed port).
     const expected = 2 * acknowledged.length;
     for (;;) {
-      const c = await lane.getJobCounts('wait', 'active', 'prioritized');
-      if ((c.wait ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0) >= expected) {
+      if ((await redis.llen(`${prefix}:lane:pas`)) >= expected) {
         break;
       }
       await sleep(200);
@@ -97,7 +94,6 @@ export async function runBacklog(o: { messages: number; everysec?: boolean; log?
     for (const p of procs.reverse()) {
       await p.stop();
     }
-    await lane.close();
     await sim.stop();
     redis.disconnect();
     await redisChild.stop();

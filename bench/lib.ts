@@ -46,8 +46,8 @@ export const machine = (): string =>
   `${os.cpus().length} × ${os.cpus()[0]?.model?.trim() ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, node ${process.version}, ${os.platform()} ${os.release()}`;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A delivery.yaml with short locks and backoff, so a crashed worker's lane job comes back within seconds. */
-export function writeQueuesDir(dir: string, o: { lockMs?: number; stalledMs?: number; backoffInitialMs?: number; backoffMaxMs?: number } = {}): string {
+/** A delivery.yaml with a short lease and backoff, so a crashed worker's lane is taken over within seconds. */
+export function writeQueuesDir(dir: string, o: { leaseMs?: number; takeoverPollMs?: number; backoffInitialMs?: number; backoffMaxMs?: number } = {}): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, 'delivery.yaml'),
@@ -59,11 +59,9 @@ export function writeQueuesDir(dir: string, o: { lockMs?: number; stalledMs?: nu
       '  jitter: 0.2',
       'maxAttempts: forever',
       'lock:',
-      `  durationMs: ${o.lockMs ?? 30000}`,
-      `  stalledIntervalMs: ${o.stalledMs ?? 15000}`,
+      `  leaseMs: ${o.leaseMs ?? 10000}`,
+      `  takeoverPollMs: ${o.takeoverPollMs ?? 500}`,
       'retention:',
-      '  completedJobs: 100000',
-      '  completedAgeSeconds: 3600',
       '  deliveredTextTtlSeconds: 3600',
       '  historyTtlSeconds: 3600',
       'destinations: {}',

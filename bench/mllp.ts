@@ -2,7 +2,7 @@
  * Delivery benchmark: how fast one ordered lane can go, against the sequential MLLP round trip that bounds it.
  * Baseline and subject are measured in the same run on the same machine:
  *   1. baseline: MllpClient → PAS simulator, one message in flight, no Redis (pure MLLP round trip);
- *   2. lane:     enqueueDelivery → BullMQ lane → MllpClient → simulator (Redis with AOF everysec), one destination;
+ *   2. lane:     enqueueDelivery → lane (Redis list, group-committed) → MllpClient → simulator (Redis with AOF everysec), one destination;
  *   3. lanes:    the same with 4 destinations in parallel.
  * Run: npx tsx bench/mllp.ts [messages]
  */
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { parseDestinations } from '../src/delivery/destinations.js';
 import { getDeliveryHistory } from '../src/delivery/history.js';
-import { createLaneQueues, enqueueDelivery, startLaneWorkers } from '../src/delivery/lanes.js';
+import { enqueueDelivery, startLaneWorkers } from '../src/delivery/lanes.js';
 import { MllpClient } from '../src/delivery/mllp-client.js';
 import { parseDeliveryPolicy } from '../src/delivery/policy.js';
 import { startPasSimulator } from '../src/dev/pas-sim.js';
@@ -47,15 +47,14 @@ async function lanes(redisUrl: string, destinationCount: number): Promise<{ rate
   const policy = parseDeliveryPolicy({
     backoff: { initialMs: 10, maxMs: 100 },
     maxAttempts: 'forever',
-    lock: { durationMs: 30000, stalledIntervalMs: 15000 },
-    retention: { completedJobs: 1000, completedAgeSeconds: 3600, deliveredTextTtlSeconds: 3600, historyTtlSeconds: 3600 },
+    lock: { leaseMs: 10000, takeoverPollMs: 500 },
+    retention: { deliveredTextTtlSeconds: 3600, historyTtlSeconds: 3600 },
   });
-  const queues = createLaneQueues(redis, prefix);
   const per = Math.floor(N / destinationCount);
   const te = performance.now();
   for (let i = 0; i < per; i += 1) {
     for (let d = 0; d < destinationCount; d += 1) {
-      await enqueueDelivery({ redis, prefix, lanes: queues }, { messageId: `m${i}`, destination: `pas${d}`, controlId: `C${i}`, contentType: 'x-application/hl7-v2+er7', text: adt(`C${i}`) });
+      await enqueueDelivery({ redis, prefix }, { messageId: `m${i}`, destination: `pas${d}`, controlId: `C${i}`, contentType: 'x-application/hl7-v2+er7', text: adt(`C${i}`) });
     }
   }
   const enqueueRate = (per * destinationCount) / ((performance.now() - te) / 1000);
@@ -73,7 +72,6 @@ async function lanes(redisUrl: string, destinationCount: number): Promise<{ rate
   }
   await getDeliveryHistory({ redis, prefix }, 'pas0', `m${per - 1}`);
   await workers.close();
-  await queues.close();
   await Promise.all(sims.map((s) => s.close()));
   await redis.quit();
   return { rate, enqueueRate };
@@ -88,7 +86,7 @@ try {
   console.log(`node ${process.version}, ${os.cpus().length} CPU (${os.cpus()[0]?.model ?? '?'}), ${N} messages, loopback`);
   console.log(`sequential MLLP round trip (no Redis):        ${base.toFixed(0)} msg/s  (${(1000 / base).toFixed(3)} ms each)`);
   console.log(`enqueueDelivery (awaited, AOF everysec):      ${one.enqueueRate.toFixed(0)} msg/s`);
-  console.log(`one ordered lane (Redis + BullMQ + MLLP):     ${one.rate.toFixed(0)} msg/s  (${((one.rate / base) * 100).toFixed(0)}% of the round trip)`);
+  console.log(`one ordered lane (Redis + MLLP):               ${one.rate.toFixed(0)} msg/s  (${((one.rate / base) * 100).toFixed(0)}% of the round trip)`);
   console.log(`four lanes in parallel (total):               ${four.rate.toFixed(0)} msg/s`);
 } finally {
   await redisChild.stop();

@@ -16,11 +16,10 @@ import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INB
 import { createProducerConnection, createWorkerConnection } from './store/redis.js';
 import { MessageStore } from './store/message-store.js';
 import { flushReady, readyAndFlush, type SequencerDeps } from './queues/sequencer.js';
-import { enqueueDelivery } from './delivery/lanes.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { createMetrics } from './ops/metrics.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
-import { createLaneQueues, startLaneWorkers } from './delivery/lanes.js';
+import { enqueueDeliveries, startLaneWorkers } from './delivery/lanes.js';
 import { loadDeliveryPolicy } from './delivery/policy.js';
 import { startPasSimulator, type PasSimulator } from './dev/pas-sim.js';
 import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from './pas-events/listener.js';
@@ -260,10 +259,8 @@ export async function start(options: StartOptions): Promise<Running> {
         loadDeliveryPolicy(path.join(config.queuesDir, 'delivery.yaml')),
       );
       stack.push({ name: 'delivery lanes', stop: () => lanes.close() });
-      const laneQueues = createLaneQueues(workerConnection, prefix);
-      stack.push({ name: 'lane queues', stop: () => laneQueues.close() });
       log.info({ destinations: lanes.destinations }, 'delivery lanes started');
-      alertSources.lanes = () => laneObservations({ redis: workerConnection, prefix, lanes: laneQueues }, lanes.destinations);
+      alertSources.lanes = () => laneObservations({ redis: workerConnection, prefix }, lanes.destinations);
       alertSources.deadLetters = () => deadLetterObservations(workerConnection, prefix, config.alerts.deadLetterWindowHours);
       alertSources.redis = redisObservation(workerConnection);
 
@@ -352,11 +349,12 @@ export async function start(options: StartOptions): Promise<Running> {
       const sequencer: SequencerDeps = {
         redis: workerConnection,
         prefix,
-        handOff: (output, text) =>
-          enqueueDelivery(
-            { redis: workerConnection, prefix, lanes: laneQueues },
-            { messageId: output.deliveryId, destination: output.destination, controlId: output.controlId, contentType: output.contentType, text },
-          ),
+        handOff: async (outputs) => {
+          await enqueueDeliveries(
+            { redis: workerConnection, prefix },
+            outputs.map((o) => ({ messageId: o.deliveryId, destination: o.destination, controlId: o.controlId, contentType: o.contentType, text: { key: o.textKey } })),
+          );
+        },
       };
       const worker = new Worker<InboundJobData>(
         INBOUND_QUEUE,

@@ -18,7 +18,6 @@ import {
   showDeadLetter,
 } from './dead-letters.js';
 import type { DeliveryStore } from './history.js';
-import { createLaneQueues } from './lanes.js';
 
 /** How the command reaches Redis; defaults come from REDIS_URL and BARS_PREFIX. */
 export interface DeadLettersCliOptions {
@@ -85,7 +84,6 @@ export async function deadLettersCommand(
     lazyConnect: true,
   });
   const store: DeliveryStore = { redis, prefix: options.prefix ?? process.env.BARS_PREFIX ?? 'bars' };
-  const lanes = createLaneQueues(redis, store.prefix);
   try {
     await redis.connect();
     switch (sub) {
@@ -104,7 +102,7 @@ export async function deadLettersCommand(
       }
       case 'replay': {
         const fresh = flags.get('new-control-id');
-        const controlId = await replayDeadLetter({ ...store, lanes }, destination!, messageId!, {
+        const controlId = await replayDeadLetter(store, destination!, messageId!, {
           actor: actor!,
           controlId: fresh === undefined ? { mode: 'same' } : { mode: 'new', ...(typeof fresh === 'string' ? { controlId: fresh } : {}) },
           ...(str(flags.get('reason')) ? { reason: str(flags.get('reason'))! } : {}),
@@ -129,7 +127,6 @@ export async function deadLettersCommand(
     out.write(`dead-letters: ${err instanceof DeadLetterNotFoundError ? err.message : (err as Error).message}\n`);
     return 1;
   } finally {
-    await lanes.close();
     redis.disconnect();
   }
 }

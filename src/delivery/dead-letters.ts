@@ -13,8 +13,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { withControlId } from './hl7-header.js';
-import { appendEvent, deliveryJobId, deliveryKeys, getDeliveryHistory, type DeliveryHistory, type DeliveryStore } from './history.js';
-import type { DeliveryJobData, LaneQueues } from './lanes.js';
+import { appendEvent, deliveryKeys, getDeliveryHistory, type DeliveryHistory, type DeliveryStore } from './history.js';
+import { laneKey, laneWakeups, wakeupName } from './lane-store.js';
+import type { LaneEntry } from './lanes.js';
 
 /** One dead letter as listed. */
 export interface DeadLetter {
@@ -56,7 +57,7 @@ export class DeadLetterNotFoundError extends Error {
 /** Records that the lane gave up on a message (called by the lane processor). */
 export async function recordDeadLetter(
   store: DeliveryStore,
-  job: DeliveryJobData,
+  job: LaneEntry,
   why: { reason: string; detail?: string | undefined },
 ): Promise<void> {
   const now = new Date();
@@ -154,7 +155,7 @@ export type ReplayControlId = { readonly mode: 'same' } | { readonly mode: 'new'
  * @returns the MSH-10 the replay will carry.
  */
 export async function replayDeadLetter(
-  deps: DeliveryStore & { readonly lanes: LaneQueues },
+  deps: DeliveryStore,
   destination: string,
   messageId: string,
   who: { actor: string; controlId?: ReplayControlId; reason?: string },
@@ -175,22 +176,20 @@ export async function replayDeadLetter(
     const choice = who.controlId ?? { mode: 'same' };
     const controlId = choice.mode === 'same' ? deadLetter.controlId : (choice.controlId ?? newControlId());
     const keys = deliveryKeys(prefix, destination, messageId);
-    const replays = await redis.hincrby(keys.history, 'replays', 1);
     const now = new Date().toISOString();
-    const multi = redis.multi();
+    const multi = redis.multi().hincrby(keys.history, 'replays', 1);
     if (controlId !== deadLetter.controlId) {
       multi.set(renderedKey, withControlId(text, controlId));
     }
+    // Back on the lane and out of the dead-letter set in one transaction: never both, never neither.
     await multi
       .hset(keys.history, { status: 'queued', controlId, cycleAttempts: 0 })
       .hdel(keys.history, 'deadLetteredAt')
+      .rpush(laneKey(prefix, destination), messageId)
+      .zrem(deadSet(prefix), member(destination, messageId))
+      .del(deadRecord(prefix, destination, messageId))
       .exec();
-    await deps.lanes.get(destination).add(
-      'deliver',
-      { messageId, destination, controlId, renderedKey },
-      { jobId: deliveryJobId(destination, messageId, replays), removeOnComplete: { count: 10000 }, removeOnFail: false },
-    );
-    await redis.multi().zrem(deadSet(prefix), member(destination, messageId)).del(deadRecord(prefix, destination, messageId)).exec();
+    laneWakeups.emit(wakeupName(prefix, destination));
     const detail = `${choice.mode === 'same' ? 'same' : 'new'} MSH-10 ${controlId}${who.reason ? `: ${who.reason}` : ''}`;
     await appendEvent(deps, destination, messageId, { at: now, type: 'replayed', controlId, actor: who.actor, detail });
     await audit(deps, { at: now, actor: who.actor, action: 'replay', destination, messageId, detail });

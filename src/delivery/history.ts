@@ -76,11 +76,6 @@ export function deliveryKeys(prefix: string, destination: string, messageId: str
   };
 }
 
-/** The BullMQ jobId of a delivery (the n-th replay gets a suffix). Custom ids must not contain ':'. */
-export function deliveryJobId(destination: string, messageId: string, replay = 0): string {
-  return `dlv-${destination}-${messageId}${replay > 0 ? `-r${replay}` : ''}`;
-}
-
 const MAX_TEXT = 200;
 
 /** Truncates free text coming back from a PAS before it is stored. */

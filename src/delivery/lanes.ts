@@ -2,56 +2,66 @@
  * Ordered delivery lanes: messages for one destination leave in the order they were queued, and a failing head
  * message is retried IN PLACE while later messages wait (ARCHITECTURE.md invariant 3).
  *
- * Design: one BullMQ queue per destination (`delivery-<destination>`), global concurrency 1, one worker per process
- * at concurrency 1. The processor never throws a delivery failure to BullMQ — BullMQ's own retry moves a job to the
- * delayed set and the next job overtakes it even at concurrency 1 (measured, anchors.md §5.1). Instead the
- * processor loops on its (head) job: send, read the ACK, apply the destination's ACK policy, and on a retryable
- * failure sleep the policy backoff and send again with the SAME MSH-10. It returns only when the message is
- * delivered or dead-lettered; only then does the lane advance.
+ * Design: a Redis list per destination (lane-store.ts), owned by one worker process at a time through a lease (a
+ * key with a TTL the owner renews). The owner runs two loops:
+ * - the sender takes entries in list order and sends each one, waiting for its ACK before the next (one message in
+ *   flight per lane, as HL7 original-mode acknowledgement expects), and applies the destination's ACK policy; a
+ *   retryable failure sleeps the policy backoff and sends the SAME message (same MSH-10) again;
+ * - the stepper records what the sender has delivered since its last call, marks the message in flight, and reads
+ *   ahead, all in one Redis script call (group commit), so Redis's fsync is paid once per round trip, not per message.
  *
- * Why this keeps order across restarts and crashes, with all state in Redis:
- * - `Queue.setGlobalConcurrency(1)` lets at most one job per lane be active across all worker processes, so two
- *   workers (a rolling restart, a second replica) can never send two messages of one lane at once.
- * - While looping, the worker's lock on the head job is renewed by BullMQ every lockDuration/2, and re-checked
- *   (extendLock) before each retry: a worker that lost its lock stops rather than racing its successor.
- * - kill -9: the lock expires, BullMQ's stalled check moves the job from active back to the HEAD of the wait list
- *   (RPUSH on the consuming end), and the next worker resends it with the same MSH-10. maxStalledCount is set
- *   very high so a crash can never fail a message.
- * - Graceful close: the backoff sleep is aborted and the head job is put back at the head (`moveToWait` +
- *   WaitingError), never completed or failed.
+ * Why nothing is lost, reordered or sent under two MSH-10s, with all state in Redis:
+ * - Only the lease holder sends or pops. Two processes (rolling restart, replicas) never send one lane at once; every
+ *   step checks the lease inside the script, and a sender that finds its lease gone stops before its next send.
+ * - An entry leaves the list only in the step that records it delivered (or dead-lettered), atomically. A crash
+ *   (kill -9) therefore leaves every unrecorded message on the list: after the lease expires the next owner sends
+ *   them again with the same MSH-10 (the text, MSH-10 included, is stored). What a crash can cost is a resend of the
+ *   message in flight and of those ACKed during the last Redis round trip; a message in flight for longer than one
+ *   round trip is marked `sending`, and its next owner records the attempt as `interrupted`.
+ * - Graceful close: the sender stops after the message in flight, the stepper records what is done, the lease is
+ *   released so a standby takes over at its next poll.
  *
- * Job data carries ids only (no PHI): { messageId, destination, controlId, renderedKey }. The rendered HL7 text is
- * stored by enqueueDelivery under renderedKey; attempts, ACK codes and errors go to the history (history.ts).
- * A message that fails for good goes to the dead-letter set (dead-letters.ts) and the lane moves on.
+ * Entries carry ids only; the rendered text is under its own key (history.ts), attempts, ACK codes and errors go to
+ * the history. A message that fails for good goes to the dead-letter set (dead-letters.ts) and the lane moves on.
  */
-import { Queue, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { mllpClientOptions, type AckAction, type Destination } from './destinations.js';
 import { recordDeadLetter } from './dead-letters.js';
 import { DeliveryError } from './errors.js';
 import { dropFile } from './file-drop.js';
-import { appendEvent, clip, deliveryJobId, deliveryKeys, type DeliveryStore } from './history.js';
-
-export { deliveryJobId } from './history.js';
+import { clip, deliveryKeys, type DeliveryStore } from './history.js';
+import {
+  acquireLease,
+  enqueueEntries,
+  laneKey,
+  laneStep,
+  laneWakeups,
+  leaseKey,
+  releaseLease,
+  renewLease,
+  wakeupName,
+  type FetchedEntry,
+  type StepOutcome,
+} from './lane-store.js';
 import { MllpClient, type AckResult, type MllpLogger } from './mllp-client.js';
 import { backoffDelay, lanePolicy, type DeliveryPolicy, type LanePolicy } from './policy.js';
 
 /** What the inbound processor hands to delivery: one rendered message for one destination. */
 export interface DeliveryItem {
-  /** Our id of the stored BaRS message version (StoredMessage.id). */
+  /** Delivery id (e.g. `<message id>.<mapping id>`): unique per destination. */
   readonly messageId: string;
   /** Destination name (destinations config). */
   readonly destination: string;
-  /** MSH-10 already in `text`; reused on every resend. */
+  /** MSH-10 already in the text; reused on every resend. */
   readonly controlId: string;
   /** e.g. `x-application/hl7-v2+er7` or `text/plain` for a flat file. */
   readonly contentType: string;
-  /** The rendered message. Stored in Redis, never put in job data or logs. */
-  readonly text: string;
+  /** The rendered message, or the Redis key where it is stored. Never put in logs. */
+  readonly text: string | { readonly key: string };
 }
 
-/** BullMQ job data of a delivery job: ids only. */
-export interface DeliveryJobData {
+/** One message on a lane, as the transport and the dead-letter records see it: ids only. */
+export interface LaneEntry {
   readonly messageId: string;
   readonly destination: string;
   readonly controlId: string;
@@ -59,105 +69,39 @@ export interface DeliveryJobData {
   readonly renderedKey: string;
 }
 
-/** What a delivery job returns to BullMQ (ids and counts only). */
-export interface DeliveryJobResult {
-  readonly outcome: 'delivered' | 'dead-lettered';
-  readonly attempts: number;
-  readonly ackCode?: string;
-}
-
 /** Logger subset (pino-compatible). */
 export interface LaneLogger extends MllpLogger {
   error(obj: object, msg: string): void;
 }
 
-/** The BullMQ queue name of a destination's lane. */
-export function laneQueueName(destination: string): string {
-  return `delivery-${destination}`;
-}
-
-/** Producer-side lane queues, created on first use and shared. */
-export interface LaneQueues {
-  get(destination: string): Queue<DeliveryJobData, DeliveryJobResult>;
-  close(): Promise<void>;
-}
-
-/**
- * Creates the producer side of the lanes.
- * @param connection - ioredis connection (producers: `enableOfflineQueue: false` so enqueue fails fast).
- * @param prefix - BullMQ and key prefix.
- */
-export function createLaneQueues(connection: Redis, prefix: string): LaneQueues {
-  const queues = new Map<string, Queue<DeliveryJobData, DeliveryJobResult>>();
-  return {
-    get(destination) {
-      let queue = queues.get(destination);
-      if (!queue) {
-        queue = new Queue<DeliveryJobData, DeliveryJobResult>(laneQueueName(destination), { connection, prefix });
-        // Redis errors reach the caller of add(); BullMQ would otherwise print each reconnect attempt to stderr.
-        queue.on('error', () => undefined);
-        queues.set(destination, queue);
-      }
-      return queue;
-    },
-    async close() {
-      await Promise.all([...queues.values()].map((q) => q.close()));
-      queues.clear();
-    },
-  };
-}
-
-/** Dependencies of enqueueDelivery. */
-export interface EnqueueDeps extends DeliveryStore {
-  readonly lanes: LaneQueues;
-  /** Completed-job retention (from the policy file); defaults keep 10,000 for 7 days. */
-  readonly retention?: Pick<DeliveryPolicy['retention'], 'completedJobs' | 'completedAgeSeconds'>;
-}
-
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
- * Queues one rendered message on its destination's lane: stores the text, records the history, then adds the job.
- * Idempotent per (messageId, destination): a second call (e.g. the inbound job re-run after a crash) adds nothing.
+ * Queues rendered messages at the back of their lanes, in the order given, in one round trip. Idempotent per
+ * (messageId, destination): a message queued before (e.g. a hand-off repeated after a crash) is not queued again.
+ * @returns how many were new.
  */
-export async function enqueueDelivery(deps: EnqueueDeps, item: DeliveryItem): Promise<void> {
-  if (!SAFE_ID.test(item.messageId) || !SAFE_ID.test(item.destination) || item.controlId === '') {
-    throw new Error('enqueueDelivery: messageId/destination must be [A-Za-z0-9._-] and controlId non-empty');
+export async function enqueueDeliveries(deps: DeliveryStore, items: readonly DeliveryItem[]): Promise<number> {
+  for (const item of items) {
+    if (!SAFE_ID.test(item.messageId) || !SAFE_ID.test(item.destination) || item.controlId === '') {
+      throw new Error('enqueueDelivery: messageId/destination must be [A-Za-z0-9._-] and controlId non-empty');
+    }
   }
-  const keys = deliveryKeys(deps.prefix, item.destination, item.messageId);
-  if ((await deps.redis.hget(keys.history, 'jobAddedAt')) !== null) {
-    return; // already on the lane (or delivered); adding again would send twice
-  }
-  const now = new Date().toISOString();
-  await deps.redis
-    .multi()
-    .set(keys.text, item.text)
-    .hsetnx(keys.history, 'enqueuedAt', now)
-    .hset(keys.history, {
-      messageId: item.messageId,
-      destination: item.destination,
-      controlId: item.controlId,
-      contentType: item.contentType,
-      status: 'queued',
-    })
-    .sadd(keys.destinations, item.destination)
-    .exec();
-  const retention = deps.retention ?? { completedJobs: 10000, completedAgeSeconds: 604800 };
-  // If we crashed between this add and the marker below, the retry re-adds with the same jobId: a BullMQ no-op.
-  await deps.lanes.get(item.destination).add(
-    'deliver',
-    { messageId: item.messageId, destination: item.destination, controlId: item.controlId, renderedKey: keys.text },
-    {
-      jobId: deliveryJobId(item.destination, item.messageId),
-      removeOnComplete: { count: retention.completedJobs, age: retention.completedAgeSeconds },
-      removeOnFail: false,
-    },
+  const added = await enqueueEntries(
+    deps.redis,
+    deps.prefix,
+    items.map((i) => ({ destination: i.destination, id: i.messageId, controlId: i.controlId, contentType: i.contentType, text: i.text })),
+    new Date().toISOString(),
   );
-  await deps.redis
-    .multi()
-    .hset(keys.history, 'jobAddedAt', now)
-    .rpush(keys.events, JSON.stringify({ at: now, type: 'queued', controlId: item.controlId }))
-    .exec();
+  for (const destination of new Set(items.map((i) => i.destination))) {
+    laneWakeups.emit(wakeupName(deps.prefix, destination));
+  }
+  return added;
+}
+
+/** Queues one rendered message (see enqueueDeliveries). */
+export async function enqueueDelivery(deps: DeliveryStore, item: DeliveryItem): Promise<void> {
+  await enqueueDeliveries(deps, [item]);
 }
 
 /** How one attempt ended at the transport level. */
@@ -165,7 +109,7 @@ export type TransportOutcome = { readonly kind: 'ack'; readonly ack: AckResult }
 
 /** Sends rendered messages to one destination. */
 export interface LaneTransport {
-  deliver(text: string, job: DeliveryJobData): Promise<TransportOutcome>;
+  deliver(text: string, entry: LaneEntry): Promise<TransportOutcome>;
   close(): Promise<void>;
 }
 
@@ -173,10 +117,10 @@ export interface LaneTransport {
 export function createTransport(destination: Destination, logger?: LaneLogger): LaneTransport {
   if (destination.kind === 'file') {
     return {
-      async deliver(text, job) {
+      async deliver(text, entry) {
         const path = await dropFile(destination, text, {
-          controlId: job.controlId,
-          messageId: job.messageId,
+          controlId: entry.controlId,
+          messageId: entry.messageId,
           destination: destination.name,
           now: new Date(),
         });
@@ -187,24 +131,11 @@ export function createTransport(destination: Destination, logger?: LaneLogger): 
   }
   const client = new MllpClient({ ...mllpClientOptions(destination), ...(logger ? { logger } : {}) });
   return {
-    async deliver(text, job) {
-      return { kind: 'ack', ack: await client.send(text, job.controlId) };
+    async deliver(text, entry) {
+      return { kind: 'ack', ack: await client.send(text, entry.controlId) };
     },
     close: () => client.close(),
   };
-}
-
-/** Everything the lane processor needs, passed in. */
-export interface LaneProcessorDeps extends DeliveryStore {
-  readonly destination: Destination;
-  readonly transport: LaneTransport;
-  readonly policy: LanePolicy;
-  readonly retention: DeliveryPolicy['retention'];
-  readonly lockDurationMs: number;
-  /** Aborted on close: stop sleeping and put the head job back. */
-  readonly signal: AbortSignal;
-  readonly logger?: LaneLogger;
-  readonly random?: () => number;
 }
 
 /** What the ACK policy says about one attempt. */
@@ -224,14 +155,6 @@ function decide(destination: Destination, outcome: TransportOutcome | undefined)
   return destination.kind === 'mllp' ? destination.ackPolicy[code] : 'retry';
 }
 
-/** Thrown when this worker no longer holds the head job's lock: another worker owns the lane now. */
-export class LaneLockLostError extends Error {
-  constructor(jobId: string | undefined) {
-    super(`lost the lock on delivery job ${jobId ?? '?'}`);
-    this.name = 'LaneLockLostError';
-  }
-}
-
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) {
@@ -248,121 +171,407 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * The lane processor: delivers the head job of a lane, retrying it in place until it is delivered or
- * dead-lettered. Never throws a delivery failure to BullMQ (that would reorder the lane).
- * @param job - the head job.
- * @param token - BullMQ lock token of this worker.
- * @param deps - transport, policy, store.
- */
-export async function processDeliveryJob(
-  job: Job<DeliveryJobData, DeliveryJobResult>,
-  token: string | undefined,
-  deps: LaneProcessorDeps,
-): Promise<DeliveryJobResult> {
-  const { messageId, destination, controlId, renderedKey } = job.data;
-  const keys = deliveryKeys(deps.prefix, destination, messageId);
-  const redis = deps.redis;
+/** Everything one lane's owner needs, passed in. */
+export interface LaneRunnerDeps extends DeliveryStore {
+  readonly destination: Destination;
+  readonly transport: LaneTransport;
+  readonly policy: LanePolicy;
+  readonly retention: DeliveryPolicy['retention'];
+  readonly lock: DeliveryPolicy['lock'];
+  readonly logger?: LaneLogger;
+  readonly random?: () => number;
+}
 
-  // One round trip for what every attempt starts with (each round trip waits for Redis's fsync).
-  const [[, previousRaw], [, textRaw]] = (await redis.pipeline().hget(keys.history, 'status').get(renderedKey).exec()) as [
-    [Error | null, string | null],
-    [Error | null, string | null],
-  ];
-  const previous = previousRaw;
-  let prefetched: string | null | undefined = textRaw;
-  if (previous === 'sending') {
-    // The last worker died between sending and recording the answer: the PAS may have this message already.
-    await appendEvent(deps, destination, messageId, { at: new Date().toISOString(), type: 'interrupted', controlId });
+/** Entries read ahead of the sender: enough for several round trips of Redis at the PAS's pace. */
+const READ_AHEAD = 256;
+/** How often an owner whose lane is empty looks for entries queued by another process. */
+const IDLE_POLL_MS = 20;
+
+/** A fetched entry and what the sender made of it. */
+type Slot = Omit<FetchedEntry, 'status'> & { status: string; cycle: number; done?: StepOutcome };
+
+/**
+ * One destination's lane in this process: waits for the lease, then delivers until closed or the lease is lost.
+ * Exported for tests; startLaneWorkers runs one per destination.
+ */
+export class LaneRunner {
+  private readonly token = randomUUID();
+  private readonly stopping = new AbortController();
+  private running: Promise<void> | undefined;
+  /** Fetched entries not yet popped from the list, in list order. */
+  private slots: Slot[] = [];
+  /** Index in `slots` of the next entry to send. */
+  private next = 0;
+  /** The entry being sent, and whether a step has marked it `sending`. */
+  private inFlight: { id: string; marked: boolean } | undefined;
+  private owner = false;
+  private lost = false;
+  /** True when the last read came back short: the list has nothing more until someone queues. */
+  private drained = false;
+  private wake: (() => void) | undefined;
+  private readonly onWakeup = (): void => {
+    this.drained = false;
+    this.poke();
+  };
+
+  constructor(private readonly deps: LaneRunnerDeps) {}
+
+  get destination(): string {
+    return this.deps.destination.name;
   }
 
-  for (let first = true; ; first = false) {
-    if (deps.signal.aborted) {
-      await job.moveToWait(token); // back to the head of the lane for the next worker
-      throw new WaitingError();
-    }
-    if (!first && token !== undefined && (await job.extendLock(token, deps.lockDurationMs)) !== 1) {
-      throw new LaneLockLostError(job.id);
-    }
-    const text = prefetched !== undefined ? prefetched : await redis.get(renderedKey);
-    prefetched = undefined;
-    if (text === null) {
-      await recordDeadLetter(deps, job.data, { reason: 'content-missing', detail: 'rendered message not found' });
-      return { outcome: 'dead-lettered', attempts: 0 };
-    }
-    const startedAt = new Date();
-    const [, , attemptsRaw] = (await redis
-      .multi()
-      .hset(keys.history, { status: 'sending', lastAttemptAt: startedAt.toISOString() })
-      .hincrby(keys.history, 'attempts', 1)
-      .hincrby(keys.history, 'cycleAttempts', 1)
-      .exec()) as [unknown, unknown, [Error | null, number]];
-    const cycleAttempts = attemptsRaw[1];
+  start(): void {
+    laneWakeups.on(wakeupName(this.deps.prefix, this.destination), this.onWakeup);
+    this.running = this.run();
+  }
 
-    let outcome: TransportOutcome | undefined;
-    let failure: DeliveryError | Error | undefined;
+  async close(): Promise<void> {
+    this.stopping.abort();
+    this.ownership.abort();
+    this.poke();
+    await this.running;
+    laneWakeups.off(wakeupName(this.deps.prefix, this.destination), this.onWakeup);
+  }
+
+  /** Wakes the stepper and the sender, whichever is waiting; each re-reads the state and waits again if idle. */
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+    this.senderWake?.();
+  }
+
+  /** Sleeps until poked or `ms` passed. */
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private get closing(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    const { redis, prefix, lock } = this.deps;
+    while (!this.closing) {
+      let acquired = false;
+      try {
+        acquired = await acquireLease(redis, prefix, this.destination, this.token, lock.leaseMs);
+      } catch (err) {
+        this.deps.logger?.warn({ destination: this.destination, err: (err as Error).message }, 'lane lease: Redis error');
+      }
+      if (!acquired) {
+        await sleep(lock.takeoverPollMs, this.stopping.signal);
+        continue;
+      }
+      this.owner = true;
+      this.lost = false;
+      this.ownership = new AbortController();
+      this.lastRenewal = Date.now();
+      this.slots = [];
+      this.next = 0;
+      this.inFlight = undefined;
+      this.drained = false;
+      this.deps.logger?.info({ destination: this.destination }, 'lane owned by this process');
+      const renewal = setInterval(() => void this.renew(), Math.max(50, Math.floor(lock.leaseMs / 3)));
+      try {
+        await Promise.all([this.sendLoop(), this.stepLoop()]);
+      } finally {
+        clearInterval(renewal);
+        this.owner = false;
+      }
+      if (this.lost) {
+        this.deps.logger?.warn({ destination: this.destination }, 'lane lease lost; another process owns the lane now');
+        await sleep(lock.takeoverPollMs, this.stopping.signal);
+      } else {
+        await releaseLease(redis, prefix, this.destination, this.token).catch(() => undefined);
+      }
+    }
+  }
+
+  private lastRenewal = Date.now();
+
+  private async renew(): Promise<void> {
+    const { redis, prefix, lock } = this.deps;
     try {
-      outcome = await deps.transport.deliver(text, job.data);
-    } catch (err) {
-      failure = err instanceof Error ? err : new Error(String(err));
+      if (await renewLease(redis, prefix, this.destination, this.token, lock.leaseMs)) {
+        this.lastRenewal = Date.now();
+      } else {
+        this.loseLease();
+      }
+    } catch {
+      // Redis unreachable: once the lease may have expired, someone else may own the lane; stop sending.
+      if (Date.now() - this.lastRenewal > lock.leaseMs) {
+        this.loseLease();
+      }
     }
-    const durationMs = Date.now() - startedAt.getTime();
-    let decision = decide(deps.destination, outcome);
-    const max = deps.policy.maxAttempts;
-    const exhausted = decision === 'retry' && max !== 'forever' && cycleAttempts >= max;
-    if (exhausted) {
-      decision = 'dead-letter';
-    }
-    const ack = outcome?.kind === 'ack' ? outcome.ack : undefined;
-    const errorKind = failure instanceof DeliveryError ? failure.kind : failure ? 'internal' : undefined;
-    const outcomeLabel = ack ? ack.code : outcome?.kind === 'file' ? 'written' : (errorKind ?? 'unknown');
-    const event = {
-      at: new Date().toISOString(),
-      type: 'attempt' as const,
-      attempt: cycleAttempts,
-      controlId,
-      ...(ack ? { ackCode: ack.code } : {}),
-      ...(ack?.text ? { ackText: clip(ack.text) } : {}),
-      ...(errorKind ? { error: errorKind, errorMessage: clip(failure?.message) } : {}),
-      durationMs,
-      action: exhausted ? 'dead-letter (max attempts)' : decision,
-    };
-    const status = decision === 'delivered' ? 'delivered' : decision === 'hold' ? 'held' : decision === 'retry' ? 'retrying' : 'sending';
-    deps.logger?.[decision === 'delivered' ? 'debug' : 'warn'](
-      { destination, messageId, controlId, attempt: cycleAttempts, outcome: outcomeLabel, durationMs, decision },
-      'delivery attempt',
-    );
+  }
 
-    if (decision === 'delivered') {
-      // The attempt and the delivery are recorded in one transaction (one fsync-bound round trip, not two).
-      const deliveredAt = new Date().toISOString();
-      await redis
+  private loseLease(): void {
+    this.lost = true;
+    this.ownership.abort();
+    this.poke();
+  }
+
+  /** Aborted when this process stops owning the lane (lease lost or closing): ends backoff sleeps. */
+  private ownership = new AbortController();
+
+  /** Owner is active while it holds the lease and is not closing. */
+  private get active(): boolean {
+    return this.owner && !this.lost && !this.closing;
+  }
+
+  /** Records outcomes, marks the message in flight, reads ahead; loops until the sender has stopped and all is recorded. */
+  private async stepLoop(): Promise<void> {
+    const d = this.deps;
+    let senderDone = false;
+    this.senderStopped = () => {
+      senderDone = true;
+      this.poke();
+    };
+    let failures = 0;
+    for (;;) {
+      if (this.lost) {
+        return;
+      }
+      let settled = 0;
+      while (settled < this.slots.length && this.slots[settled]!.done) {
+        settled += 1;
+      }
+      const ahead = this.slots.length - settled;
+      const fetchCount = this.active && !senderDone && !this.drained && ahead < READ_AHEAD / 2 ? READ_AHEAD - ahead : 0;
+      const mark = this.inFlight && !this.inFlight.marked ? this.inFlight : undefined;
+      if (settled === 0 && fetchCount === 0 && !mark) {
+        if (senderDone) {
+          return;
+        }
+        await this.nap(this.drained ? IDLE_POLL_MS : 1000);
+        this.drained = false;
+        continue;
+      }
+      const outcomes = this.slots.slice(0, settled).map((s) => s.done!);
+      let result: Awaited<ReturnType<typeof laneStep>>;
+      try {
+        result = await laneStep(d.redis, {
+          prefix: d.prefix,
+          destination: this.destination,
+          token: this.token,
+          textTtlSeconds: d.retention.deliveredTextTtlSeconds,
+          historyTtlSeconds: d.retention.historyTtlSeconds,
+          fetchFrom: ahead,
+          fetchCount,
+          inFlight: mark?.id,
+          now: new Date().toISOString(),
+          outcomes,
+        });
+        failures = 0;
+      } catch (err) {
+        // Redis unavailable: nothing was recorded (a script runs whole or not at all); try again.
+        failures += 1;
+        d.logger?.warn({ destination: this.destination, err: (err as Error).message, failures }, 'lane step failed; retrying');
+        await sleep(Math.min(1000, 50 * failures), new AbortController().signal);
+        continue;
+      }
+      if (result.kind !== 'ok') {
+        // The lease is gone, or someone else moved the list: stop; whoever owns the lane resends what is unrecorded.
+        d.logger?.warn({ destination: this.destination, reason: result.kind }, 'lane step refused');
+        this.loseLease();
+        return;
+      }
+      if (mark) {
+        mark.marked = true;
+      }
+      this.slots.splice(0, settled);
+      this.next -= settled;
+      if (fetchCount > 0) {
+        this.drained = result.fetched.length < fetchCount;
+        for (const entry of result.fetched) {
+          this.slots.push({ ...entry, cycle: entry.cycleAttempts });
+        }
+      }
+      this.senderWake?.();
+    }
+  }
+
+  private senderStopped: (() => void) | undefined;
+  private senderWake: (() => void) | undefined;
+
+  /** Waits until the stepper has read something for the sender, or the lane stops. */
+  private waitForEntries(): Promise<void> {
+    this.poke();
+    return new Promise((resolve) => {
+      this.senderWake = () => {
+        this.senderWake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Waits until everything before the head has been recorded, so the head's own records follow them. */
+  private async settledBefore(slot: Slot): Promise<boolean> {
+    while (this.slots[0] !== slot) {
+      if (this.lost) {
+        return false;
+      }
+      await this.waitForEntries();
+    }
+    return !this.lost;
+  }
+
+  private async sendLoop(): Promise<void> {
+    try {
+      while (this.active) {
+        const slot = this.slots[this.next];
+        if (!slot) {
+          await this.waitForEntries();
+          continue;
+        }
+        if (slot.status === 'delivered' || slot.status === 'dead-lettered' || slot.status === 'dropped') {
+          // Settled by an owner that died before popping it (e.g. dead-lettered, then killed): never send again.
+          slot.done = { kind: 'skip', id: slot.id };
+          this.next += 1;
+          this.poke();
+          continue;
+        }
+        await this.deliverHead(slot);
+      }
+    } finally {
+      this.senderStopped?.();
+    }
+  }
+
+  private entry(slot: Slot): LaneEntry {
+    return {
+      messageId: slot.id,
+      destination: this.destination,
+      controlId: slot.controlId,
+      renderedKey: deliveryKeys(this.deps.prefix, this.destination, slot.id).text,
+    };
+  }
+
+  /** Sends one entry until it is delivered, dead-lettered, or the lane stops (then it stays at the head). */
+  private async deliverHead(slot: Slot): Promise<void> {
+    const d = this.deps;
+    const entry = this.entry(slot);
+    if (slot.text === null) {
+      if (await this.settledBefore(slot)) {
+        await recordDeadLetter(d, entry, { reason: 'content-missing', detail: 'rendered message not found' });
+        this.settle(slot, { kind: 'skip', id: slot.id });
+      }
+      return;
+    }
+    if (slot.status === 'sending') {
+      // The last owner died while this was in flight: the PAS may have it already. It goes again, same MSH-10.
+      if (!(await this.settledBefore(slot))) {
+        return;
+      }
+      const keys = deliveryKeys(d.prefix, this.destination, slot.id);
+      await d.redis
         .multi()
-        .rpush(keys.events, JSON.stringify(event), JSON.stringify({ at: deliveredAt, type: 'delivered', controlId }))
-        .hset(keys.history, { status: 'delivered', lastOutcome: outcomeLabel, deliveredAt })
-        .expire(renderedKey, deps.retention.deliveredTextTtlSeconds)
-        .expire(keys.history, deps.retention.historyTtlSeconds)
-        .expire(keys.events, deps.retention.historyTtlSeconds)
+        .rpush(keys.events, JSON.stringify({ at: new Date().toISOString(), type: 'interrupted', controlId: slot.controlId }))
+        .hincrby(keys.history, 'attempts', 1)
+        .hincrby(keys.history, 'cycleAttempts', 1)
+        .hset(keys.history, 'status', 'queued')
         .exec();
-      return { outcome: 'delivered', attempts: cycleAttempts, ...(ack ? { ackCode: ack.code } : {}) };
+      slot.cycle += 1;
+      slot.status = 'queued';
     }
-    await appendEvent(deps, destination, messageId, event, { status, lastOutcome: outcomeLabel });
-    if (decision === 'dead-letter') {
-      await recordDeadLetter(deps, job.data, {
-        reason: exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`,
-        detail: clip(ack?.text ?? failure?.message),
-      });
-      return { outcome: 'dead-lettered', attempts: cycleAttempts, ...(ack ? { ackCode: ack.code } : {}) };
+    while (this.active) {
+      const startedAt = new Date();
+      this.inFlight = { id: slot.id, marked: false };
+      this.poke();
+      let outcome: TransportOutcome | undefined;
+      let failure: Error | undefined;
+      try {
+        outcome = await d.transport.deliver(slot.text, entry);
+      } catch (err) {
+        failure = err instanceof Error ? err : new Error(String(err));
+      }
+      this.inFlight = undefined;
+      slot.cycle += 1;
+      const durationMs = Date.now() - startedAt.getTime();
+      let decision = decide(d.destination, outcome);
+      const max = d.policy.maxAttempts;
+      const exhausted = decision === 'retry' && max !== 'forever' && slot.cycle >= max;
+      if (exhausted) {
+        decision = 'dead-letter';
+      }
+      const ack = outcome?.kind === 'ack' ? outcome.ack : undefined;
+      const errorKind = failure instanceof DeliveryError ? failure.kind : failure ? 'internal' : undefined;
+      const outcomeLabel = ack ? ack.code : outcome?.kind === 'file' ? 'written' : (errorKind ?? 'unknown');
+      const event = {
+        at: new Date().toISOString(),
+        type: 'attempt' as const,
+        attempt: slot.cycle,
+        controlId: slot.controlId,
+        ...(ack ? { ackCode: ack.code } : {}),
+        ...(ack?.text ? { ackText: clip(ack.text) } : {}),
+        ...(errorKind ? { error: errorKind, errorMessage: clip(failure?.message) } : {}),
+        durationMs,
+        action: exhausted ? 'dead-letter (max attempts)' : decision,
+      };
+      d.logger?.[decision === 'delivered' ? 'debug' : 'warn'](
+        { destination: this.destination, messageId: slot.id, controlId: slot.controlId, attempt: slot.cycle, outcome: outcomeLabel, durationMs, decision },
+        'delivery attempt',
+      );
+      if (this.lost) {
+        return; // the new owner records and resends it
+      }
+      if (decision === 'delivered') {
+        const deliveredEvent = JSON.stringify({ at: event.at, type: 'delivered', controlId: slot.controlId });
+        this.settle(slot, {
+          kind: 'delivered',
+          id: slot.id,
+          attemptEvent: JSON.stringify(event),
+          deliveredEvent,
+          lastOutcome: outcomeLabel,
+          startedAt: startedAt.toISOString(),
+        });
+        return;
+      }
+      // A failed attempt: rare, so recorded on its own once everything before it is recorded.
+      if (!(await this.settledBefore(slot))) {
+        return;
+      }
+      const status = decision === 'hold' ? 'held' : decision === 'retry' ? 'retrying' : 'sending';
+      const keys = deliveryKeys(d.prefix, this.destination, slot.id);
+      await d.redis
+        .multi()
+        .rpush(keys.events, JSON.stringify(event))
+        .hset(keys.history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
+        .hincrby(keys.history, 'attempts', 1)
+        .hincrby(keys.history, 'cycleAttempts', 1)
+        .exec();
+      if (decision === 'dead-letter') {
+        await recordDeadLetter(d, entry, {
+          reason: exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`,
+          detail: clip(ack?.text ?? failure?.message),
+        });
+        this.settle(slot, { kind: 'skip', id: slot.id });
+        return;
+      }
+      // retry or hold: wait in place; 'hold' ignores maxAttempts and settles at the longest backoff.
+      await sleep(backoffDelay(d.policy.backoff, slot.cycle, d.random), this.ownership.signal);
     }
-    // retry or hold: wait in place; 'hold' ignores maxAttempts and settles at the longest backoff.
-    await sleep(backoffDelay(deps.policy.backoff, cycleAttempts, deps.random), deps.signal);
+  }
+
+  private settle(slot: Slot, outcome: StepOutcome): void {
+    slot.done = outcome;
+    this.next += 1;
+    this.poke();
   }
 }
 
 /** Dependencies of the lane workers. */
 export interface LaneWorkerDeps extends DeliveryStore {
-  /** Connection for BullMQ workers: ioredis with `maxRetriesPerRequest: null`. Also used for delivery keys. */
-  readonly redis: Redis;
   readonly logger?: LaneLogger;
   /** Test hook: replace the transport of a destination. */
   readonly transportFor?: (destination: Destination) => LaneTransport;
@@ -371,12 +580,12 @@ export interface LaneWorkerDeps extends DeliveryStore {
 /** The running lane workers of this process. */
 export interface LaneWorkers {
   readonly destinations: readonly string[];
-  /** Stops taking jobs, puts any head job back at the head of its lane, closes transports. */
+  /** Stops after the messages in flight, records what is done, releases the lanes, closes transports. */
   close(): Promise<void>;
 }
 
 /**
- * Starts one lane worker per destination; the lanes run in parallel, each strictly in order.
+ * Starts one lane runner per destination; the lanes run in parallel, each strictly in order.
  * @param deps - Redis, prefix, logger.
  * @param destinations - validated destination config.
  * @param policy - queues/delivery.yaml.
@@ -386,51 +595,28 @@ export async function startLaneWorkers(
   destinations: readonly Destination[],
   policy: DeliveryPolicy,
 ): Promise<LaneWorkers> {
-  const abort = new AbortController();
-  const lanes: Array<{ worker: Worker; queue: Queue; transport: LaneTransport }> = [];
-  for (const destination of destinations) {
-    const name = laneQueueName(destination.name);
-    const queue = new Queue(name, { connection: deps.redis, prefix: deps.prefix });
-    queue.on('error', () => undefined); // reported by the lane worker's own error handler
-    await queue.setGlobalConcurrency(1);
+  const lanes = destinations.map((destination) => {
     const transport = deps.transportFor?.(destination) ?? createTransport(destination, deps.logger);
-    const processorDeps: LaneProcessorDeps = {
+    const runner = new LaneRunner({
       redis: deps.redis,
       prefix: deps.prefix,
       destination,
       transport,
       policy: lanePolicy(policy, destination.name),
       retention: policy.retention,
-      lockDurationMs: policy.lock.durationMs,
-      signal: abort.signal,
+      lock: policy.lock,
       ...(deps.logger ? { logger: deps.logger } : {}),
-    };
-    const worker = new Worker<DeliveryJobData, DeliveryJobResult>(
-      name,
-      (job, token) => processDeliveryJob(job, token, processorDeps),
-      {
-        connection: deps.redis,
-        prefix: deps.prefix,
-        concurrency: 1,
-        lockDuration: policy.lock.durationMs,
-        stalledInterval: policy.lock.stalledIntervalMs,
-        // A crash must never fail a message: a stalled head job always goes back to the head of its lane.
-        maxStalledCount: 1_000_000,
-        drainDelay: 1,
-      },
-    );
-    worker.on('error', (err) => deps.logger?.error({ destination: destination.name, err: err.message }, 'lane worker error'));
-    lanes.push({ worker, queue, transport });
-  }
+    });
+    runner.start();
+    return { runner, transport };
+  });
   let closing: Promise<void> | undefined;
   return {
     destinations: destinations.map((d) => d.name),
     close() {
       closing ??= (async () => {
-        abort.abort();
-        await Promise.all(lanes.map((l) => l.worker.close()));
+        await Promise.all(lanes.map((l) => l.runner.close()));
         await Promise.all(lanes.map((l) => l.transport.close()));
-        await Promise.all(lanes.map((l) => l.queue.close()));
       })();
       return closing;
     },
@@ -441,6 +627,8 @@ export async function startLaneWorkers(
 export interface LaneStatus {
   readonly destination: string;
   readonly waiting: number;
+  /** Whether a worker process owns the lane now. */
+  readonly owned: boolean;
   /** The message being delivered (or retried in place) now, if any. */
   readonly head?: {
     readonly messageId: string;
@@ -454,21 +642,26 @@ export interface LaneStatus {
 
 /**
  * Reads a lane's status, e.g. "head m42 retrying since 10:02, attempt 7, last outcome ack-timeout; 130 waiting".
+ * `waiting` counts the messages behind the head.
  */
-export async function getLaneStatus(deps: DeliveryStore & { readonly lanes: LaneQueues }, destination: string): Promise<LaneStatus> {
-  const queue = deps.lanes.get(destination);
-  const [waiting, active] = await Promise.all([queue.getWaitingCount(), queue.getActive(0, 0)]);
-  const job = active[0];
-  if (!job) {
-    return { destination, waiting };
+export async function getLaneStatus(deps: DeliveryStore, destination: string): Promise<LaneStatus> {
+  const [[, length], [, head], [, owner]] = (await deps.redis
+    .pipeline()
+    .llen(laneKey(deps.prefix, destination))
+    .lindex(laneKey(deps.prefix, destination), 0)
+    .exists(leaseKey(deps.prefix, destination))
+    .exec()) as [[Error | null, number], [Error | null, string | null], [Error | null, number]];
+  if (head === null) {
+    return { destination, waiting: 0, owned: owner === 1 };
   }
-  const hash = await deps.redis.hgetall(deliveryKeys(deps.prefix, destination, job.data.messageId).history);
+  const hash = await deps.redis.hgetall(deliveryKeys(deps.prefix, destination, head).history);
   return {
     destination,
-    waiting,
+    waiting: length - 1,
+    owned: owner === 1,
     head: {
-      messageId: job.data.messageId,
-      controlId: job.data.controlId,
+      messageId: head,
+      controlId: hash.controlId ?? '',
       status: hash.status ?? 'unknown',
       attempts: Number(hash.cycleAttempts ?? 0),
       ...(hash.lastOutcome ? { lastOutcome: hash.lastOutcome } : {}),

@@ -32,17 +32,14 @@ export const deliveryPolicySchema = z
     maxAttempts: maxAttemptsSchema,
     lock: z
       .object({
-        /** BullMQ lock on the lane's head job; renewed every half while the worker is alive. */
-        durationMs: z.number().int().min(200),
-        /** How often workers look for a head job whose worker died (kill -9) and put it back at the head. */
-        stalledIntervalMs: z.number().int().min(100),
+        /** A lane belongs to one worker process at a time; its lease lasts this long unless renewed (every third). */
+        leaseMs: z.number().int().min(200),
+        /** How often a process that does not own a lane tries to take it (after a close, or an expired lease). */
+        takeoverPollMs: z.number().int().min(10),
       })
       .strict(),
     retention: z
       .object({
-        /** Completed delivery jobs kept per lane (also the window of BullMQ jobId de-duplication). */
-        completedJobs: z.number().int().nonnegative(),
-        completedAgeSeconds: z.number().int().positive(),
         /** Rendered HL7 kept after a positive ACK, for trace and replay. */
         deliveredTextTtlSeconds: z.number().int().positive(),
         /** Delivery history kept after a positive ACK. */

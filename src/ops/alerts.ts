@@ -20,7 +20,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from './metrics.js';
 import { redisDurability } from './admin.js';
-import { getLaneStatus, type LaneQueues } from '../delivery/lanes.js';
+import { getLaneStatus } from '../delivery/lanes.js';
 import { deliveryKeys } from '../delivery/history.js';
 
 export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring';
@@ -193,7 +193,7 @@ export function certificateExpiries(certs: ReadonlyArray<{ name: string; pem: st
 
 /** Lane heads of every destination; the head's age is taken from when it was queued (what the PAS is behind by). */
 export async function laneObservations(
-  deps: { redis: Redis; prefix: string; lanes: LaneQueues },
+  deps: { redis: Redis; prefix: string },
   destinations: readonly string[],
 ): Promise<NonNullable<Observations['lanes']>> {
   return Promise.all(

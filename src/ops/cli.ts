@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createProducerConnection } from '../store/redis.js';
 import type { Config } from '../config/schema.js';
-import { createLaneQueues, getLaneStatus } from '../delivery/lanes.js';
+import { getLaneStatus } from '../delivery/lanes.js';
 import { INBOUND_QUEUE } from '../queues/inbound.js';
 import { sequencerStatus } from '../queues/sequencer.js';
 import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
@@ -52,7 +52,6 @@ export async function traceCommand(argv: readonly string[], out: NodeJS.Writable
 export async function queuesCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
   const redis = await connect(config);
   const prefix = config.redis.prefix;
-  const lanes = createLaneQueues(redis, prefix);
   const queues = [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map((name) => new Queue(name, { connection: redis, prefix }));
   try {
     const rows = await Promise.all(
@@ -62,7 +61,7 @@ export async function queuesCommand(argv: readonly string[], out: NodeJS.Writabl
         return { queue: q.name, ...counts, oldestWaitingSeconds: oldest ? Math.round((Date.now() - oldest.timestamp) / 1000) : 0 };
       }),
     );
-    const laneRows = await Promise.all(destinationsOf(config).map((d) => getLaneStatus({ redis, prefix, lanes }, d.name)));
+    const laneRows = await Promise.all(destinationsOf(config).map((d) => getLaneStatus({ redis, prefix }, d.name)));
     const sequence = await sequencerStatus(redis, prefix);
     if (argv.includes('--json')) {
       out.write(`${JSON.stringify({ queues: rows, lanes: laneRows, sequence }, null, 2)}\n`);
@@ -79,7 +78,6 @@ export async function queuesCommand(argv: readonly string[], out: NodeJS.Writabl
     return 0;
   } finally {
     await Promise.all(queues.map((q) => q.close()));
-    await lanes.close();
     redis.disconnect();
   }
 }

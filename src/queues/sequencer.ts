@@ -7,8 +7,9 @@
  * last flushed number, handing each ready message's outputs to its delivery lanes in order and stopping at the first
  * gap. So message N+1 can be rendered before N but never reaches a lane before it (ARCHITECTURE invariant 3).
  *
- * Crash safety: the cursor is advanced only after the outputs of that number were handed to the lanes, and the hand-off
- * (enqueueDelivery) is idempotent per delivery id, so a flusher that dies mid-way is simply repeated by the next one.
+ * Crash safety: the cursor is advanced only after the outputs of those numbers were handed to the lanes, and the
+ * hand-off (enqueueDeliveries) is idempotent per delivery id, so a flusher that dies mid-way is simply repeated by the
+ * next one. A step hands on all the outputs it read in one call, in order (one round trip for up to 64 messages).
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -28,8 +29,8 @@ export interface SequencedOutput {
 export interface SequencerDeps {
   readonly redis: Redis;
   readonly prefix: string;
-  /** Hands one output to its lane (idempotent per delivery id). */
-  readonly handOff: (output: SequencedOutput, text: string) => Promise<void>;
+  /** Hands outputs to their lanes in the order given, reading each text from its `textKey` (idempotent per delivery id). */
+  readonly handOff: (outputs: readonly SequencedOutput[]) => Promise<void>;
 }
 
 const LOCK_MS = 15_000;
@@ -85,14 +86,8 @@ export async function flushReady(deps: SequencerDeps): Promise<number> {
         return flushed;
       }
       const outputs = ready.flatMap((raw) => JSON.parse(raw) as SequencedOutput[]);
-      const texts = outputs.length > 0 ? await deps.redis.mget(...outputs.map((o) => o.textKey)) : [];
-      // One at a time, in order: a lane's order is the order of these hand-offs.
-      for (const [i, output] of outputs.entries()) {
-        const text = texts[i];
-        if (text === null || text === undefined) {
-          throw new Error(`rendered output ${output.deliveryId} is missing from the store`);
-        }
-        await deps.handOff(output, text);
+      if (outputs.length > 0) {
+        await deps.handOff(outputs); // a lane's order is the order of this list
       }
       const done = numbers.slice(0, ready.length);
       const advanced = await deps.redis.eval(ADVANCE, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), done[done.length - 1]!, ...done);

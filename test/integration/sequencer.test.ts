@@ -48,7 +48,7 @@ describe('receipt-order sequencer', function () {
       log: createLogger('silent'),
       mappings: () => registry,
       destinations: new Set(['pas']),
-      sequencer: { redis, prefix, handOff: async (o: { messageId: string }) => void handedOff.push(o.messageId) },
+      sequencer: { redis, prefix, handOff: async (outputs: ReadonlyArray<{ messageId: string }>) => void handedOff.push(...outputs.map((o) => o.messageId)) },
       now: () => new Date('2026-11-23T10:00:00Z'),
       attempts: 10,
     };

@@ -1,6 +1,6 @@
 /*
  * Fault (7) of issue 7, first half: two web and two worker processes on one Redis keep every invariant — every 200
- * delivered, once per MSH-10, in receipt order on the one lane (BullMQ global concurrency 1 across both workers, one
+ * delivered, once per MSH-10, in receipt order on the one lane (one lane owner at a time across both workers, one
  * sequencer flusher at a time) — also while one worker is restarted (SIGTERM, as in a rolling deploy) and the other
  * is killed with SIGKILL and restarted (RELIABILITY_LONG=1; without it the second worker is restarted with SIGTERM too:
  * a kill -9 costs 30–60 s of recovery — the inbound worker's BullMQ lock and stalled interval, see worker-kill.test.ts —
@@ -19,7 +19,7 @@ describe('scale-out: two web and two worker processes on one Redis', function ()
   const long = process.env.RELIABILITY_LONG === '1';
   it(`keeps every invariant with load on both webs, a rolling restart of one worker and ${long ? 'kill -9' : 'a rolling restart'} of the other`, async function () {
     const prefix = '{rel-scale}';
-    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues'), { lockMs: 2000, stalledMs: 1000 }) };
+    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues'), { leaseMs: 2000, takeoverPollMs: 1000 }) };
     const [webA, webB, workerA] = await Promise.all([spawnProc('web', common), spawnProc('web', common), spawnProc('worker', common)]);
     let workerB = await spawnProc('worker', common);
     rig.procs.push(webA!, webB!, workerA!, workerB);

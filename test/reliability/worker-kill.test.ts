@@ -21,7 +21,7 @@ describe('fault: worker process killed with SIGKILL under load', function () {
 
   it('delivers every acknowledged referral, in order, once per MSH-10, across three kill -9s of the worker', async function () {
     const prefix = '{rel-kill}';
-    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues'), { lockMs: 2000, stalledMs: 1000 }) };
+    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues'), { leaseMs: 2000, takeoverPollMs: 1000 }) };
     let worker = await spawnProc('worker', common);
     const web = await spawnProc('web', common);
     rig.procs.push(worker, web);
@@ -63,7 +63,7 @@ describe('fault: worker process killed with SIGKILL under load', function () {
   // for ~2 s by holding the sequencer's flush lock, as a busy flusher would.
   it('delivers an acknowledged referral whose inbound job stalled twice (crash loop)', async function () {
     const prefix = '{rel-stall}';
-    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues2'), { lockMs: 2000, stalledMs: 1000 }) };
+    const common = { redisUrl: rig.redis.url, prefix, pasPort: rig.sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues2'), { leaseMs: 2000, takeoverPollMs: 1000 }) };
     const check = new Redis(rig.redis.url, { maxRetriesPerRequest: null });
     const inbound = new Queue('inbound', { connection: check, prefix });
     // A Worker with the runtime inbound worker's stalled-job options (src/runtime.ts), used only to run the stalled check.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { deadLettersCommand } from '../../../src/delivery/cli.js';
 import { recordDeadLetter } from '../../../src/delivery/dead-letters.js';
-import { createLaneQueues, enqueueDelivery } from '../../../src/delivery/lanes.js';
+import { enqueueDelivery } from '../../../src/delivery/lanes.js';
 import { adt, testRedis, uniquePrefix } from './helpers.js';
 
 async function run(argv: string[], prefix: string): Promise<{ code: number; text: string }> {
@@ -17,9 +17,8 @@ describe('dead-letters CLI', () => {
   it('lists, replays and audits, and refuses without an actor', async () => {
     const redis = testRedis();
     const prefix = uniquePrefix('cli');
-    const lanes = createLaneQueues(redis, prefix);
     try {
-      await enqueueDelivery({ redis, prefix, lanes }, { messageId: 'm1', destination: 'pas', controlId: 'C1', contentType: 'x-application/hl7-v2+er7', text: adt('C1') });
+      await enqueueDelivery({ redis, prefix }, { messageId: 'm1', destination: 'pas', controlId: 'C1', contentType: 'x-application/hl7-v2+er7', text: adt('C1') });
       await recordDeadLetter({ redis, prefix }, { messageId: 'm1', destination: 'pas', controlId: 'C1', renderedKey: `${prefix}:dlv:text:pas:m1` }, { reason: 'ack-AR', detail: 'Unknown clinic' });
       const list = await run(['list'], prefix);
       assert.equal(list.code, 0);
@@ -32,7 +31,6 @@ describe('dead-letters CLI', () => {
       assert.equal((await run(['show', 'pas', 'm1'], prefix)).code, 1, 'no longer a dead letter');
       assert.match((await run(['audit'], prefix)).text, /ops:dave {2}replay {2}pas\/m1 {2}new MSH-10 C1B/);
     } finally {
-      await lanes.close();
       await redis.quit();
     }
   });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { getDeliveryHistory } from '../../../src/delivery/history.js';
-import { createLaneQueues, enqueueDelivery, type LaneQueues } from '../../../src/delivery/lanes.js';
+import { enqueueDelivery } from '../../../src/delivery/lanes.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { adt, ctrl, firstReceipts, testRedis, uniquePrefix, waitFor } from './helpers.js';
 
@@ -33,7 +33,6 @@ function exited(child: ChildProcess): Promise<void> {
 describe('delivery lanes survive kill -9 of the worker', function () {
   this.timeout(30000);
   let redis: Redis;
-  let lanes: LaneQueues;
   let sim: PasSimulator;
   const children: ChildProcess[] = [];
 
@@ -47,7 +46,6 @@ describe('delivery lanes survive kill -9 of the worker', function () {
         await exited(child);
       }
     }
-    await lanes?.close();
     await sim?.close();
     await redis.quit();
   });
@@ -60,10 +58,9 @@ describe('delivery lanes survive kill -9 of the worker', function () {
     sim = await startPasSimulator({
       scenario: { decide: (i) => (i.controlId === victim && i.receipts === 1 ? { kind: 'silent' } : undefined) },
     });
-    lanes = createLaneQueues(redis, prefix);
     for (let n = 1; n <= total; n += 1) {
       await enqueueDelivery(
-        { redis, prefix, lanes },
+        { redis, prefix },
         { messageId: `m${n}`, destination: 'pas', controlId: ctrl(n), contentType: 'x-application/hl7-v2+er7', text: adt(ctrl(n)) },
       );
     }

@@ -7,7 +7,7 @@ import { parseDestinations, type FileDestination } from '../../../src/delivery/d
 import { FileWriteError } from '../../../src/delivery/errors.js';
 import { dropFile, fileNameFor } from '../../../src/delivery/file-drop.js';
 import { getDeliveryHistory } from '../../../src/delivery/history.js';
-import { createLaneQueues, enqueueDelivery, startLaneWorkers } from '../../../src/delivery/lanes.js';
+import { enqueueDelivery, startLaneWorkers } from '../../../src/delivery/lanes.js';
 import { fastPolicy, testRedis, uniquePrefix, waitFor } from './helpers.js';
 
 describe('file drop destination', function () {
@@ -64,18 +64,16 @@ describe('file drop destination', function () {
   it('delivers through a lane in order', async () => {
     const redis: Redis = testRedis();
     const prefix = uniquePrefix('file');
-    const lanes = createLaneQueues(redis, prefix);
     const workers = await startLaneWorkers({ redis, prefix }, [destination], fastPolicy());
     try {
       for (let n = 1; n <= 5; n += 1) {
-        await enqueueDelivery({ redis, prefix, lanes }, { messageId: `m${n}`, destination: 'ed-drop', controlId: `F${n}`, contentType: 'text/plain', text: `line ${n}\n` });
+        await enqueueDelivery({ redis, prefix }, { messageId: `m${n}`, destination: 'ed-drop', controlId: `F${n}`, contentType: 'text/plain', text: `line ${n}\n` });
       }
       await waitFor(async () => (await getDeliveryHistory({ redis, prefix }, 'ed-drop', 'm5'))?.summary.status === 'delivered', 5000, 'five files');
       assert.deepEqual(readdirSync(dir).sort(), ['F1.hl7', 'F2.hl7', 'F3.hl7', 'F4.hl7', 'F5.hl7']);
       assert.equal(readFileSync(path.join(dir, 'F3.hl7'), 'utf8'), 'line 3\n');
     } finally {
       await workers.close();
-      await lanes.close();
       await redis.quit();
     }
   });

@@ -23,8 +23,8 @@ export function fastPolicy(overrides: Partial<Record<keyof DeliveryPolicy, unkno
   return parseDeliveryPolicy({
     backoff: { initialMs: 5, maxMs: 40, multiplier: 2, jitter: 0 },
     maxAttempts: 'forever',
-    lock: { durationMs: 1000, stalledIntervalMs: 500 },
-    retention: { completedJobs: 5000, completedAgeSeconds: 3600, deliveredTextTtlSeconds: 3600, historyTtlSeconds: 3600 },
+    lock: { leaseMs: 1000, takeoverPollMs: 50 },
+    retention: { deliveredTextTtlSeconds: 3600, historyTtlSeconds: 3600 },
     ...overrides,
   });
 }

@@ -8,7 +8,7 @@ import {
   showDeadLetter,
 } from '../../../src/delivery/dead-letters.js';
 import { getDeliveryHistory, getDeliveryTrace } from '../../../src/delivery/history.js';
-import { createLaneQueues, enqueueDelivery, getLaneStatus, startLaneWorkers, type LaneQueues, type LaneWorkers } from '../../../src/delivery/lanes.js';
+import { enqueueDelivery, getLaneStatus, startLaneWorkers, type LaneWorkers } from '../../../src/delivery/lanes.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { adt, ctrl, fastPolicy, firstReceipts, pasDestination, testRedis, uniquePrefix, waitFor } from './helpers.js';
 
@@ -26,7 +26,6 @@ function seeded(seed: number): () => number {
 describe('delivery lanes (real Redis, real MLLP simulator)', function () {
   this.timeout(30000);
   let redis: Redis;
-  let lanes: LaneQueues;
   let workers: LaneWorkers | undefined;
   const sims: PasSimulator[] = [];
   let prefix: string;
@@ -34,18 +33,16 @@ describe('delivery lanes (real Redis, real MLLP simulator)', function () {
   beforeEach(() => {
     redis = testRedis();
     prefix = uniquePrefix('lanes');
-    lanes = createLaneQueues(redis, prefix);
   });
   afterEach(async () => {
     await workers?.close();
     workers = undefined;
-    await lanes.close();
     await Promise.all(sims.splice(0).map((s) => s.close()));
     await redis.quit();
   });
 
   const enqueue = (destination: string, n: number, messageId = `m${n}`): Promise<void> =>
-    enqueueDelivery({ redis, prefix, lanes }, { messageId, destination, controlId: ctrl(n), contentType: 'x-application/hl7-v2+er7', text: adt(ctrl(n)) });
+    enqueueDelivery({ redis, prefix }, { messageId, destination, controlId: ctrl(n), contentType: 'x-application/hl7-v2+er7', text: adt(ctrl(n)) });
 
   it('keeps order through 1,000 messages with random AE, ACK timeouts, drops and wrong MSA-2; resends reuse MSH-10', async () => {
     const random = seeded(20261123);
@@ -117,8 +114,8 @@ describe('delivery lanes (real Redis, real MLLP simulator)', function () {
     assert.equal(shown.history!.events.find((e) => e.type === 'attempt')!.ackCode, 'AR');
 
     sim.setScenario({});
-    const same = await replayDeadLetter({ redis, prefix, lanes }, 'pas', 'm2', { actor: 'ops:alice', controlId: { mode: 'same' } });
-    const fresh = await replayDeadLetter({ redis, prefix, lanes }, 'pas', 'm4', { actor: 'ops:bob', controlId: { mode: 'new', controlId: 'NEWCTRL4' } });
+    const same = await replayDeadLetter({ redis, prefix }, 'pas', 'm2', { actor: 'ops:alice', controlId: { mode: 'same' } });
+    const fresh = await replayDeadLetter({ redis, prefix }, 'pas', 'm4', { actor: 'ops:bob', controlId: { mode: 'new', controlId: 'NEWCTRL4' } });
     await dropDeadLetter({ redis, prefix }, 'pas', 'm5', { actor: 'ops:carol', reason: 'superseded' });
     assert.equal(same, 'C00002');
     await waitFor(() => sim.received.length === 8, 5000, 'two replays sent');
@@ -200,7 +197,7 @@ describe('delivery lanes (real Redis, real MLLP simulator)', function () {
     }
     await waitFor(() => healthy.received.length === 20, 5000, 'healthy lane drained');
     assert.ok(blocked.received.length > 1);
-    const status = await getLaneStatus({ redis, prefix, lanes }, 'pas-a');
+    const status = await getLaneStatus({ redis, prefix }, 'pas-a');
     assert.equal(status.waiting, 19);
     assert.equal(status.head?.messageId, 'a1');
     assert.equal(status.head?.lastOutcome, 'AE');

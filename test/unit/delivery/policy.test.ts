@@ -25,8 +25,8 @@ describe('delivery policy and destinations', () => {
     const policy = parseDeliveryPolicy({
       backoff: { initialMs: 10, maxMs: 100 },
       maxAttempts: 3,
-      lock: { durationMs: 1000, stalledIntervalMs: 500 },
-      retention: { completedJobs: 10, completedAgeSeconds: 60, deliveredTextTtlSeconds: 60, historyTtlSeconds: 60 },
+      lock: { leaseMs: 1000, takeoverPollMs: 50 },
+      retention: { deliveredTextTtlSeconds: 60, historyTtlSeconds: 60 },
       destinations: { slow: { maxAttempts: 'forever' } },
     });
     assert.equal(lanePolicy(policy, 'slow').maxAttempts, 'forever');
