@@ -404,9 +404,11 @@ export class LaneRunner {
   private senderStopped: (() => void) | undefined;
   private senderWake: (() => void) | undefined;
 
-  /** Waits until the stepper has read something for the sender, or the lane stops. */
+  /**
+   * Waits until the stepper has read or recorded something, or the lane stops. Does not poke the stepper: it runs
+   * whenever there is something to record or read, and an idle lane must not spin between the two loops.
+   */
   private waitForEntries(): Promise<void> {
-    this.poke();
     return new Promise((resolve) => {
       this.senderWake = () => {
         this.senderWake = undefined;

@@ -9,12 +9,13 @@
 import { createHash } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '../logging.js';
+import type { StoredMessage } from '../bars/types.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { MappingRegistry } from '../mapping/index.js';
 import { MappingError, renderMessage } from '../mapping/index.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { InboundJobData } from './inbound.js';
-import { readyAndFlush, type SequencedOutput, type SequencerDeps } from './sequencer.js';
+import { flushReady, readyAndFlush, readyField, type SequencedOutput, type SequencerDeps } from './sequencer.js';
 
 export interface InboundDeps {
   readonly store: MessageStore;
@@ -63,7 +64,11 @@ export interface MappingFailure {
 export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps): Promise<InboundResult> {
   const { store, log } = deps;
   const messageId = job.data.messageId;
-  const seqRaw = await store.redis.get(store.key('msg', messageId, 'seq'));
+  // Reads share one round trip; the writes of all outputs and the "ready" mark share one transaction (one fsync).
+  const [[, seqRaw], [, storedRaw]] = (await store.redis.pipeline().get(store.key('msg', messageId, 'seq')).get(store.key('msg', messageId)).exec()) as [
+    [Error | null, string | null],
+    [Error | null, string | null],
+  ];
   const seq = seqRaw === null ? undefined : Number(seqRaw);
   const release = async (outputs: readonly SequencedOutput[]): Promise<void> => {
     if (seq !== undefined) {
@@ -71,7 +76,7 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
     }
   };
 
-  const stored = await store.getMessage(messageId);
+  const stored = storedRaw === null ? undefined : (JSON.parse(storedRaw) as StoredMessage);
   if (!stored) {
     await release([]);
     // The store is written before the job is added, so a missing message is corruption, not a race: never retry.
@@ -82,11 +87,13 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
     const outputs: SequencedOutput[] = [];
     const failures: MappingFailure[] = [];
     const now = deps.now();
-    for (const mapping of selected) {
+    const previousMeta = selected.length > 0 ? await store.redis.mget(selected.map((m) => `${outputKey(store.prefix, `${messageId}.${m.id}`)}:meta`)) : [];
+    const writes = store.redis.multi();
+    for (const [index, mapping] of selected.entries()) {
       const deliveryId = `${messageId}.${mapping.id}`;
       const textKey = outputKey(store.prefix, deliveryId);
       const metaKey = `${textKey}:meta`;
-      const previous = await store.redis.get(metaKey);
+      const previous = previousMeta[index];
       if (previous) {
         // Rendered by an earlier attempt of this job: the same bytes and MSH-10 go out.
         outputs.push(JSON.parse(previous) as SequencedOutput);
@@ -104,14 +111,12 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
           contentType: rendered.contentType,
           textKey,
         };
-        await store.redis
-          .multi()
+        writes
           .set(textKey, rendered.text)
           .set(metaKey, JSON.stringify(output))
           .sadd(store.key('msg', messageId, 'outputs'), deliveryId)
           // Trace by MSH-10: what the PAS team quotes when they ring about a message.
-          .set(store.key('ctl', rendered.controlId), deliveryId)
-          .exec();
+          .set(store.key('ctl', rendered.controlId), deliveryId);
         outputs.push(output);
       } catch (err) {
         if (!(err instanceof MappingError)) {
@@ -121,15 +126,19 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
       }
     }
     if (failures.length > 0) {
-      await store.redis
-        .multi()
-        .set(store.key('msg', messageId, 'mapping-failures'), JSON.stringify(failures))
-        .zadd(store.key('mapping-failures'), Date.now(), messageId)
-        .exec();
+      writes.set(store.key('msg', messageId, 'mapping-failures'), JSON.stringify(failures)).zadd(store.key('mapping-failures'), Date.now(), messageId);
+    }
+    if (seq !== undefined) {
+      writes.hset(readyField(deps.sequencer).key, String(seq), JSON.stringify(outputs));
+    }
+    await writes.exec();
+    if (seq !== undefined) {
+      await flushReady(deps.sequencer);
+    }
+    if (failures.length > 0) {
       deps.metrics?.mappingFailures.inc({ workflow: stored.workflow }, failures.length);
       log.error({ messageId, workflow: stored.workflow, mappings: failures.map((f) => f.mappingId), problems: failures.reduce((n, f) => n + f.problems.length, 0) }, 'mapping failed; message kept for ops (dead letter)');
     }
-    await release(outputs);
     deps.metrics?.inboundProcessed.inc({ workflow: stored.workflow, outcome: failures.length > 0 ? 'mapping-failed' : 'ok' });
     log.info({ jobId: job.id, messageId, workflow: stored.workflow, requestId: stored.requestId, outputs: outputs.length, mappings: selected.length }, 'inbound message mapped');
     if (failures.length > 0) {

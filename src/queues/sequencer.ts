@@ -41,6 +41,20 @@ const keys = (prefix: string) => ({
   lock: `${prefix}:seq:lock`,
 });
 
+/**
+ * Reads what the flusher holding the lock (ARGV[1]) may hand on next: the cursor and the next ARGV[2] ready entries.
+ * Returns {cursor, raw…} with false for a number not ready, or {-1} when the lock is not ours.
+ */
+const READ = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
+local cursor = tonumber(redis.call('GET', KEYS[1]) or '0')
+local fields = {}
+for i = 1, tonumber(ARGV[2]) do fields[i] = tostring(cursor + i) end
+local out = {cursor}
+for i, v in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do out[i + 1] = v end
+return out
+`;
+
 /** Moves the cursor to ARGV[3] and forgets the flushed numbers ARGV[4..], if we still hold the lock (ARGV[1]). */
 const ADVANCE = `
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
@@ -53,10 +67,17 @@ return 1
 /** How many numbers one flush step reads at once (a burst of messages is handed on in few round trips). */
 const BATCH = 64;
 
+/** Releases the lock and says whether the number after the cursor is ready (then someone must flush again). */
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+local cursor = tonumber(redis.call('GET', KEYS[1]) or '0')
+return redis.call('HEXISTS', KEYS[2], tostring(cursor + 1))
 `;
+
+/** Where `seq` is marked ready, for a caller that marks it inside a transaction of its own (then calls flushReady). */
+export function readyField(deps: Pick<SequencerDeps, 'prefix'>): { key: string } {
+  return { key: keys(deps.prefix).ready };
+}
 
 /** Records that message `seq` is rendered, with its outputs (empty when nothing goes to a lane). */
 export async function markReady(deps: Pick<SequencerDeps, 'redis' | 'prefix'>, seq: number, outputs: readonly SequencedOutput[]): Promise<void> {
@@ -64,66 +85,59 @@ export async function markReady(deps: Pick<SequencerDeps, 'redis' | 'prefix'>, s
 }
 
 /**
- * Flushes every ready message in order, as far as the first gap. Returns how many sequence numbers were flushed.
- * Returns 0 at once when another flusher holds the lock (it will pick up what is ready).
+ * Flushes every ready message in order, as far as the first gap, and returns how many numbers it flushed. Never
+ * waits for another flusher: if the lock is taken it returns 0 at once, because the holder looks again after
+ * releasing it (RELEASE answers whether the next number became ready meanwhile) — whoever marks a number ready and
+ * then fails to take the lock did so while the holder still had it, so the holder's look comes after the mark.
  */
 export async function flushReady(deps: SequencerDeps): Promise<number> {
   const k = keys(deps.prefix);
-  const token = randomUUID();
-  if ((await deps.redis.set(k.lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') {
-    return 0;
-  }
   let flushed = 0;
-  try {
-    for (;;) {
-      const cursor = Number((await deps.redis.get(k.cursor)) ?? 0);
-      const numbers = Array.from({ length: BATCH }, (_, i) => String(cursor + 1 + i));
-      const raws = await deps.redis.hmget(k.ready, ...numbers);
-      // Only the run of consecutive ready numbers from the cursor: the first gap stops the flush.
-      const gap = raws.indexOf(null);
-      const ready = (gap < 0 ? raws : raws.slice(0, gap)) as string[];
-      if (ready.length === 0) {
-        return flushed;
-      }
-      const outputs = ready.flatMap((raw) => JSON.parse(raw) as SequencedOutput[]);
-      if (outputs.length > 0) {
-        await deps.handOff(outputs); // a lane's order is the order of this list
-      }
-      const done = numbers.slice(0, ready.length);
-      const advanced = await deps.redis.eval(ADVANCE, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), done[done.length - 1]!, ...done);
-      if (advanced !== 1) {
-        // Our lock expired and another flusher took over; it repeats these numbers idempotently.
-        return flushed;
-      }
-      flushed += ready.length;
+  for (;;) {
+    const token = randomUUID();
+    if ((await deps.redis.set(k.lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') {
+      return flushed;
     }
-  } finally {
-    await deps.redis.eval(RELEASE, 1, k.lock, token);
+    let again = 0;
+    try {
+      for (;;) {
+        const read = (await deps.redis.eval(READ, 3, k.cursor, k.ready, k.lock, token, String(BATCH))) as Array<number | string | null>;
+        if (read[0] === -1) {
+          return flushed; // lock expired and taken over: the new holder carries on
+        }
+        const cursor = Number(read[0]);
+        const raws = read.slice(1);
+        // Only the run of consecutive ready numbers from the cursor: the first gap stops the flush.
+        const gap = raws.findIndex((r) => r === null || r === undefined);
+        const ready = (gap < 0 ? raws : raws.slice(0, gap)) as string[];
+        if (ready.length === 0) {
+          break;
+        }
+        const outputs = ready.flatMap((raw) => JSON.parse(raw) as SequencedOutput[]);
+        if (outputs.length > 0) {
+          await deps.handOff(outputs); // a lane's order is the order of this list
+        }
+        const done = ready.map((_, i) => String(cursor + 1 + i));
+        const advanced = await deps.redis.eval(ADVANCE, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), done[done.length - 1]!, ...done);
+        if (advanced !== 1) {
+          // Our lock expired and another flusher took over; it repeats these numbers idempotently.
+          return flushed;
+        }
+        flushed += ready.length;
+      }
+    } finally {
+      again = Number(await deps.redis.eval(RELEASE, 3, k.cursor, k.ready, k.lock, token));
+    }
+    if (again !== 1) {
+      return flushed;
+    }
   }
 }
 
-/**
- * Marks `seq` ready and flushes; if another flusher holds the lock, waits briefly and tries again until the cursor
- * has passed `seq` or nobody is flushing (so a ready number is never left behind a flusher that just looked past it).
- */
-export async function readyAndFlush(deps: SequencerDeps, seq: number, outputs: readonly SequencedOutput[], waitMs = 2000): Promise<void> {
+/** Marks `seq` ready and flushes what can go (never waits for an earlier message or another flusher). */
+export async function readyAndFlush(deps: SequencerDeps, seq: number, outputs: readonly SequencedOutput[]): Promise<void> {
   await markReady(deps, seq, outputs);
-  const k = keys(deps.prefix);
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    await flushReady(deps);
-    const cursor = Number((await deps.redis.get(k.cursor)) ?? 0);
-    if (cursor >= seq || Date.now() > deadline) {
-      return;
-    }
-    const locked = (await deps.redis.exists(k.lock)) === 1;
-    const gap = !locked && (await deps.redis.hexists(k.ready, String(cursor + 1))) === 0;
-    if (gap) {
-      // An earlier message is still being rendered; its processor will flush this one too.
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await flushReady(deps);
 }
 
 /** Numbers received but not yet flushed, and the age in ms of the oldest ready one (ops: a stuck gap). */
