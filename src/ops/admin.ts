@@ -20,10 +20,31 @@ export interface Durability {
   readonly fsync: string | undefined;
   readonly evictionPolicy: string | undefined;
   readonly durable: boolean;
+  /** redis_version from INFO server. */
+  readonly version: string | undefined;
+  /** At least 6.2, what BullMQ needs for the commands its scripts use (our queues skip BullMQ's own start-up check). */
+  readonly versionOk: boolean;
+}
+
+/** True when a dotted version is at least `min` (numeric per part). */
+export function versionAtLeast(version: string | undefined, min: string): boolean {
+  if (!version) {
+    return false;
+  }
+  const a = version.split('.').map(Number);
+  const b = min.split('.').map(Number);
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i] ?? 0;
+    if (x !== b[i]) {
+      return x > b[i]!;
+    }
+  }
+  return true;
 }
 
 /** Reads AOF and eviction settings from INFO (works where CONFIG is disabled, as on managed Redis). */
 export async function redisDurability(redis: Redis): Promise<Durability> {
+  const server = await redis.info('server');
   const persistence = await redis.info('persistence');
   const memory = await redis.info('memory');
   const field = (text: string, name: string): string | undefined => new RegExp(`^${name}:(.*)$`, 'm').exec(text)?.[1]?.trim();
@@ -37,7 +58,8 @@ export async function redisDurability(redis: Redis): Promise<Durability> {
     fsync = undefined;
   }
   const aof = aofEnabled === undefined ? undefined : aofEnabled === '1';
-  return { aof, fsync, evictionPolicy: policy, durable: aof === true && policy === 'noeviction' };
+  const version = field(server, 'redis_version');
+  return { aof, fsync, evictionPolicy: policy, durable: aof === true && policy === 'noeviction', version, versionOk: versionAtLeast(version, '6.2') };
 }
 
 export interface AdminDeps {
@@ -96,6 +118,10 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     try {
       const durability = await redisDurability(deps.redis);
       checks.redis = { reachable: true, ...durability };
+      if (!durability.versionOk) {
+        deps.log.warn({ version: durability.version }, 'Redis is older than 6.2, which BullMQ needs');
+        ready = false;
+      }
       if (!durability.durable) {
         // In development a non-durable Redis is allowed but said loudly; in production it is not ready.
         deps.log.warn({ aof: durability.aof, evictionPolicy: durability.evictionPolicy }, 'Redis is not durable: set appendonly yes and maxmemory-policy noeviction');

@@ -80,7 +80,8 @@ export async function storePasEvent(
  * Starts the PAS events MLLP listener (`PAS_EVENTS_PORT`, default 2575 in production; 0 = any port in tests).
  */
 export async function startPasEventsListener(options: PasEventsListenerOptions): Promise<PasEventsListener> {
-  const queue = new Queue<PasEventJobData>(PAS_EVENTS_QUEUE, { connection: options.redis, prefix: options.prefix });
+  // skipVersionCheck: see createInboundQueue (a failed one-time INFO would refuse every PAS event until restart).
+  const queue = new Queue<PasEventJobData>(PAS_EVENTS_QUEUE, { connection: options.redis, prefix: options.prefix, skipVersionCheck: true });
   // A Redis error reaches the PAS as AE on the message it hit; the queue's own event would only print to stderr.
   queue.on('error', () => undefined);
   const sockets = new Set<net.Socket>();

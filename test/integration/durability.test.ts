@@ -10,6 +10,8 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
+import { createInboundQueue, enqueueInbound } from '../../src/queues/inbound.js';
+import { createProducerConnection } from '../../src/store/redis.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { messageBody } from '../helpers/messages.js';
 
@@ -127,5 +129,24 @@ describe('durable acknowledgement with a real Redis', function () {
     }
     const c = await counts(redis.url, h.config.redis.prefix);
     assert.deepEqual(c, { messages: 1, jobs: 1 });
+  });
+
+  it('keeps accepting after Redis stalled while the inbound queue was being created (no sticky start-up error)', async function () {
+    // Found under CPU load: BullMQ's one-time INFO at queue creation timed out (the request path's command timeout) and
+    // every later add rejected with that error, so the listener answered 503 until restarted.
+    const producer = createProducerConnection({ url: redis.url, commandTimeoutMs: 300 });
+    const admin = new Redis(redis.url);
+    try {
+      await new Promise<void>((resolve) => (producer.status === 'ready' ? resolve() : producer.once('ready', () => resolve())));
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      const queue = createInboundQueue(producer, '{t-stall}');
+      await new Promise((r) => setTimeout(r, 1200));
+      await enqueueInbound(queue, { messageId: 'm-stall', workflow: 'referral-new', requestId: 'r1', correlationId: 'c1' });
+      assert.ok(await queue.getJob('msg-m-stall'), 'the job was added once Redis answered again');
+      await queue.close();
+    } finally {
+      admin.disconnect();
+      producer.disconnect();
+    }
   });
 });
