@@ -16,6 +16,7 @@ import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INB
 import { createProducerConnection, createWorkerConnection } from './store/redis.js';
 import { MessageStore } from './store/message-store.js';
 import { flushReady, readyAndFlush, type SequencerDeps } from './queues/sequencer.js';
+import { loadInboundPolicy } from './queues/inbound-policy.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { createMetrics } from './ops/metrics.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
@@ -356,6 +357,7 @@ export async function start(options: StartOptions): Promise<Running> {
           );
         },
       };
+      const inboundPolicy = loadInboundPolicy(path.join(config.queuesDir, 'inbound.yaml'));
       const worker = new Worker<InboundJobData>(
         INBOUND_QUEUE,
         (job: Job<InboundJobData>) =>
@@ -371,7 +373,14 @@ export async function start(options: StartOptions): Promise<Running> {
           }),
         // A worker crash (even a crash loop) must never fail a message: BullMQ's default maxStalledCount of 1 would
         // fail a job stalled twice, and its receipt-order number would never be released, blocking every lane.
-        { connection: workerConnection, prefix, concurrency: 8, maxStalledCount: 1_000_000 },
+        {
+          connection: workerConnection,
+          prefix,
+          concurrency: inboundPolicy.concurrency,
+          lockDuration: inboundPolicy.lockDurationMs,
+          stalledInterval: inboundPolicy.stalledIntervalMs,
+          maxStalledCount: 1_000_000,
+        },
       );
       // A job that failed for good without its processor releasing its number (belt and braces): release it here, so
       // the messages behind it are not held.

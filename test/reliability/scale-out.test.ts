@@ -3,7 +3,7 @@
  * delivered, once per MSH-10, in receipt order on the one lane (one lane owner at a time across both workers, one
  * sequencer flusher at a time) — also while one worker is restarted (SIGTERM, as in a rolling deploy) and the other
  * is killed with SIGKILL and restarted (RELIABILITY_LONG=1; without it the second worker is restarted with SIGTERM too:
- * a kill -9 costs 30–60 s of recovery — the inbound worker's BullMQ lock and stalled interval, see worker-kill.test.ts —
+ * a kill -9 costs 10–15 s of recovery — the inbound worker's BullMQ lock and stalled interval, see worker-kill.test.ts —
  * which would take this test past a minute).
  */
 import { strict as assert } from 'node:assert';

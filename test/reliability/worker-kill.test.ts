@@ -4,9 +4,9 @@
  * in receipt order on the lane, and never under two different MSH-10s (resends with the same MSH-10 are allowed).
  * test/integration/delivery/crash.test.ts covers kill -9 of a lane worker alone; this is the whole process.
  *
- * Time: a killed worker's inbound jobs stay "active" until their BullMQ lock (30 s, the default the runtime uses for
- * the inbound worker) expires and a stalled check (every 30 s) moves them back, and the sequencer holds every later
- * message behind the gap — so after the last kill, delivery resumes within ~30–60 s. The lanes here use a 2 s lock.
+ * Time: a killed worker's inbound jobs stay "active" until their BullMQ lock (queues/inbound.yaml: 10 s) expires and a
+ * stalled check (every 5 s) moves them back, and the sequencer holds every later message behind the gap — so after
+ * the last kill, delivery resumes within ~10–15 s. The lanes here use a 2 s lease.
  */
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
@@ -59,7 +59,7 @@ describe('fault: worker process killed with SIGKILL under load', function () {
   // without running the processor, so its receipt sequence number is never marked ready:
   // the acknowledged message is never delivered and the sequencer holds every later message behind the gap, forever.
   // The lock expiry and stalled checks are driven by the test (DEL of the lock key, then BullMQ's own stalled check
-  // run by a Worker with the runtime's defaults) instead of waiting 30–60 s per stall; the inbound job is kept active
+  // run by a Worker with the runtime's defaults) instead of waiting 10–15 s per stall; the inbound job is kept active
   // for ~2 s by holding the sequencer's flush lock, as a busy flusher would.
   it('delivers an acknowledged referral whose inbound job stalled twice (crash loop)', async function () {
     const prefix = '{rel-stall}';
