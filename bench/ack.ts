@@ -33,7 +33,11 @@ const template = JSON.stringify(bundle);
 
 function spawnServer(kind: string, port: number, redisUrl = ''): Promise<ChildProcess> {
   const profile = process.env.BENCH_PROFILE && kind === 'receiver' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/servers.ts', kind, String(port), redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The receiver runs like production, through bin/bars-node (memory settings); the baseline is plain node.
+  const child = spawn(kind === 'receiver' ? 'bin/bars-node' : process.execPath, [...profile, '--import', 'tsx', 'bench/servers.ts', kind, String(port), redisUrl], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE: process.execPath },
+  });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) {

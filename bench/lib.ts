@@ -26,6 +26,8 @@ export type { SimRecord };
 export const SERVICE_ID = '2000072489';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
+/** The launcher of every bars-bridge process (node with the memory settings; see the file). */
+export const BARS_NODE = path.join(ROOT, 'bin', 'bars-node');
 
 const SHARED = '/work/shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
 const source = existsSync(SHARED) ? SHARED : path.join(ROOT, 'test/fixtures/referral-111-to-ed.json');
@@ -100,10 +102,12 @@ export interface ProcOptions {
 /** Starts bench/proc.ts as `web`, `worker` or `both`; resolves when it prints `ready`. */
 export function spawnProc(role: 'web' | 'worker' | 'both', o: ProcOptions): Promise<Proc> {
   const prof = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(HERE, 'proc.ts')], {
+  // Through bin/bars-node, like `npm start` and the Procfile: the same memory settings as production.
+  const child = spawn(BARS_NODE, [...prof, '--import', 'tsx', path.join(HERE, 'proc.ts')], {
     cwd: ROOT,
     env: {
       ...process.env,
+      NODE: process.execPath,
       BENCH_ROLE: role,
       BENCH_REDIS_URL: o.redisUrl,
       BENCH_PREFIX: o.prefix,

@@ -85,10 +85,16 @@ function withVerbatimDates(dict: HL7Dictionary): HL7Dictionary {
   return copy;
 }
 
-/** Every version hl7v2 knows, with the ITK profile applied to 2.4. Pass to `new HL7Message(v, d)` and `parse`. */
-export const DICTIONARIES: Record<string, HL7Dictionary> = Object.fromEntries(
-  Object.entries(standard).map(([v, d]) => [v, withVerbatimDates(v === '2.4' ? itk24(d) : d)]),
-);
+/**
+ * Every version hl7v2 knows, with the ITK profile applied to 2.4. Pass to `new HL7Message(v, d)` (not to the static
+ * `HL7Message.parse`, which starts every message at v2.7.1). Each version's copy is made the first time it is read:
+ * the mappings use one or two of the eleven, and a copy of all of them held ~8 MB of the worker's heap.
+ */
+export const DICTIONARIES: Record<string, HL7Dictionary> = {};
+for (const [v, d] of Object.entries(standard)) {
+  let copy: HL7Dictionary | undefined;
+  Object.defineProperty(DICTIONARIES, v, { enumerable: true, get: () => (copy ??= withVerbatimDates(v === '2.4' ? itk24(d) : d)) });
+}
 
 /** The dictionary for a version string, or undefined when hl7v2 has none. */
 export function dictionaryFor(version: string): HL7Dictionary | undefined {

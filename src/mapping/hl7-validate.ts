@@ -1,7 +1,7 @@
 /*
  * Checks a rendered HL7 v2 message before it leaves, against the dictionary of its version (with the ITK profile for
  * v2.4, see hl7-dictionary.ts). hl7v2's strict parse enforces data types only (anchors §5.8), so the rest is here:
- *  1. data types: `HL7Message.parse(text, { strict: true })`;
+ *  1. data types: hl7v2's strict `parse`;
  *  2. message structure: segment order, required segments and groups, repeat limits (Z segments may appear anywhere,
  *     as HL7 v2.4 §2.8 allows for locally agreed segments such as the ITK ZU segments);
  *  3. required fields (Usage R) present;
@@ -82,7 +82,7 @@ export function validateHl7(output: Hl7Output, text: string, written: readonly B
   const problems: string[] = [];
   const dict = DICTIONARIES[output.version];
   try {
-    HL7Message.parse(text, { strict: true, dictionaries: DICTIONARIES });
+    new HL7Message(output.version as never, DICTIONARIES).parse(text, { strict: true });
   } catch (err) {
     problems.push(`data type: ${scrub(err instanceof Error ? err.message : String(err))}`);
   }
