@@ -103,7 +103,10 @@ export interface ProcOptions {
 export function spawnProc(role: 'web' | 'worker' | 'both', o: ProcOptions): Promise<Proc> {
   const prof = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
   // Through bin/bars-node, like `npm start` and the Procfile: the same memory settings as production.
-  const child = spawn(BARS_NODE, [...prof, '--import', 'tsx', path.join(HERE, 'proc.ts')], {
+  // `npm run bench` compiles first and sets BENCH_COMPILED=1: its processes then run JavaScript as in production (tsx
+  // adds ~30 MB per process and its own start-up work); the fault tests run the TypeScript sources through tsx.
+  const entry = process.env.BENCH_COMPILED === '1' ? [path.join(ROOT, 'dist', 'bench', 'proc.js')] : ['--import', 'tsx', path.join(HERE, 'proc.ts')];
+  const child = spawn(BARS_NODE, [...prof, ...entry], {
     cwd: ROOT,
     env: {
       ...process.env,
