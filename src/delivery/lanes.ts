@@ -288,11 +288,12 @@ export class LaneRunner {
         clearInterval(renewal);
         this.owner = false;
       }
+      // Released whatever ended the loops: a no-op when the lease expired or was taken, and after a refused step
+      // (the list moved under us) it lets this or another process start again from the list as it is.
+      await releaseLease(redis, prefix, this.destination, this.token).catch(() => undefined);
       if (this.lost) {
-        this.deps.logger?.warn({ destination: this.destination }, 'lane lease lost; another process owns the lane now');
+        this.deps.logger?.warn({ destination: this.destination }, 'lane ownership ended; the lane is taken again from its head');
         await sleep(lock.takeoverPollMs, this.stopping.signal);
-      } else {
-        await releaseLease(redis, prefix, this.destination, this.token).catch(() => undefined);
       }
     }
   }
