@@ -5,7 +5,7 @@
  * lists them all. Problems name targets and rules, never values (values are patient data).
  */
 import { DateFormatError, fhirToHl7Date, fhirToHl7Ts } from './datetime.js';
-import type { Environment } from './context.js';
+import { resultsOf, type Environment } from './context.js';
 import { lookup } from './tables.js';
 import type { CompiledExpression, CompiledMapping, FieldRule, RepeatingFieldRule, SegmentRule, ValueRule } from './types.js';
 
@@ -43,9 +43,34 @@ interface Scope {
   readonly env: Environment;
 }
 
+/** Stands for a variable the environment does not have (fhirpath.js fails on it; `undefined` gives empty). */
+const ABSENT = Symbol('absent');
+
+/**
+ * Runs an expression. The mappings of one message share an environment (render.ts `messageRenderer`), so the result
+ * of an expression whose value depends only on its focus and the variables it reads (`reads`, compile.ts) is kept
+ * for the message and reused when the same source meets the same focus and the same variable values (by identity).
+ * Failures are not kept: each mapping reports its own. Callers never change a result array.
+ */
 function run(e: CompiledExpression, scope: Scope, problems: string[]): unknown[] | undefined {
+  const table = e.reads ? resultsOf(scope.env) : undefined;
+  let entries: Array<{ readonly vars: readonly unknown[]; readonly result: unknown[] }> | undefined;
+  let vars: unknown[] | undefined;
+  if (table) {
+    const env = scope.env;
+    vars = e.reads!.map((n) => (n in env ? env[n] : ABSENT));
+    let byFocus = table.get(e.source);
+    if (!byFocus) {table.set(e.source, (byFocus = new Map()));}
+    entries = byFocus.get(scope.focus);
+    if (!entries) {byFocus.set(scope.focus, (entries = []));}
+    for (const entry of entries) {
+      if (entry.vars.every((v, i) => v === vars![i])) {return entry.result;}
+    }
+  }
   try {
-    return e.evaluate(scope.focus, scope.env).filter((v) => v !== null && v !== undefined);
+    const result = e.evaluate(scope.focus, scope.env).filter((v) => v !== null && v !== undefined);
+    if (entries) {entries.push({ vars: vars!, result });}
+    return result;
   } catch (err) {
     problems.push(`${e.where}: FHIRPath failed: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
     return undefined;
