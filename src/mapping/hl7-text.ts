@@ -19,7 +19,7 @@ export interface ParsedSegment {
 const unescapeValue = (s: string): string => (s.includes('\\') ? unescapeHl7(s) : s);
 
 /** Field text → repetitions → components → sub-components (index 0 of each level unused, as in ParsedSegment). */
-function splitField(ft: string): string[][][] {
+export function splitField(ft: string): string[][][] {
   const field: string[][][] = [[]];
   for (const repText of ft.split('~')) {
     const rep: string[][] = [[]];

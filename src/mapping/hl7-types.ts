@@ -30,8 +30,8 @@ class TypeProblem extends Error {}
 
 const unknownType = (type: string): TypeProblem => new TypeProblem(`Unknown data type: ${type}`);
 
-/** Per dictionary: whether field n of a segment type can fail at all ("segment:n" → true when it cannot). */
-const quietFields = new WeakMap<HL7Dictionary, Map<string, boolean>>();
+/** Per dictionary and segment type: whether field n can fail at all (index n; true when it cannot). */
+const quietFields = new WeakMap<HL7Dictionary, Map<string, boolean[]>>();
 
 function typeOf(dict: HL7Dictionary, def: Def): TypeDef | undefined {
   return dict.types[def.type] as TypeDef | undefined;
@@ -47,16 +47,18 @@ function childDefs(type: TypeDef, parent: Def): Def[] {
   return [...own, ...(type.fields?.['1'] ? [] : [parent]), ST];
 }
 
+function quietOf(dict: HL7Dictionary, segment: string): boolean[] {
+  let bySegment = quietFields.get(dict);
+  if (!bySegment) {quietFields.set(dict, (bySegment = new Map()));}
+  let quiet = bySegment.get(segment);
+  if (!quiet) {bySegment.set(segment, (quiet = []));}
+  return quiet;
+}
+
 /** True when no value in field n of `segment` can fail (known types everywhere, no decoder anywhere). */
-function isQuiet(dict: HL7Dictionary, segment: string, n: number): boolean {
-  let byKey = quietFields.get(dict);
-  if (!byKey) {quietFields.set(dict, (byKey = new Map()));}
-  const key = `${segment}:${n}`;
-  let quiet = byKey.get(key);
-  if (quiet === undefined) {
-    quiet = computeQuiet(dict, fieldDef(dict, segment, n));
-    byKey.set(key, quiet);
-  }
+function isQuiet(dict: HL7Dictionary, segment: string, n: number, known: boolean[]): boolean {
+  let quiet = known[n];
+  if (quiet === undefined) {known[n] = quiet = computeQuiet(dict, fieldDef(dict, segment, n));}
   return quiet;
 }
 
@@ -134,19 +136,29 @@ function checkField(dict: HL7Dictionary, segment: string, n: number, text: strin
 export function dataTypeProblem(text: string, dictionaries: Record<string, HL7Dictionary>): string | undefined {
   if (!text.startsWith('MSH')) {return 'Message must start with (MSH) segment';}
   const lines = (text.includes('\n') ? text.replaceAll('\r\n', '\r') : text).split('\r');
-  const header = lines[0].split('|');
-  const dict = dictionaries[findNearestHL7Version(header[11] as never)];
-  if (!dict) {return `no HL7 dictionary for version ${header[11]}`;}
+  return dataTypeProblemOfSegments(
+    lines.filter((line) => line.length > 0).map((line) => line.split('|')),
+    dictionaries,
+  );
+}
+
+/**
+ * `dataTypeProblem` for text already split into its non-empty segments and those into fields at `|` (the first is
+ * MSH; no LF in the text), so that the validator splits the text once for all its checks.
+ */
+export function dataTypeProblemOfSegments(segments: readonly string[][], dictionaries: Record<string, HL7Dictionary>): string | undefined {
+  const version = segments[0]?.[11];
+  const dict = dictionaries[findNearestHL7Version(version as never)];
+  if (!dict) {return `no HL7 dictionary for version ${version}`;}
   try {
-    for (const line of lines) {
-      if (!line) {continue;}
-      const raw = line.split('|');
+    for (const raw of segments) {
       const segment = raw[0];
       // As hl7v2 reads MSH: field 1 is the separator itself, field n (n ≥ 2) is raw[n - 1].
       const msh = segment === 'MSH';
       const count = raw.length - (msh ? 0 : 1);
+      const quiet = quietOf(dict, segment);
       for (let n = 1; n <= count; n++) {
-        if (isQuiet(dict, segment, n)) {continue;}
+        if (isQuiet(dict, segment, n, quiet)) {continue;}
         checkField(dict, segment, n, msh ? (n === 1 ? '|' : raw[n - 1]) : raw[n]);
       }
     }

@@ -10,10 +10,10 @@
  *  5. every value reads back exactly as the rules produced it (an independent reader, hl7-text.ts).
  */
 import type { HL7Dictionary } from 'hl7v2';
-import type { BuiltSegment } from './evaluate.js';
+import type { BuiltSegment, FieldValue } from './evaluate.js';
 import { DICTIONARIES } from './hl7-dictionary.js';
-import { readHl7, valueAt } from './hl7-text.js';
-import { dataTypeProblem } from './hl7-types.js';
+import { splitField } from './hl7-text.js';
+import { dataTypeProblem, dataTypeProblemOfSegments } from './hl7-types.js';
 import type { Hl7Output } from './types.js';
 
 interface GroupDef {
@@ -115,64 +115,124 @@ function fieldRules(def: HL7Dictionary['segments'][string]): FieldRule[] {
   return rules;
 }
 
-/** True when some value of the field (any repetition, component, sub-component) is not empty. */
-function present(field: string[][][] | undefined): boolean {
-  if (!field) {return false;}
-  for (let r = 1; r < field.length; r++) {
-    const rep = field[r];
-    for (let c = 1; c < rep.length; c++) {
-      const comp = rep[c];
-      for (let s = 1; s < comp.length; s++) {if (comp[s] !== '') {return true;}}
-    }
+/*
+ * The checks below read the text split once into segments and fields at `|` (`raw`), and split a field further only
+ * when they must. They find what they found on the fully read tree (readHl7): helpers/reference-validate.ts in the
+ * tests is that version, and validate-reference.test.ts compares the two on thousands of broken messages.
+ */
+
+/** Text of field n of a segment split at `|`, as readHl7 numbers fields (MSH-1 is `|` itself); undefined if absent. */
+function fieldText(raw: readonly string[], n: number): string | undefined {
+  if (n < 1) {return undefined;}
+  if (raw[0] === 'MSH') {return n === 1 ? '|' : n - 1 < raw.length ? raw[n - 1] : undefined;}
+  return n < raw.length ? raw[n] : undefined;
+}
+
+/** MSH-1 and MSH-2 are read as one value each (the delimiters themselves), never split. */
+const isDelimiterField = (raw: readonly string[], n: number): boolean => raw[0] === 'MSH' && (n === 1 || n === 2);
+
+/** Some value of the field is not empty: a sub-component is empty exactly when its escaped text is. */
+function presentText(raw: readonly string[], n: number, text: string | undefined): boolean {
+  if (text === undefined) {return false;}
+  if (isDelimiterField(raw, n)) {return text !== '';}
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch !== 0x7e && ch !== 0x5e && ch !== 0x26) {return true;} // ~ ^ &
   }
   return false;
 }
 
-/** Length of one repetition as text (components joined by ^, sub-components by &), unescaped. */
-function repLength(rep: string[][]): number {
-  let len = Math.max(0, rep.length - 2); // the ^ between components
-  for (let c = 1; c < rep.length; c++) {
-    const comp = rep[c];
-    len += Math.max(0, comp.length - 2); // the & between sub-components
-    for (let s = 1; s < comp.length; s++) {len += comp[s].length;}
+const ESCAPE_SEQUENCE = /\\[FSTRE]\\/g;
+
+/** Unescaped length of each repetition: every escape sequence of a delimiter (3 characters) reads as 1. */
+function repLengths(raw: readonly string[], n: number, text: string): number[] {
+  if (isDelimiterField(raw, n)) {return [text.length];}
+  return text.split('~').map((rep) => (rep.includes('\\') ? rep.length - 2 * (rep.match(ESCAPE_SEQUENCE)?.length ?? 0) : rep.length));
+}
+
+/** Escapes the delimiters the way unescapeHl7 undoes (hl7v2 may write other bytes: then the texts differ). */
+const escapeValue = (v: string): string =>
+  /[|^~\\&]/.test(v) ? v.replace(/[|^~\\&]/g, (c) => ({ '|': '\\F\\', '^': '\\S\\', '&': '\\T\\', '~': '\\R\\', '\\': '\\E\\' })[c]!) : v;
+
+function trimEnd(s: string, separator: string): string {
+  let end = s.length;
+  while (end > 0 && s[end - 1] === separator) {end--;}
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/**
+ * The text a written field reads back from without any difference: every value escaped, missing ones empty,
+ * trailing empty repetitions/components/sub-components dropped (as hl7v2 drops them). When the rendered field is
+ * exactly this text, every written value reads back as written (a dropped one was empty); otherwise the field is
+ * read value by value to name the positions that differ.
+ */
+function canonicalText(field: FieldValue): string {
+  let out = '';
+  for (let r = 1; r < field.length; r++) {
+    const rep = field[r];
+    let repText = '';
+    if (rep) {
+      for (let c = 1; c < rep.length; c++) {
+        const comp = rep[c];
+        let compText = '';
+        if (comp) {
+          for (let s = 1; s < comp.length; s++) {
+            if (s > 1) {compText += '&';}
+            const v = comp[s];
+            if (v !== undefined) {compText += escapeValue(v);}
+          }
+        }
+        if (c > 1) {repText += '^';}
+        repText += trimEnd(compText, '&');
+      }
+    }
+    if (r > 1) {out += '~';}
+    out += trimEnd(repText, '^');
   }
-  return len;
+  return trimEnd(out, '~');
 }
 
 /** Every problem of the rendered `text` (empty when it may leave). */
 export function validateHl7(output: Hl7Output, text: string, written: readonly BuiltSegment[]): string[] {
   const problems: string[] = [];
   const dict = DICTIONARIES[output.version];
-  const typeProblem = dataTypeProblem(text, DICTIONARIES);
+  const segments: string[][] = [];
+  for (const line of text.split('\r')) {if (line.length > 0) {segments.push(line.split('|'));}}
+  const typeProblem =
+    text.startsWith('MSH') && !text.includes('\n') ? dataTypeProblemOfSegments(segments, DICTIONARIES) : dataTypeProblem(text, DICTIONARIES);
   if (typeProblem !== undefined) {problems.push(`data type: ${scrub(typeProblem)}`);}
-  const parsed = readHl7(text);
-  problems.push(...structureProblems(dict, output.structure, parsed.map((s) => s.type)));
+  problems.push(...structureProblems(dict, output.structure, segments.map((raw) => raw[0])));
 
-  parsed.forEach((seg, i) => {
-    const def = dict.segments[seg.type];
+  segments.forEach((raw, i) => {
+    const type = raw[0];
+    const def = dict.segments[type];
     if (!def) {return;}
     for (const f of fieldRules(def)) {
-      const field = seg.fields[f.n];
-      if (f.required && !present(field)) {problems.push(`required: ${seg.type}-${f.label} ${f.desc} is required (segment ${i + 1})`.trimEnd());}
-      if (f.len !== undefined && field) {
-        for (let r = 1; r < field.length; r++) {
-          const len = repLength(field[r]);
-          if (len > f.len) {problems.push(`length: ${seg.type}-${f.label}[${r}] is ${len} characters; HL7 v${dict.version} allows ${f.len} (segment ${i + 1})`);}
-        }
+      const ft = fieldText(raw, f.n);
+      if (f.required && !presentText(raw, f.n, ft)) {problems.push(`required: ${type}-${f.label} ${f.desc} is required (segment ${i + 1})`.trimEnd());}
+      if (f.len !== undefined && ft !== undefined) {
+        repLengths(raw, f.n, ft).forEach((len, r) => {
+          if (len > f.len!) {problems.push(`length: ${type}-${f.label}[${r + 1}] is ${len} characters; HL7 v${dict.version} allows ${f.len} (segment ${i + 1})`);}
+        });
       }
     }
   });
 
-  if (parsed.length !== written.length) {problems.push(`round trip: wrote ${written.length} segments, read back ${parsed.length}`);}
+  if (segments.length !== written.length) {problems.push(`round trip: wrote ${written.length} segments, read back ${segments.length}`);}
   written.forEach((seg, i) => {
-    const back = parsed[i];
-    if (!back || back.type !== seg.type) {return;}
+    const raw = segments[i];
+    if (!raw || raw[0] !== seg.type) {return;}
     seg.fields.forEach((field, n) => {
-      field?.forEach((rep, r) =>
+      if (!field) {return;}
+      const ft = fieldText(raw, n);
+      const delimiters = isDelimiterField(raw, n);
+      if (ft !== undefined && !delimiters && canonicalText(field) === ft) {return;}
+      const back = ft === undefined ? undefined : delimiters ? [[], [[], ['', ft]]] : splitField(ft);
+      field.forEach((rep, r) =>
         rep?.forEach((comp, c) =>
           comp?.forEach((v, s) => {
             if (s === 0 || c === 0 || r === 0 || v === undefined) {return;}
-            if (valueAt(back, n, r, c, s) !== v) {problems.push(`round trip: ${seg.type}-${n}[${r}].${c}.${s} does not read back as written (segment ${i + 1})`);}
+            if ((back?.[r]?.[c]?.[s] ?? '') !== v) {problems.push(`round trip: ${seg.type}-${n}[${r}].${c}.${s} does not read back as written (segment ${i + 1})`);}
           }),
         ),
       );

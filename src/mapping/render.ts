@@ -34,17 +34,17 @@ export const CSV_CONTENT_TYPE = 'text/csv';
 
 /** Renders and also returns the explain trace (which rule filled which position from which expression). */
 export function renderWithTrace(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOptions): { output: RenderedOutput; trace: TraceEntry[] } {
-  return renderIn(mapping, msg, opts, buildEnvironment(msg, opts));
+  return renderIn(mapping, msg, opts, buildEnvironment(msg, opts), true);
 }
 
 const CONTROL_ID = /^[A-Za-z0-9._-]{1,20}$/;
 
-function renderIn(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOptions, env: Environment): { output: RenderedOutput; trace: TraceEntry[] } {
+function renderIn(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOptions, env: Environment, trace: boolean): { output: RenderedOutput; trace: TraceEntry[] } {
   if (!CONTROL_ID.test(opts.controlId)) {
     // MSH-10 is ST(20) in v2.4; the id is also a file name for flat files.
     throw new MappingError(`Mapping ${mapping.id}: bad control id`, ['controlId must be 1-20 characters of A-Z a-z 0-9 . _ -']);
   }
-  const ev = evaluateMapping(mapping, env);
+  const ev = evaluateMapping(mapping, env, { trace });
   if (ev.problems.length > 0) {throw new MappingError(`Mapping ${mapping.id} failed for message ${msg.id}`, ev.problems);}
   const out = mapping.output;
   let text: string;
@@ -85,7 +85,7 @@ function renderIn(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOpti
  * fails the HL7 structure/data-type or flat-file layout checks.
  */
 export function renderMessage(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOptions): RenderedOutput {
-  return renderWithTrace(mapping, msg, opts).output;
+  return renderIn(mapping, msg, opts, buildEnvironment(msg, opts), false).output;
 }
 
 /**
@@ -100,6 +100,6 @@ export function messageRenderer(msg: StoredMessage): (mapping: CompiledMapping, 
     base ??= buildEnvironment(msg, opts);
     // Spreading keeps the Symbol-keyed index and results table; only the per-render variables change.
     const env: Environment = { ...base, now: opts.now.toISOString(), controlId: opts.controlId };
-    return renderIn(mapping, msg, opts, env).output;
+    return renderIn(mapping, msg, opts, env, false).output;
   };
 }
