@@ -147,7 +147,8 @@ const ESCAPE_SEQUENCE = /\\[FSTRE]\\/g;
 /** Unescaped length of each repetition: every escape sequence of a delimiter (3 characters) reads as 1. */
 function repLengths(raw: readonly string[], n: number, text: string): number[] {
   if (isDelimiterField(raw, n)) {return [text.length];}
-  return text.split('~').map((rep) => (rep.includes('\\') ? rep.length - 2 * (rep.match(ESCAPE_SEQUENCE)?.length ?? 0) : rep.length));
+  const unescaped = (rep: string): number => (rep.includes('\\') ? rep.length - 2 * (rep.match(ESCAPE_SEQUENCE)?.length ?? 0) : rep.length);
+  return text.includes('~') ? text.split('~').map(unescaped) : [unescaped(text)];
 }
 
 /** Escapes the delimiters the way unescapeHl7 undoes (hl7v2 may write other bytes: then the texts differ). */
