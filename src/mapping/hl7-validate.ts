@@ -223,21 +223,26 @@ export function validateHl7(output: Hl7Output, text: string, written: readonly B
   written.forEach((seg, i) => {
     const raw = segments[i];
     if (!raw || raw[0] !== seg.type) {return;}
-    seg.fields.forEach((field, n) => {
-      if (!field) {return;}
+    // Plain loops: the written arrays have holes, which forEach probes one index at a time.
+    for (let n = 0; n < seg.fields.length; n++) {
+      const field = seg.fields[n];
+      if (!field) {continue;}
       const ft = fieldText(raw, n);
       const delimiters = isDelimiterField(raw, n);
-      if (ft !== undefined && !delimiters && canonicalText(field) === ft) {return;}
+      if (ft !== undefined && !delimiters && canonicalText(field) === ft) {continue;}
       const back = ft === undefined ? undefined : delimiters ? [[], [[], ['', ft]]] : splitField(ft);
-      field.forEach((rep, r) =>
-        rep?.forEach((comp, c) =>
-          comp?.forEach((v, s) => {
-            if (s === 0 || c === 0 || r === 0 || v === undefined) {return;}
+      for (let r = 1; r < field.length; r++) {
+        const rep = field[r];
+        for (let c = 1; rep && c < rep.length; c++) {
+          const comp = rep[c];
+          for (let s = 1; comp && s < comp.length; s++) {
+            const v = comp[s];
+            if (v === undefined) {continue;}
             if ((back?.[r]?.[c]?.[s] ?? '') !== v) {problems.push(`round trip: ${seg.type}-${n}[${r}].${c}.${s} does not read back as written (segment ${i + 1})`);}
-          }),
-        ),
-      );
-    });
+          }
+        }
+      }
+    }
   });
   return problems;
 }

@@ -223,24 +223,29 @@ export function writeHl7(output: Hl7Output, segments: readonly BuiltSegment[]): 
       }
       return f;
     };
-    seg.fields.forEach((values, n) => {
-      if (!values || (msh && n <= 2)) {return;}
+    // Plain loops: the written arrays have holes, which forEach probes one index at a time.
+    for (let n = 0; n < seg.fields.length; n++) {
+      const values = seg.fields[n];
+      if (!values || (msh && n <= 2)) {continue;}
       if (msh && n === 9) {
         fields[8] = msh9Text(version, values[1].slice(1).map((c) => c[1] ?? '').join('^'));
-        return;
+        continue;
       }
-      values.forEach((rep, r) => {
-        if (r === 0 || !rep) {return;}
-        rep.forEach((comp, c) => {
-          if (c === 0 || !comp) {return;}
-          comp.forEach((v, s) => {
-            if (s === 0 || v === undefined) {return;}
+      for (let r = 1; r < values.length; r++) {
+        const rep = values[r];
+        if (!rep) {continue;}
+        for (let c = 1; c < rep.length; c++) {
+          const comp = rep[c];
+          if (!comp) {continue;}
+          for (let s = 1; s < comp.length; s++) {
+            const v = comp[s];
+            if (v === undefined) {continue;}
             // Only a sub-component index above 1 is passed to the library (it refuses one on primitive components).
             field(n).set(r, c, s === 1 ? undefined : s, v);
-          });
-        });
-      });
-    });
+          }
+        }
+      }
+    }
     // MSH-1 and MSH-2 are the delimiters; the fields after them are written from MSH-3 on.
     let line = msh ? 'MSH|^~\\&|' : `${seg.type}|`;
     for (let i = msh ? 2 : 0; i < fields.length; i++) {
