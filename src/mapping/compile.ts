@@ -33,7 +33,20 @@ export function compileExpression(
     problems.push(`${where}: FHIRPath fails on an empty Bundle: ${firstLine(err)} (in: ${source})`);
     return undefined;
   }
-  return { source, where, evaluate: fn as CompiledExpression['evaluate'] };
+  return { source, where, evaluate: fn as CompiledExpression['evaluate'], reads: readsOf(source) };
+}
+
+/** Functions whose result is not a function of the input (the clock) or that do something besides (trace). */
+const IMPURE = /\b(?:now|today|timeOfDay|trace)\s*\(/;
+
+/**
+ * The `%names` an expression reads, or undefined when its result may differ between two runs on the same focus and
+ * variables. Over-approximates (a `%` inside a string literal counts too), which only costs a cache miss; a quoted
+ * variable name (`%\`x\`` or `%'x'`) is not worth reading, so such expressions are never reused.
+ */
+export function readsOf(source: string): string[] | undefined {
+  if (IMPURE.test(source) || /%[`']/.test(source)) {return undefined;}
+  return [...new Set(Array.from(source.matchAll(/%([A-Za-z_][A-Za-z0-9_]*)/g), (m) => m[1]))];
 }
 
 function firstLine(err: unknown): string {

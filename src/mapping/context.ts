@@ -14,6 +14,15 @@ export const RECEIVER_REFERENCE_SYSTEM = 'https://bars-bridge.local/Id/reference
 /** Key under which the per-message Bundle index travels in the FHIRPath environment (a Symbol: no rule can name it). */
 const INDEX = Symbol('bars-bridge.bundle-index');
 
+/**
+ * Key under which the per-message table of expression results travels in the environment (see evaluate.ts `run`):
+ * the mappings of one message share their environment, and most of their expressions (the shared includes).
+ */
+const RESULTS = Symbol('bars-bridge.expression-results');
+
+/** Results of memoisable expressions for one message: source → focus → entries keyed by the variables it reads. */
+export type ResultTable = Map<string, Map<unknown, Array<{ readonly vars: readonly unknown[]; readonly result: unknown[] }>>>;
+
 /** fhirpath.js does not export its ResourceNode class; take it from a node it made, so resolved resources are typed. */
 interface ResourceNodeClass {
   makeResNode(ctx: unknown, data: unknown, parent: null, path: null, data2: null, type: null): unknown;
@@ -103,7 +112,12 @@ export const CONTEXT_VARIABLES = [
 ] as const;
 
 /** FHIRPath environment for one message: the variables above plus the hidden Bundle index. */
-export type Environment = Record<string, unknown> & { [INDEX]?: BundleIndex };
+export type Environment = Record<string, unknown> & { [INDEX]?: BundleIndex; [RESULTS]?: ResultTable };
+
+/** The expression results table of the message whose environment this is (undefined for a probe environment). */
+export function resultsOf(env: Environment): ResultTable | undefined {
+  return env[RESULTS];
+}
 
 function firstResolved(index: BundleIndex, refs: unknown, type: string): Resource | undefined {
   for (const r of Array.isArray(refs) ? refs : [refs]) {
@@ -174,6 +188,7 @@ export function buildEnvironment(msg: StoredMessage, extras: { now: Date; contro
     controlId: extras.controlId,
   };
   env[INDEX] = index;
+  env[RESULTS] = new Map();
   return env;
 }
 

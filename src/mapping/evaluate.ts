@@ -5,7 +5,7 @@
  * lists them all. Problems name targets and rules, never values (values are patient data).
  */
 import { DateFormatError, fhirToHl7Date, fhirToHl7Ts } from './datetime.js';
-import type { Environment } from './context.js';
+import { resultsOf, type Environment } from './context.js';
 import { lookup } from './tables.js';
 import type { CompiledExpression, CompiledMapping, FieldRule, RepeatingFieldRule, SegmentRule, ValueRule } from './types.js';
 
@@ -43,13 +43,55 @@ interface Scope {
   readonly env: Environment;
 }
 
+/** Stands for a variable the environment does not have (fhirpath.js fails on it; `undefined` gives empty). */
+const ABSENT = Symbol('absent');
+
+/**
+ * Runs an expression. The mappings of one message share an environment (render.ts `messageRenderer`), so the result
+ * of an expression whose value depends only on its focus and the variables it reads (`reads`, compile.ts) is kept
+ * for the message and reused when the same source meets the same focus and the same variable values (by identity).
+ * Failures are not kept: each mapping reports its own. Callers never change a result array.
+ */
 function run(e: CompiledExpression, scope: Scope, problems: string[]): unknown[] | undefined {
+  const reads = e.reads;
+  const table = reads ? resultsOf(scope.env) : undefined;
+  let entries: Array<{ readonly vars: readonly unknown[]; readonly result: unknown[] }> | undefined;
+  let vars: unknown[] = NO_VARS;
+  if (table) {
+    const env = scope.env;
+    if (reads!.length > 0) {
+      vars = new Array<unknown>(reads!.length);
+      for (let i = 0; i < reads!.length; i++) {vars[i] = reads![i] in env ? env[reads![i]] : ABSENT;}
+    }
+    let byFocus = table.get(e.source);
+    if (!byFocus) {table.set(e.source, (byFocus = new Map()));}
+    entries = byFocus.get(scope.focus);
+    if (!entries) {byFocus.set(scope.focus, (entries = []));}
+    for (const entry of entries) {
+      if (sameVars(entry.vars, vars)) {return entry.result;}
+    }
+  }
   try {
-    return e.evaluate(scope.focus, scope.env).filter((v) => v !== null && v !== undefined);
+    const result = withoutNulls(e.evaluate(scope.focus, scope.env));
+    if (entries) {entries.push({ vars, result });}
+    return result;
   } catch (err) {
     problems.push(`${e.where}: FHIRPath failed: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
     return undefined;
   }
+}
+
+const NO_VARS: unknown[] = []; // never written to
+
+function sameVars(a: readonly unknown[], b: readonly unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) {if (a[i] !== b[i]) {return false;}}
+  return true;
+}
+
+/** The result without null/undefined items (the array itself when it has none: fhirpath.js returns a new array). */
+function withoutNulls(r: unknown[]): unknown[] {
+  for (const v of r) {if (v === null || v === undefined) {return r.filter((x) => x !== null && x !== undefined);}}
+  return r;
 }
 
 /** FHIRPath truthiness for `when:`: empty and `false` are false; anything else is true. */
@@ -70,7 +112,7 @@ function primitive(v: unknown): string | undefined {
  * Evaluates one value rule to its final strings (after table, format and length rules). Returns [] when the rule
  * writes nothing. The first string is what goes in the position; `overflow` is text for NTE continuation.
  */
-function values(rule: ValueRule, scope: Scope, target: string, problems: string[], trace: TraceEntry[]): { out: string[]; overflow: string[] } {
+function values(rule: ValueRule, scope: Scope, target: string, problems: string[], trace: TraceEntry[] | undefined): { out: string[]; overflow: string[] } {
   const none = { out: [], overflow: [] };
   if (!holds(rule.when, scope, problems)) {return none;}
   let raw: string[];
@@ -92,7 +134,6 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
       return none;
     }
   }
-  const source = rule.constant !== undefined ? `value ${JSON.stringify(rule.constant)}` : rule.expression!.source;
   if (raw.length === 0) {
     if (rule.defaultValue !== undefined) {raw = [rule.defaultValue];}
     else {
@@ -130,10 +171,13 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
     }
     out.push(v);
   }
-  const notes = [rule.table ? `table ${rule.table.id}` : '', rule.format !== 'text' ? `format ${rule.format}` : '', overflow.length ? `+${overflow.length} NTE` : '']
-    .filter(Boolean)
-    .join(', ');
-  for (const v of out) {trace.push({ target, where: rule.where, source: notes ? `${source}  [${notes}]` : source, value: v });}
+  if (trace) {
+    const source = rule.constant !== undefined ? `value ${JSON.stringify(rule.constant)}` : rule.expression!.source;
+    const notes = [rule.table ? `table ${rule.table.id}` : '', rule.format !== 'text' ? `format ${rule.format}` : '', overflow.length ? `+${overflow.length} NTE` : '']
+      .filter(Boolean)
+      .join(', ');
+    for (const v of out) {trace.push({ target, where: rule.where, source: notes ? `${source}  [${notes}]` : source, value: v });}
+  }
   return { out, overflow };
 }
 
@@ -149,7 +193,7 @@ function nextRep(seg: BuiltSegment, field: number): number {
   return f ? Math.max(1, f.length) : 1;
 }
 
-function applyField(rule: FieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[]): void {
+function applyField(rule: FieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[] | undefined): void {
   if (rule.kind === 'repeating') {return applyRepeating(rule, seg, scope, problems, trace);}
   const { field, component, subComponent } = rule.position;
   const label = `${seg.label ?? seg.type}-${field}.${component}${subComponent > 1 ? `.${subComponent}` : ''}`;
@@ -162,7 +206,7 @@ function applyField(rule: FieldRule, seg: BuiltSegment, scope: Scope, problems: 
   for (const text of overflow) {seg.continuation.push({ text, where: rule.where });}
 }
 
-function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[]): void {
+function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[] | undefined): void {
   if (!holds(rule.when, scope, problems)) {return;}
   const items = run(rule.foreach, scope, problems);
   if (items === undefined) {return;}
@@ -185,7 +229,7 @@ function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scop
   if (written === 0 && rule.required) {problems.push(`${rule.where}: ${seg.type}-${rule.field}: required, but foreach yields no repetition`);}
 }
 
-function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace: TraceEntry[], out: BuiltSegment[]): number {
+function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace: TraceEntry[] | undefined, out: BuiltSegment[]): number {
   const scopes: Scope[] = [];
   if (rule.foreach) {
     const items = run(rule.foreach, scope, problems) ?? [];
@@ -213,10 +257,14 @@ export function withVariables(mapping: CompiledMapping, env: Environment, proble
   return out;
 }
 
-/** Evaluates every rule of `mapping` for the environment of one message. */
-export function evaluateMapping(mapping: CompiledMapping, baseEnv: Environment): Evaluation {
+/**
+ * Evaluates every rule of `mapping` for the environment of one message. The explain trace is only collected when
+ * asked for (`trace: true`, for `--explain`); otherwise `trace` is empty.
+ */
+export function evaluateMapping(mapping: CompiledMapping, baseEnv: Environment, { trace: wantTrace = true }: { trace?: boolean } = {}): Evaluation {
   const problems: string[] = [];
-  const trace: TraceEntry[] = [];
+  const traceEntries: TraceEntry[] = [];
+  const trace = wantTrace ? traceEntries : undefined;
   const env = withVariables(mapping, baseEnv, problems);
   const scope: Scope = { focus: env.bundle, env };
   const segments: BuiltSegment[] = [];
@@ -241,5 +289,5 @@ export function evaluateMapping(mapping: CompiledMapping, baseEnv: Environment):
       rows.push(row);
     });
   }
-  return { segments, rows, trace, problems };
+  return { segments, rows, trace: traceEntries, problems };
 }

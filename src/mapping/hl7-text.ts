@@ -15,27 +15,43 @@ export interface ParsedSegment {
   readonly fields: string[][][][];
 }
 
-/** Splits ER7 text (segments separated by CR) with the default delimiters `|^~\&`. */
+/** `unescapeHl7`, without the regular expression for the usual text that has no escape character. */
+const unescapeValue = (s: string): string => (s.includes('\\') ? unescapeHl7(s) : s);
+
+/** Field text → repetitions → components → sub-components (index 0 of each level unused, as in ParsedSegment). */
+export function splitField(ft: string): string[][][] {
+  const field: string[][][] = [[]];
+  for (const repText of ft.split('~')) {
+    const rep: string[][] = [[]];
+    for (const compText of repText.split('^')) {
+      const comp = [''];
+      for (const sub of compText.split('&')) {comp.push(unescapeValue(sub));}
+      rep.push(comp);
+    }
+    field.push(rep);
+  }
+  return field;
+}
+
+/** Splits ER7 text (segments separated by CR) with the default delimiters `|^~\\&`. */
 export function readHl7(text: string): ParsedSegment[] {
-  return text
-    .split('\r')
-    .filter((s) => s.length > 0)
-    .map((line) => {
-      const raw = line.split('|');
-      const type = raw[0];
+  const out: ParsedSegment[] = [];
+  for (const line of text.split('\r')) {
+    if (line.length === 0) {continue;}
+    const raw = line.split('|');
+    const type = raw[0];
+    const fields: string[][][][] = [];
+    if (type === 'MSH') {
       // MSH-1 is the field separator itself, so MSH field n is raw[n-1]; other segments' field n is raw[n].
-      const fieldTexts = type === 'MSH' ? ['', '|', ...raw.slice(1)] : raw;
-      const fields: string[][][][] = [];
-      fieldTexts.forEach((ft, n) => {
-        if (n === 0) {return;}
-        if (type === 'MSH' && (n === 1 || n === 2)) {
-          fields[n] = [[], [[], ['', ft]]];
-          return;
-        }
-        fields[n] = [[], ...ft.split('~').map((rep) => [[], ...rep.split('^').map((comp) => ['', ...comp.split('&').map(unescapeHl7)])])];
-      });
-      return { type, fields };
-    });
+      fields[1] = [[], [[], ['', '|']]];
+      if (raw.length > 1) {fields[2] = [[], [[], ['', raw[1]]]];}
+      for (let n = 3; n <= raw.length; n++) {fields[n] = splitField(raw[n - 1]);}
+    } else {
+      for (let n = 1; n < raw.length; n++) {fields[n] = splitField(raw[n]);}
+    }
+    out.push({ type, fields });
+  }
+  return out;
 }
 
 /** Value at field.rep.component.sub (1-based), '' when absent. */

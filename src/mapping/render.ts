@@ -3,7 +3,7 @@
  * control id the caller passes, so the same message, mapping, `now` and `controlId` always give the same bytes.
  */
 import type { StoredMessage } from '../bars/types.js';
-import { buildEnvironment } from './context.js';
+import { buildEnvironment, type Environment } from './context.js';
 import { MappingError } from './errors.js';
 import { evaluateMapping, type TraceEntry } from './evaluate.js';
 import { validateCsv, writeCsv } from './flat-writer.js';
@@ -34,12 +34,17 @@ export const CSV_CONTENT_TYPE = 'text/csv';
 
 /** Renders and also returns the explain trace (which rule filled which position from which expression). */
 export function renderWithTrace(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOptions): { output: RenderedOutput; trace: TraceEntry[] } {
-  if (!/^[A-Za-z0-9._-]{1,20}$/.test(opts.controlId)) {
+  return renderIn(mapping, msg, opts, buildEnvironment(msg, opts), true);
+}
+
+const CONTROL_ID = /^[A-Za-z0-9._-]{1,20}$/;
+
+function renderIn(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOptions, env: Environment, trace: boolean): { output: RenderedOutput; trace: TraceEntry[] } {
+  if (!CONTROL_ID.test(opts.controlId)) {
     // MSH-10 is ST(20) in v2.4; the id is also a file name for flat files.
     throw new MappingError(`Mapping ${mapping.id}: bad control id`, ['controlId must be 1-20 characters of A-Z a-z 0-9 . _ -']);
   }
-  const env = buildEnvironment(msg, opts);
-  const ev = evaluateMapping(mapping, env);
+  const ev = evaluateMapping(mapping, env, { trace });
   if (ev.problems.length > 0) {throw new MappingError(`Mapping ${mapping.id} failed for message ${msg.id}`, ev.problems);}
   const out = mapping.output;
   let text: string;
@@ -80,5 +85,21 @@ export function renderWithTrace(mapping: CompiledMapping, msg: StoredMessage, op
  * fails the HL7 structure/data-type or flat-file layout checks.
  */
 export function renderMessage(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOptions): RenderedOutput {
-  return renderWithTrace(mapping, msg, opts).output;
+  return renderIn(mapping, msg, opts, buildEnvironment(msg, opts), false).output;
+}
+
+/**
+ * For rendering one message with several mappings (the inbound processor: ADT^A05 and REF^I12 for a 111→ED
+ * referral): the returned function is `renderMessage` for `msg`, but the mappings share one environment (Bundle
+ * index, context records) and the results of the expressions they have in common (evaluate.ts `run`), so an
+ * expression of a shared include runs once per message. Same output, same errors as `renderMessage`.
+ */
+export function messageRenderer(msg: StoredMessage): (mapping: CompiledMapping, opts: RenderOptions) => RenderedOutput {
+  let base: Environment | undefined;
+  return (mapping, opts) => {
+    base ??= buildEnvironment(msg, opts);
+    // Spreading keeps the Symbol-keyed index and results table; only the per-render variables change.
+    const env: Environment = { ...base, now: opts.now.toISOString(), controlId: opts.controlId };
+    return renderIn(mapping, msg, opts, env, false).output;
+  };
 }

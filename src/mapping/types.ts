@@ -10,6 +10,11 @@ export interface CompiledExpression {
   readonly source: string;
   readonly where: string;
   readonly evaluate: (resource: unknown, env: Record<string | symbol, unknown>) => unknown[];
+  /**
+   * The `%names` the expression reads, when its result depends only on its focus and those variables (no clock, no
+   * trace), so that one message may reuse it; undefined when it must run every time.
+   */
+  readonly reads?: readonly string[];
 }
 
 /** How a value is formatted before it is written. */

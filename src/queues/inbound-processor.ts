@@ -12,7 +12,7 @@ import type { Logger } from '../logging.js';
 import type { StoredMessage } from '../bars/types.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { MappingRegistry } from '../mapping/index.js';
-import { MappingError, renderMessage } from '../mapping/index.js';
+import { MappingError, messageRenderer } from '../mapping/index.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { InboundJobData } from './inbound.js';
 import { flushReady, readyAndFlush, readyField, type SequencedOutput, type SequencerDeps } from './sequencer.js';
@@ -89,6 +89,8 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
     const now = deps.now();
     const previousMeta = selected.length > 0 ? await store.redis.mget(selected.map((m) => `${outputKey(store.prefix, `${messageId}.${m.id}`)}:meta`)) : [];
     const writes = store.redis.multi();
+    // One environment (and the results of the expressions the mappings share) for all mappings of this message.
+    const render = messageRenderer(stored);
     for (const [index, mapping] of selected.entries()) {
       const deliveryId = `${messageId}.${mapping.id}`;
       const textKey = outputKey(store.prefix, deliveryId);
@@ -101,7 +103,7 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
       }
       try {
         const controlId = controlIdFor(messageId, mapping.id);
-        const rendered = renderMessage(mapping, stored, { now, controlId });
+        const rendered = render(mapping, { now, controlId });
         const output: SequencedOutput = {
           deliveryId,
           messageId,
