@@ -301,10 +301,17 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     bundle: body,
   };
 
-  // The Bundle is serialised and encoded once: the same bytes are stored and sent back as the 200 body.
-  const bodyJson = Buffer.from(JSON.stringify(body), 'utf8');
+  // The Bundle is serialised and encoded once, into the stored message; the 200 body is a view of the same bytes.
   const { bundle: _omit, ...storedHead } = stored;
-  const storedJson = Buffer.concat([Buffer.from(`${JSON.stringify(storedHead).slice(0, -1)},"bundle":`, 'utf8'), bodyJson, Buffer.from('}')]);
+  const head = `${JSON.stringify(storedHead).slice(0, -1)},"bundle":`;
+  const bundleText = JSON.stringify(body);
+  const headLength = Buffer.byteLength(head);
+  const bundleLength = Buffer.byteLength(bundleText);
+  const storedJson = Buffer.allocUnsafe(headLength + bundleLength + 1);
+  storedJson.write(head, 0);
+  storedJson.write(bundleText, headLength);
+  storedJson.write('}', headLength + bundleLength);
+  const bodyJson = storedJson.subarray(headLength, headLength + bundleLength);
   const member = `${type}/${root.id}`;
   const indexTerms: Array<[string, string | undefined]> = [
     ['nhs', pkey.nhsNumber],
