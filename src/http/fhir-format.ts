@@ -3,8 +3,8 @@
  * and accept `application/fhir+xml`; XML is converted with the `fhir` package (FHIR-aware: it knows which elements
  * repeat), so the receiver itself only ever handles JSON.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import type { Request, Response } from 'express';
 import { Fhir } from 'fhir';
 import { badRequest, BarsError } from '../bars/errors.js';
 import type { Format } from '../bars/headers.js';
@@ -16,7 +16,7 @@ const fhir = (): Fhir => (converter ??= new Fhir());
  * Parses a request body by Content-Type: FHIR JSON (`application/fhir+json`, `application/json`) or FHIR XML
  * (`application/fhir+xml`). Plain `application/xml` is not FHIR's media type → 415, as TKW expects.
  */
-export function parseBody(req: Request): unknown {
+export function parseBody(req: IncomingMessage & { body?: unknown }): unknown {
   const raw = req.body;
   if (!Buffer.isBuffer(raw) || raw.length === 0) {
     throw badRequest('required', 'The request has no body', 'body');
@@ -60,7 +60,7 @@ const CONTENT_TYPES: Record<Format, string> = {
 };
 
 /** Sends a FHIR resource in the negotiated format, gzip-compressed when the client accepts it and it is worth it. */
-export function sendResource(req: Request, res: Response, status: number, resource: object, format: Format, json?: Buffer): void {
+export function sendResource(req: IncomingMessage, res: ServerResponse, status: number, resource: object, format: Format, json?: Buffer): void {
   if (res.headersSent) {
     // Already answered (408 REC_TIMEOUT won the race); the late result is dropped.
     return;
@@ -71,7 +71,7 @@ export function sendResource(req: Request, res: Response, status: number, resour
   } else {
     body = json ?? Buffer.from(JSON.stringify(resource), 'utf8');
   }
-  res.status(status);
+  res.statusCode = status;
   res.setHeader('Content-Type', CONTENT_TYPES[format]);
   if (body.length > 1024 && /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''))) {
     body = gzipSync(body, { level: 1 });
