@@ -219,12 +219,34 @@ export function checkTarget(requester: Requester, serviceIds: readonly string[])
 
 export type Format = 'json' | 'xml';
 
+/** Outcomes of negotiate() by Accept and `_format` (bounded; cleared when full). */
+const negotiated = new Map<string, Format>();
+const NEGOTIATED_MAX = 256;
+const NEGOTIATED_MAX_LENGTH = 512;
+
 /**
  * Chooses the response format from `_format` (which overrides Accept, as TKW's metadata schedules expect) or Accept,
  * and checks the major of Accept's `version=` ("only versions within the major version … should be considered
  * compatible", Versioning guide) → 406 REC_NOT_ACCEPTABLE.
  */
 export function negotiate(accept: string | undefined, formatParam: string | undefined, apiMajor: number): Format {
+  // A sender sends the same Accept on every request: its outcome is remembered (refusals are not: they throw).
+  const cacheKey = `${apiMajor}\n${formatParam ?? ''}\n${accept ?? ''}`;
+  const known = negotiated.get(cacheKey);
+  if (known) {
+    return known;
+  }
+  const format = negotiateOnce(accept, formatParam, apiMajor);
+  if (cacheKey.length <= NEGOTIATED_MAX_LENGTH) {
+    if (negotiated.size >= NEGOTIATED_MAX) {
+      negotiated.clear();
+    }
+    negotiated.set(cacheKey, format);
+  }
+  return format;
+}
+
+function negotiateOnce(accept: string | undefined, formatParam: string | undefined, apiMajor: number): Format {
   let format: Format | undefined;
   if (formatParam) {
     const f = formatParam.toLowerCase();

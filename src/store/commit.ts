@@ -112,22 +112,36 @@ export async function runCommit(redis: Redis, plan: CommitPlan): Promise<string>
   const extra: Array<string | Buffer> = [];
   const arg = (value: string | Buffer): number => extra.push(value) + 1;
   const inline = (value: string): string | { arg: number } => (value.length < ARG_MIN_LENGTH ? value : { arg: arg(value) });
+  // cjson decodes [] as an object, which would break unpack(): empty arrays are left out of the plan (they never occur
+  // in one except by mistake, and then the script fails rather than writes something else).
+  let empty = plan.checks.length === 0 || plan.writes.length === 0;
   const writes = plan.writes.map((w) => {
     switch (w.op) {
       case 'set-arg':
         return { op: w.op, key: w.key, arg: arg(w.value) };
       case 'set':
         return { ...w, value: inline(w.value) };
-      case 'hset':
-        return { ...w, fields: Object.fromEntries(Object.entries(w.fields).map(([f, v]) => [f, inline(v)])) };
+      case 'hset': {
+        const fields: Record<string, string | { arg: number }> = {};
+        for (const f in w.fields) {
+          fields[f] = inline(w.fields[f]!);
+        }
+        return { ...w, fields };
+      }
+      case 'sadd':
+      case 'srem':
+      case 'zrem':
+        empty ||= w.members.length === 0;
+        return w;
+      case 'rpush':
+        empty ||= w.values.length === 0;
+        return w;
       default:
         return w;
     }
   });
-  const payload = JSON.stringify({ checks: plan.checks, writes }, (_k, v: unknown) =>
-    // cjson decodes [] as an object; empty arrays never occur in a plan except by mistake, and would break unpack().
-    Array.isArray(v) && v.length === 0 ? undefined : v,
-  );
+  const plain = { checks: plan.checks, writes };
+  const payload = empty ? JSON.stringify(plain, (_k, v: unknown) => (Array.isArray(v) && v.length === 0 ? undefined : v)) : JSON.stringify(plain);
   return commit.barsCommit(plan.keys.length, ...plan.keys, payload, ...extra);
 }
 
