@@ -60,17 +60,26 @@ const CONTENT_TYPES: Record<Format, string> = {
 };
 
 /** Sends a FHIR resource in the negotiated format, gzip-compressed when the client accepts it and it is worth it. */
-export function sendResource(req: IncomingMessage, res: ServerResponse, status: number, resource: object, format: Format, json?: Buffer): void {
+export function sendResource(req: IncomingMessage, res: ServerResponse, status: number, resource: object, format: Format): void {
   if (res.headersSent) {
     // Already answered (408 REC_TIMEOUT won the race); the late result is dropped.
     return;
   }
-  let body: Buffer;
+  const text = format === 'xml' ? fhir().objToXml(resource as Record<string, unknown>) : JSON.stringify(resource);
+  sendBytes(req, res, status, Buffer.from(text, 'utf8'), format);
+}
+
+/** Sends a resource held as FHIR JSON bytes: the bytes as they are for JSON, converted for XML. */
+export function sendJsonBytes(req: IncomingMessage, res: ServerResponse, status: number, json: Buffer, format: Format): void {
   if (format === 'xml') {
-    body = Buffer.from(fhir().objToXml(resource as Record<string, unknown>), 'utf8');
-  } else {
-    body = json ?? Buffer.from(JSON.stringify(resource), 'utf8');
+    sendResource(req, res, status, JSON.parse(json.toString('utf8')) as object, format);
+  } else if (!res.headersSent) {
+    sendBytes(req, res, status, json, format);
   }
+}
+
+function sendBytes(req: IncomingMessage, res: ServerResponse, status: number, bytes: Buffer, format: Format): void {
+  let body = bytes;
   res.statusCode = status;
   res.setHeader('Content-Type', CONTENT_TYPES[format]);
   if (body.length > 1024 && /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''))) {

@@ -12,10 +12,10 @@ import { acceptMessage, RequestSeenError } from '../bars/process-message.js';
 import { INFLIGHT_TTL_SECONDS, type RequestState } from '../store/message-store.js';
 import { readRecord, searchRecords, type RecordType } from '../bars/record-search.js';
 import { searchSlots } from '../bars/slot-search.js';
-import { validateMessage } from '../bars/validate-message.js';
+import { validateMessage, type ValidatedMessage } from '../bars/validate-message.js';
 import { enqueueInbound, inboundJobId } from '../queues/inbound.js';
 import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
-import { parseBody, sendResource } from './fhir-format.js';
+import { parseBody, sendJsonBytes, sendResource } from './fhir-format.js';
 import { renderError } from './errors.js';
 
 export type Query = Record<string, string | string[] | undefined>;
@@ -169,15 +169,18 @@ export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { 
       throw err;
     };
     try {
-      const validated = validateMessage(parseBody(req), {
-        serviceIds: config.service.ids,
-        odsCode: config.service.odsCode,
-        checkReceiverOds: config.service.checkReceiverOds,
-        bundleMajors: config.bars.bundleMajors,
-        useCases: config.bars.useCases,
-      });
-      facts(req).workflow = validated.workflow;
-      const accepted = await acceptMessage(validated, ids, {
+      // Handed over in a holder: acceptMessage lets the parsed Bundle go before its commit's round trip.
+      const held: { msg?: ValidatedMessage } = {
+        msg: validateMessage(parseBody(req), {
+          serviceIds: config.service.ids,
+          odsCode: config.service.odsCode,
+          checkReceiverOds: config.service.checkReceiverOds,
+          bundleMajors: config.bars.bundleMajors,
+          useCases: config.bars.useCases,
+        }),
+      };
+      facts(req).workflow = held.msg!.workflow;
+      const accepted = await acceptMessage(held, ids, {
         store: deps.store,
         inbound: deps.inbound,
         now: deps.now,
@@ -187,7 +190,7 @@ export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { 
         schedules: config.slots,
       });
       facts(req).messageId = accepted.messageId;
-      sendResource(req, res, 200, accepted.body, facts(req).format, accepted.bodyJson);
+      sendJsonBytes(req, res, 200, accepted.bodyJson, facts(req).format);
     } catch (err) {
       if (err instanceof RequestSeenError) {
         await answerPrevious(await deps.store.requestState(ids.requestId));
