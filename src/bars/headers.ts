@@ -46,7 +46,21 @@ export function echoableId(value: string | string[] | undefined): string | undef
   return v !== undefined && /^[\x21-\x7e]{1,128}$/.test(v) ? v : undefined;
 }
 
-function decodeJsonHeader(name: string, raw: string): Record<string, unknown> {
+/**
+ * Decoded NHSD-* header values by raw value. A sender sends the same organisation, software and practitioner on
+ * every request, so the base64 and JSON decoding is done once per distinct value. Bounded (values up to 2 KB, 1,024
+ * of them; cleared when full). Entries are frozen: callers only read them.
+ */
+const decodedHeaders = new Map<string, Readonly<Record<string, unknown>>>();
+const DECODED_HEADERS_MAX = 1024;
+const DECODED_HEADER_MAX_LENGTH = 2048;
+
+function decodeJsonHeader(name: string, raw: string): Readonly<Record<string, unknown>> {
+  const cacheKey = `${name}\n${raw}`;
+  const cached = decodedHeaders.get(cacheKey);
+  if (cached) {
+    return cached;
+  }
   const compact = raw.trim();
   if (!BASE64.test(compact)) {
     throw badRequest('value', `The ${name} header is not base64`, name);
@@ -60,7 +74,23 @@ function decodeJsonHeader(name: string, raw: string): Record<string, unknown> {
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw badRequest('value', `The ${name} header does not decode to a JSON object`, name);
   }
-  return parsed as Record<string, unknown>;
+  const decoded = deepFreeze(parsed as Record<string, unknown>);
+  if (raw.length <= DECODED_HEADER_MAX_LENGTH) {
+    if (decodedHeaders.size >= DECODED_HEADERS_MAX) {
+      decodedHeaders.clear();
+    }
+    decodedHeaders.set(cacheKey, decoded);
+  }
+  return decoded;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) {
+    if (v && typeof v === 'object') {
+      deepFreeze(v as object);
+    }
+  }
+  return Object.freeze(value);
 }
 
 interface Identifier {
@@ -81,7 +111,7 @@ export interface Requester {
   readonly target: Identifier | undefined;
 }
 
-function identifiers(resource: Record<string, unknown>): Identifier[] {
+function identifiers(resource: Readonly<Record<string, unknown>>): Identifier[] {
   const ids = resource.identifier;
   return Array.isArray(ids) ? (ids.filter((i) => i && typeof i === 'object') as Identifier[]) : [];
 }
@@ -189,12 +219,34 @@ export function checkTarget(requester: Requester, serviceIds: readonly string[])
 
 export type Format = 'json' | 'xml';
 
+/** Outcomes of negotiate() by Accept and `_format` (bounded; cleared when full). */
+const negotiated = new Map<string, Format>();
+const NEGOTIATED_MAX = 256;
+const NEGOTIATED_MAX_LENGTH = 512;
+
 /**
  * Chooses the response format from `_format` (which overrides Accept, as TKW's metadata schedules expect) or Accept,
  * and checks the major of Accept's `version=` ("only versions within the major version … should be considered
  * compatible", Versioning guide) → 406 REC_NOT_ACCEPTABLE.
  */
 export function negotiate(accept: string | undefined, formatParam: string | undefined, apiMajor: number): Format {
+  // A sender sends the same Accept on every request: its outcome is remembered (refusals are not: they throw).
+  const cacheKey = `${apiMajor}\n${formatParam ?? ''}\n${accept ?? ''}`;
+  const known = negotiated.get(cacheKey);
+  if (known) {
+    return known;
+  }
+  const format = negotiateOnce(accept, formatParam, apiMajor);
+  if (cacheKey.length <= NEGOTIATED_MAX_LENGTH) {
+    if (negotiated.size >= NEGOTIATED_MAX) {
+      negotiated.clear();
+    }
+    negotiated.set(cacheKey, format);
+  }
+  return format;
+}
+
+function negotiateOnce(accept: string | undefined, formatParam: string | undefined, apiMajor: number): Format {
   let format: Format | undefined;
   if (formatParam) {
     const f = formatParam.toLowerCase();

@@ -10,10 +10,10 @@ import { BarsError, badRequest, conflict, notFound, unprocessable } from './erro
 import { assignIds, newReference } from './receiver-ids.js';
 import { findSlot } from './slots.js';
 import type { ValidatedMessage } from './validate-message.js';
-import type { Bundle, Resource, StoredMessage } from './types.js';
+import type { Resource, StoredMessage } from './types.js';
 import type { IntegrityIds } from './headers.js';
 import type { SlotSchedule } from '../config/schema.js';
-import { KeyTable, type Check, type Write } from '../store/commit.js';
+import { KeyTable, type Check, type CommitPlan, type Write } from '../store/commit.js';
 import type { MessageStore, PatientKey, RecordState } from '../store/message-store.js';
 import { enqueueInbound, type InboundJobData } from '../queues/inbound.js';
 
@@ -37,9 +37,11 @@ export interface AcceptDeps {
 
 export interface Accepted {
   readonly messageId: string;
-  readonly body: Bundle;
-  /** `body` serialised as JSON, UTF-8 (sent as is when the sender reads JSON). */
-  readonly bodyJson?: Buffer;
+  /**
+   * The Bundle as acknowledged (receiver ids, planned Encounter), serialised as JSON, UTF-8: the bytes stored and sent
+   * as the 200 body. Only bytes: the parsed Bundle is let go before the commit's round trip (see acceptMessage).
+   */
+  readonly bodyJson: Buffer;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -145,14 +147,20 @@ function plannedEncounter(id: string, reference: string, referenceSystem: string
 /**
  * Accepts a validated message: stateful checks, ids, atomic store, inbound job. Throws BarsError for refusals and
  * lets Redis errors propagate (the HTTP layer answers those with 503 REC_UNAVAILABLE).
+ *
+ * The parsed Bundle (a few hundred KB of objects for a referral) is dropped before the commit's round trip unless a
+ * retry may need it: an async function keeps its parameters and locals while it waits, and the Bundles of every
+ * request waiting for Redis were most of what each young-generation GC had to copy. Callers hand the message over in
+ * a holder and keep no reference of their own.
  */
-export async function acceptMessage(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const result = await tryAccept(msg, ids, deps);
+export async function acceptMessage(held: { msg?: ValidatedMessage }, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted> {
+  const workflow = held.msg!.workflow;
+  for (let attempt = 0; attempt < 3 && held.msg; attempt++) {
+    const result = await tryAccept(held, ids, deps);
     if (result !== 'RECORD_CHANGED') {
       await enqueueInbound(deps.inbound, {
         messageId: result.messageId,
-        workflow: msg.workflow,
+        workflow,
         requestId: ids.requestId,
         correlationId: ids.correlationId,
       });
@@ -165,14 +173,58 @@ export async function acceptMessage(msg: ValidatedMessage, ids: IntegrityIds, de
   throw conflict('The record changed while this message was being processed; read it again and resend');
 }
 
-async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted | 'RECORD_CHANGED'> {
+/**
+ * One attempt. Only an update or cancellation (a record that exists) can lose the race for its record's version and
+ * be tried again, so only then does `held` keep the message across the commit.
+ */
+async function tryAccept(held: { msg?: ValidatedMessage }, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted | 'RECORD_CHANGED'> {
+  const existing = await findExistingFor(held.msg!, deps.store);
+  const planned = planAccept(held.msg!, existing, ids, deps);
+  if (!existing) {
+    held.msg = undefined;
+  }
+  const outcome = await deps.store.commit(planned.plan);
+  switch (outcome) {
+    case 'OK':
+      return { messageId: planned.messageId, bodyJson: planned.bodyJson };
+    case 'BUNDLE_REUSED':
+      throw badRequest('invariant', `Bundle.id ${planned.bundleId} has already been received; every message needs a new Bundle.id`, 'Bundle.id');
+    case 'SLOT_TAKEN':
+      throw conflict(`Slot ${planned.slotId} is already booked`, 'Appointment.slot');
+    case 'RECORD_CHANGED':
+      return 'RECORD_CHANGED';
+    case 'REQUEST_SEEN':
+      throw new RequestSeenError();
+    default:
+      throw new BarsError('REC_SERVER_ERROR', 'The message could not be stored', { issue: 'no-store' });
+  }
+}
+
+/** The record an update or cancellation is about (none for a new message); 404 when it is not known. */
+async function findExistingFor(msg: ValidatedMessage, store: MessageStore): Promise<RecordState | undefined> {
+  const isNew = /-new$/.test(msg.workflow) || msg.workflow.startsWith('response-');
+  if (isNew) {
+    return undefined;
+  }
+  const existing = await findExisting(msg, store);
+  if (!existing) {
+    throw notFound(`${msg.root.resourceType} ${msg.root.id ?? '(no id)'} is not known to this receiver`);
+  }
+  return existing;
+}
+
+interface PlannedAccept {
+  readonly plan: CommitPlan;
+  readonly messageId: string;
+  readonly bodyJson: Buffer;
+  readonly bundleId: string;
+  readonly slotId: string | undefined;
+}
+
+/** Stateful checks, receiver ids, the planned Encounter and the commit plan: everything before the round trip. */
+function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, ids: IntegrityIds, deps: AcceptDeps): PlannedAccept {
   const { store } = deps;
   const type = msg.root.resourceType as 'ServiceRequest' | 'Appointment';
-  const isNew = /-new$/.test(msg.workflow) || msg.workflow.startsWith('response-');
-  const existing = isNew ? undefined : await findExisting(msg, store);
-  if (!isNew && !existing) {
-    throw notFound(`${type} ${msg.root.id ?? '(no id)'} is not known to this receiver`);
-  }
   if (existing) {
     checkAgainstRecord(msg, existing);
   }
@@ -301,10 +353,17 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     bundle: body,
   };
 
-  // The Bundle is serialised and encoded once: the same bytes are stored and sent back as the 200 body.
-  const bodyJson = Buffer.from(JSON.stringify(body), 'utf8');
+  // The Bundle is serialised and encoded once, into the stored message; the 200 body is a view of the same bytes.
   const { bundle: _omit, ...storedHead } = stored;
-  const storedJson = Buffer.concat([Buffer.from(`${JSON.stringify(storedHead).slice(0, -1)},"bundle":`, 'utf8'), bodyJson, Buffer.from('}')]);
+  const head = `${JSON.stringify(storedHead).slice(0, -1)},"bundle":`;
+  const bundleText = JSON.stringify(body);
+  const headLength = Buffer.byteLength(head);
+  const bundleLength = Buffer.byteLength(bundleText);
+  const storedJson = Buffer.allocUnsafe(headLength + bundleLength + 1);
+  storedJson.write(head, 0);
+  storedJson.write(bundleText, headLength);
+  storedJson.write('}', headLength + bundleLength);
+  const bodyJson = storedJson.subarray(headLength, headLength + bundleLength);
   const member = `${type}/${root.id}`;
   const indexTerms: Array<[string, string | undefined]> = [
     ['nhs', pkey.nhsNumber],
@@ -339,21 +398,5 @@ async function tryAccept(msg: ValidatedMessage, ids: IntegrityIds, deps: AcceptD
     }
   }
 
-  const outcome = await store.commit({ keys: keys.keys, checks, writes });
-  switch (outcome) {
-    case 'OK':
-      return { messageId, body, bodyJson };
-    case 'BUNDLE_REUSED':
-      throw badRequest('invariant', `Bundle.id ${msg.bundle.id} has already been received; every message needs a new Bundle.id`, 'Bundle.id');
-    case 'SLOT_TAKEN':
-      throw conflict(`Slot ${slotId} is already booked`, 'Appointment.slot');
-    case 'RECORD_CHANGED':
-      return 'RECORD_CHANGED';
-    case 'REQUEST_SEEN':
-      throw new RequestSeenError();
-    default:
-      throw new BarsError('REC_SERVER_ERROR', 'The message could not be stored', { issue: 'no-store' });
-  }
+  return { plan: { keys: keys.keys, checks, writes }, messageId, bodyJson, bundleId: msg.bundle.id!, slotId };
 }
-
-

@@ -2,8 +2,8 @@
  * What every route handler is given: configuration, the store and queues, the logger and the clock. Handlers are
  * plain functions of (deps) → Express handler, so tests can build an app around any store.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Queue } from 'bullmq';
-import type { Request } from 'express';
 import type { Config } from '../config/schema.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { InboundJobData } from '../queues/inbound.js';
@@ -30,8 +30,8 @@ export interface RequestFacts {
   workflow?: string;
 }
 
-export function facts(req: Request): RequestFacts {
-  const r = req as Request & { bars?: RequestFacts };
+export function facts(req: IncomingMessage): RequestFacts {
+  const r = req as IncomingMessage & { bars?: RequestFacts };
   r.bars ??= { format: 'json' };
   return r.bars;
 }
@@ -40,16 +40,16 @@ export function facts(req: Request): RequestFacts {
  * Content negotiation. The format is guessed before the version check, so that a 406 is itself rendered in what the
  * sender can read.
  */
-export function negotiateFor(req: Request, deps: AppDeps): void {
+export function negotiateFor(req: IncomingMessage, deps: AppDeps, format: unknown): void {
   const f = facts(req);
-  const formatParam = typeof req.query._format === 'string' ? req.query._format : undefined;
+  const formatParam = typeof format === 'string' ? format : undefined;
   const accept = String(req.headers.accept ?? '');
   f.format = (formatParam ?? accept).toLowerCase().includes('xml') && !(formatParam === undefined && accept.includes('json')) ? 'xml' : 'json';
   f.format = negotiate(req.headers.accept, formatParam, deps.config.bars.apiMajor);
 }
 
 /** NHSD-* headers and the access policy (spec §3.1). */
-export function authorise(req: Request, deps: AppDeps, required: boolean): Requester {
+export function authorise(req: IncomingMessage, deps: AppDeps, required: boolean): Requester {
   const requester = readRequester(req.headers, required);
   checkTarget(requester, deps.config.service.ids);
   checkAccess(requester, deps.config.access);

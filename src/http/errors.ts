@@ -3,7 +3,7 @@
  * diagnostic that names the element or header — never a stack trace (ARCHITECTURE invariant 5). A Redis that does not
  * answer is 503 REC_UNAVAILABLE, which senders retry (Sender-responsibilities).
  */
-import type { ErrorRequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   BarsError,
   HTTP_ERROR_CODES_SYSTEM,
@@ -55,7 +55,10 @@ export function renderError(err: BarsError, spelling: 'CodeSystem' | 'Codesystem
   return { status: err.status, body: JSON.stringify(operationOutcome(err, errorSystem(spelling))) };
 }
 
-export function errorHandler(log: Logger, spelling: 'CodeSystem' | 'Codesystem'): ErrorRequestHandler {
+/** What to do with an error once the answer has started: Express's final handler, or the fast path's. */
+type Next = (err: unknown) => void;
+
+export function errorHandler(log: Logger, spelling: 'CodeSystem' | 'Codesystem'): (err: unknown, req: IncomingMessage, res: ServerResponse, next: Next) => void {
   return (err, req, res, next) => {
     if (res.headersSent) {
       next(err);

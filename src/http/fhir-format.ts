@@ -3,8 +3,8 @@
  * and accept `application/fhir+xml`; XML is converted with the `fhir` package (FHIR-aware: it knows which elements
  * repeat), so the receiver itself only ever handles JSON.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import type { Request, Response } from 'express';
 import { Fhir } from 'fhir';
 import { badRequest, BarsError } from '../bars/errors.js';
 import type { Format } from '../bars/headers.js';
@@ -16,7 +16,7 @@ const fhir = (): Fhir => (converter ??= new Fhir());
  * Parses a request body by Content-Type: FHIR JSON (`application/fhir+json`, `application/json`) or FHIR XML
  * (`application/fhir+xml`). Plain `application/xml` is not FHIR's media type → 415, as TKW expects.
  */
-export function parseBody(req: Request): unknown {
+export function parseBody(req: IncomingMessage & { body?: unknown }): unknown {
   const raw = req.body;
   if (!Buffer.isBuffer(raw) || raw.length === 0) {
     throw badRequest('required', 'The request has no body', 'body');
@@ -60,18 +60,27 @@ const CONTENT_TYPES: Record<Format, string> = {
 };
 
 /** Sends a FHIR resource in the negotiated format, gzip-compressed when the client accepts it and it is worth it. */
-export function sendResource(req: Request, res: Response, status: number, resource: object, format: Format, json?: Buffer): void {
+export function sendResource(req: IncomingMessage, res: ServerResponse, status: number, resource: object, format: Format): void {
   if (res.headersSent) {
     // Already answered (408 REC_TIMEOUT won the race); the late result is dropped.
     return;
   }
-  let body: Buffer;
+  const text = format === 'xml' ? fhir().objToXml(resource as Record<string, unknown>) : JSON.stringify(resource);
+  sendBytes(req, res, status, Buffer.from(text, 'utf8'), format);
+}
+
+/** Sends a resource held as FHIR JSON bytes: the bytes as they are for JSON, converted for XML. */
+export function sendJsonBytes(req: IncomingMessage, res: ServerResponse, status: number, json: Buffer, format: Format): void {
   if (format === 'xml') {
-    body = Buffer.from(fhir().objToXml(resource as Record<string, unknown>), 'utf8');
-  } else {
-    body = json ?? Buffer.from(JSON.stringify(resource), 'utf8');
+    sendResource(req, res, status, JSON.parse(json.toString('utf8')) as object, format);
+  } else if (!res.headersSent) {
+    sendBytes(req, res, status, json, format);
   }
-  res.status(status);
+}
+
+function sendBytes(req: IncomingMessage, res: ServerResponse, status: number, bytes: Buffer, format: Format): void {
+  let body = bytes;
+  res.statusCode = status;
   res.setHeader('Content-Type', CONTENT_TYPES[format]);
   if (body.length > 1024 && /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''))) {
     body = gzipSync(body, { level: 1 });

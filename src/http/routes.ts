@@ -2,6 +2,7 @@
  * The receiver endpoints of the standard, on the same path suffixes the BaRS proxy forwards to
  * (SetTargetUrl.js: catalogue URL + path suffix + query; spec §1, §2).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Request, type Response } from 'express';
 import { capabilityStatement } from '../bars/capability.js';
 import { BarsError } from '../bars/errors.js';
@@ -11,13 +12,13 @@ import { acceptMessage, RequestSeenError } from '../bars/process-message.js';
 import { INFLIGHT_TTL_SECONDS, type RequestState } from '../store/message-store.js';
 import { readRecord, searchRecords, type RecordType } from '../bars/record-search.js';
 import { searchSlots } from '../bars/slot-search.js';
-import { validateMessage } from '../bars/validate-message.js';
+import { validateMessage, type ValidatedMessage } from '../bars/validate-message.js';
 import { enqueueInbound, inboundJobId } from '../queues/inbound.js';
 import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
-import { parseBody, sendResource } from './fhir-format.js';
+import { parseBody, sendJsonBytes, sendResource } from './fhir-format.js';
 import { renderError } from './errors.js';
 
-type Query = Record<string, string | string[] | undefined>;
+export type Query = Record<string, string | string[] | undefined>;
 const query = (req: Request): Query => req.query as Query;
 
 const methodNotAllowed = (allow: string) => (_req: Request, res: Response): void => {
@@ -50,13 +51,13 @@ export function receiverRoutes(deps: AppDeps): Router {
   /** Integrity headers, then format and version, then NHSD-* headers: the order of the IG failure tables. */
   const common = (req: Request, required: boolean): void => {
     checkIntegrityHeaders(req.headers);
-    negotiateFor(req, deps);
+    negotiateFor(req, deps, query(req)._format);
     authorise(req, deps, required);
   };
 
   router.get('/metadata', (req, res) => {
     checkIntegrityHeaders(req.headers);
-    negotiateFor(req, deps);
+    negotiateFor(req, deps, query(req)._format);
     // NHSD-* headers are checked when present but not required here (Authorisation page; spec §13.9).
     authorise(req, deps, false);
     sendResource(req, res, 200, capabilityStatement(config, deps.now()), facts(req).format);
@@ -71,9 +72,53 @@ export function receiverRoutes(deps: AppDeps): Router {
   });
   router.all('/MessageDefinition', methodNotAllowed('GET'));
 
-  router.post('/$process-message', async (req, res) => {
+  const processMessage = processMessageHandler(deps);
+  router.post('/$process-message', (req, res) => processMessage(req, res, query(req)));
+  router.all('/$process-message', methodNotAllowed('POST'));
+
+  for (const type of ['ServiceRequest', 'Appointment'] as RecordType[]) {
+    router.get(`/${type}`, async (req, res) => {
+      common(req, true);
+      sendResource(req, res, 200, await searchRecords(deps.store, type, query(req), config.service.baseUrl), facts(req).format);
+    });
+    router.get(`/${type}/:id`, async (req, res) => {
+      common(req, true);
+      sendResource(req, res, 200, await readRecord(deps.store, type, req.params.id), facts(req).format);
+    });
+    // TKW GetServiceRequestPathIdMissing: `GET /ServiceRequest/` is a read without an id → 400, not a search.
+    router.post(`/${type}`, notImplemented(`POST /${type} (RESTful create)`));
+    router.put(`/${type}/:id`, notImplemented(`PUT /${type}/{id}`));
+    router.patch(`/${type}/:id`, notImplemented(`PATCH /${type}/{id}`));
+    router.delete(`/${type}/:id`, notImplemented(`DELETE /${type}/{id}`));
+    router.all(`/${type}`, methodNotAllowed('GET, POST'));
+    router.all(`/${type}/:id`, methodNotAllowed('GET, PUT, PATCH, DELETE'));
+  }
+
+  router.get('/Slot', async (req, res) => {
+    common(req, true);
+    if (config.slots.length === 0) {
+      throw new BarsError('REC_NOT_IMPLEMENTED', 'This receiver publishes no slots; it takes referrals only');
+    }
+    const bundle = await searchSlots(query(req), config, async (slotIds) => {
+      const counts = await Promise.all(slotIds.map((id) => deps.store.redis.scard(deps.store.key('slot', id))));
+      return new Map(slotIds.map((id, i) => [id, counts[i]!]));
+    });
+    sendResource(req, res, 200, bundle, facts(req).format);
+  });
+  router.all('/Slot', methodNotAllowed('GET'));
+
+  return router;
+}
+
+/**
+ * `POST /$process-message`, on Node's own request and response: the Express route above and the listener's direct
+ * path for this endpoint (app.ts) both run it. `req.body` is the raw body (a Buffer) read by the body parser.
+ */
+export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { body?: unknown }, res: ServerResponse, query: Query) => Promise<void> {
+  const { config } = deps;
+  return async (req, res, query) => {
     const ids = checkIntegrityHeaders(req.headers);
-    negotiateFor(req, deps);
+    negotiateFor(req, deps, query._format);
     authorise(req, deps, true);
     // How a resend of an X-Request-Id is answered: as the first attempt decided (Transactional-integrity).
     const answerPrevious = async (previous: RequestState): Promise<void> => {
@@ -85,7 +130,9 @@ export function receiverRoutes(deps: AppDeps): Router {
           throw duplicate();
         case 'failed':
           // The retry gets "the response that that failure would have generated".
-          res.status(previous.status).setHeader('Content-Type', 'application/fhir+json; charset=utf-8').end(previous.body);
+          res.statusCode = previous.status;
+          res.setHeader('Content-Type', 'application/fhir+json; charset=utf-8');
+          res.end(previous.body);
           return;
         case 'committed': {
           if (await deps.inbound.getJob(inboundJobId(previous.messageId))) {
@@ -122,15 +169,18 @@ export function receiverRoutes(deps: AppDeps): Router {
       throw err;
     };
     try {
-      const validated = validateMessage(parseBody(req), {
-        serviceIds: config.service.ids,
-        odsCode: config.service.odsCode,
-        checkReceiverOds: config.service.checkReceiverOds,
-        bundleMajors: config.bars.bundleMajors,
-        useCases: config.bars.useCases,
-      });
-      facts(req).workflow = validated.workflow;
-      const accepted = await acceptMessage(validated, ids, {
+      // Handed over in a holder: acceptMessage lets the parsed Bundle go before its commit's round trip.
+      const held: { msg?: ValidatedMessage } = {
+        msg: validateMessage(parseBody(req), {
+          serviceIds: config.service.ids,
+          odsCode: config.service.odsCode,
+          checkReceiverOds: config.service.checkReceiverOds,
+          bundleMajors: config.bars.bundleMajors,
+          useCases: config.bars.useCases,
+        }),
+      };
+      facts(req).workflow = held.msg!.workflow;
+      const accepted = await acceptMessage(held, ids, {
         store: deps.store,
         inbound: deps.inbound,
         now: deps.now,
@@ -140,7 +190,7 @@ export function receiverRoutes(deps: AppDeps): Router {
         schedules: config.slots,
       });
       facts(req).messageId = accepted.messageId;
-      sendResource(req, res, 200, accepted.body, facts(req).format, accepted.bodyJson);
+      sendJsonBytes(req, res, 200, accepted.bodyJson, facts(req).format);
     } catch (err) {
       if (err instanceof RequestSeenError) {
         await answerPrevious(await deps.store.requestState(ids.requestId));
@@ -148,39 +198,5 @@ export function receiverRoutes(deps: AppDeps): Router {
       }
       await refuse(err);
     }
-  });
-  router.all('/$process-message', methodNotAllowed('POST'));
-
-  for (const type of ['ServiceRequest', 'Appointment'] as RecordType[]) {
-    router.get(`/${type}`, async (req, res) => {
-      common(req, true);
-      sendResource(req, res, 200, await searchRecords(deps.store, type, query(req), config.service.baseUrl), facts(req).format);
-    });
-    router.get(`/${type}/:id`, async (req, res) => {
-      common(req, true);
-      sendResource(req, res, 200, await readRecord(deps.store, type, req.params.id), facts(req).format);
-    });
-    // TKW GetServiceRequestPathIdMissing: `GET /ServiceRequest/` is a read without an id → 400, not a search.
-    router.post(`/${type}`, notImplemented(`POST /${type} (RESTful create)`));
-    router.put(`/${type}/:id`, notImplemented(`PUT /${type}/{id}`));
-    router.patch(`/${type}/:id`, notImplemented(`PATCH /${type}/{id}`));
-    router.delete(`/${type}/:id`, notImplemented(`DELETE /${type}/{id}`));
-    router.all(`/${type}`, methodNotAllowed('GET, POST'));
-    router.all(`/${type}/:id`, methodNotAllowed('GET, PUT, PATCH, DELETE'));
-  }
-
-  router.get('/Slot', async (req, res) => {
-    common(req, true);
-    if (config.slots.length === 0) {
-      throw new BarsError('REC_NOT_IMPLEMENTED', 'This receiver publishes no slots; it takes referrals only');
-    }
-    const bundle = await searchSlots(query(req), config, async (slotIds) => {
-      const counts = await Promise.all(slotIds.map((id) => deps.store.redis.scard(deps.store.key('slot', id))));
-      return new Map(slotIds.map((id, i) => [id, counts[i]!]));
-    });
-    sendResource(req, res, 200, bundle, facts(req).format);
-  });
-  router.all('/Slot', methodNotAllowed('GET'));
-
-  return router;
+  };
 }

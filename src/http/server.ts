@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Express } from 'express';
 import type { Logger } from '../logging.js';
 import { BarsError, operationOutcome } from '../bars/errors.js';
+import { receiverListener } from './app.js';
 
 export interface TlsFiles {
   readonly cert: string;
@@ -80,6 +81,7 @@ function parserRefusal(code: string | undefined): Buffer {
 }
 
 export function listenReceiver(app: Express, options: ListenOptions, log: Logger): Promise<ReceiverServer> {
+  const listener = receiverListener(app);
   const server = https.createServer(
     {
       ...secureOptions(options.tls),
@@ -95,7 +97,7 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
         socket.destroy();
         return;
       }
-      app(req, res);
+      listener(req, res);
     },
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

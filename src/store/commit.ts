@@ -38,6 +38,10 @@ export interface CommitPlan {
 
 const SCRIPT = `
 local plan = cjson.decode(ARGV[1])
+local function val(v)
+  if type(v) == 'table' then return ARGV[v.arg] end
+  return v
+end
 for _, c in ipairs(plan.checks or {}) do
   local key = KEYS[c.key]
   if c.kind == 'absent' then
@@ -53,12 +57,12 @@ end
 for _, w in ipairs(plan.writes or {}) do
   local key = KEYS[w.key]
   if w.op == 'set' then
-    if w.ttl then redis.call('SET', key, w.value, 'EX', w.ttl) else redis.call('SET', key, w.value) end
+    if w.ttl then redis.call('SET', key, val(w.value), 'EX', w.ttl) else redis.call('SET', key, val(w.value)) end
   elseif w.op == 'set-arg' then
     redis.call('SET', key, ARGV[w.arg])
   elseif w.op == 'hset' then
     local args = {}
-    for f, v in pairs(w.fields) do table.insert(args, f); table.insert(args, v) end
+    for f, v in pairs(w.fields) do table.insert(args, f); table.insert(args, val(v)) end
     if #args > 0 then redis.call('HSET', key, unpack(args)) end
   elseif w.op == 'sadd' then
     redis.call('SADD', key, unpack(w.members))
@@ -92,24 +96,52 @@ export function defineCommit(redis: Redis): WithCommit {
 }
 
 /**
+ * String values at least this long are passed as script arguments of their own rather than inside the JSON plan: a
+ * record's state is JSON, and escaping it into the plan, then decoding it with cjson, was the costliest part of a
+ * commit after the message body.
+ */
+const ARG_MIN_LENGTH = 128;
+
+/**
  * Runs a plan. Resolves 'OK', or the `fail` tag of the first check that did not hold (nothing written then).
  * 1-based key indexes, as in Lua.
  */
 export async function runCommit(redis: Redis, plan: CommitPlan): Promise<string> {
   const commit = defineCommit(redis);
+  // ARGV[1] is the plan itself; large values follow it.
   const extra: Array<string | Buffer> = [];
+  const arg = (value: string | Buffer): number => extra.push(value) + 1;
+  const inline = (value: string): string | { arg: number } => (value.length < ARG_MIN_LENGTH ? value : { arg: arg(value) });
+  // cjson decodes [] as an object, which would break unpack(): empty arrays are left out of the plan (they never occur
+  // in one except by mistake, and then the script fails rather than writes something else).
+  let empty = plan.checks.length === 0 || plan.writes.length === 0;
   const writes = plan.writes.map((w) => {
-    if (w.op !== 'set-arg') {
-      return w;
+    switch (w.op) {
+      case 'set-arg':
+        return { op: w.op, key: w.key, arg: arg(w.value) };
+      case 'set':
+        return { ...w, value: inline(w.value) };
+      case 'hset': {
+        const fields: Record<string, string | { arg: number }> = {};
+        for (const f in w.fields) {
+          fields[f] = inline(w.fields[f]!);
+        }
+        return { ...w, fields };
+      }
+      case 'sadd':
+      case 'srem':
+      case 'zrem':
+        empty ||= w.members.length === 0;
+        return w;
+      case 'rpush':
+        empty ||= w.values.length === 0;
+        return w;
+      default:
+        return w;
     }
-    extra.push(w.value);
-    // ARGV[1] is the plan itself; large values follow it.
-    return { op: w.op, key: w.key, arg: extra.length + 1 };
   });
-  const payload = JSON.stringify({ checks: plan.checks, writes }, (_k, v: unknown) =>
-    // cjson decodes [] as an object; empty arrays never occur in a plan except by mistake, and would break unpack().
-    Array.isArray(v) && v.length === 0 ? undefined : v,
-  );
+  const plain = { checks: plan.checks, writes };
+  const payload = empty ? JSON.stringify(plain, (_k, v: unknown) => (Array.isArray(v) && v.length === 0 ? undefined : v)) : JSON.stringify(plain);
   return commit.barsCommit(plan.keys.length, ...plan.keys, payload, ...extra);
 }
 
