@@ -30,7 +30,7 @@ export interface BacklogResult {
   readonly load: string;
 }
 
-export async function runBacklog(o: { messages: number; everysec?: boolean; log?: (s: string) => void }): Promise<BacklogResult> {
+export async function runBacklog(o: { messages: number; everysec?: boolean; profileDir?: string; log?: (s: string) => void }): Promise<BacklogResult> {
   const log = o.log ?? ((s: string) => console.log(s));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bars-bench-backlog-'));
   const redisChild = await startRedisChild(path.join(dir, 'redis'), undefined, o.everysec ? 'everysec' : 'always');
@@ -43,7 +43,7 @@ export async function runBacklog(o: { messages: number; everysec?: boolean; log?
     await sim.reset();
     await sim.close(); // PAS outage
     const common = { redisUrl: redisChild.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(dir, 'queues')) };
-    procs.push(await spawnProc('worker', common));
+    procs.push(await spawnProc('worker', { ...common, ...(o.profileDir ? { profileDir: o.profileDir } : {}) }));
     const web = await spawnProc('web', common);
     procs.push(web);
     const referrals = Math.ceil(o.messages / 2);
@@ -103,5 +103,10 @@ export async function runBacklog(o: { messages: number; everysec?: boolean; log?
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const i = process.argv.indexOf('--messages');
-  await runBacklog({ messages: i >= 0 ? Number(process.argv[i + 1]) : 20_000, everysec: process.argv.includes('--everysec') });
+  const pi = process.argv.indexOf('--profile');
+  await runBacklog({
+    messages: i >= 0 ? Number(process.argv[i + 1]) : 20_000,
+    everysec: process.argv.includes('--everysec'),
+    ...(pi >= 0 ? { profileDir: path.resolve(process.argv[pi + 1]!) } : {}),
+  });
 }

@@ -186,6 +186,12 @@ export interface LaneRunnerDeps extends DeliveryStore {
 const READ_AHEAD = 256;
 /** How often an owner whose lane is empty looks for entries queued by another process. */
 const IDLE_POLL_MS = 20;
+/**
+ * While the sender is busy and has enough read ahead, the stepper gathers outcomes for up to this long before it
+ * records them: fewer, larger script calls (Redis and this process spend less CPU per message, which on a shared
+ * machine the PAS link gets instead). A crash can cost a resend of what was ACKed in that window, same MSH-10.
+ */
+const GATHER_MS = 5;
 
 /** A fetched entry and what the sender made of it. */
 type Slot = Omit<FetchedEntry, 'status'> & { status: string; cycle: number; done?: StepOutcome };
@@ -339,6 +345,7 @@ export class LaneRunner {
       this.poke();
     };
     let failures = 0;
+    let lastStep = 0;
     for (;;) {
       if (this.lost) {
         return;
@@ -358,6 +365,13 @@ export class LaneRunner {
         this.drained = false;
         continue;
       }
+      const urgent = senderDone || !this.active || this.senderWaiting || (fetchCount > 0 && ahead < READ_AHEAD / 4);
+      const gathered = Date.now() - lastStep;
+      if (!urgent && gathered < GATHER_MS) {
+        await sleep(GATHER_MS - gathered, this.ownership.signal);
+        continue;
+      }
+      lastStep = Date.now();
       const outcomes = this.slots.slice(0, settled).map((s) => s.done!);
       let result: Awaited<ReturnType<typeof laneStep>>;
       try {
@@ -410,13 +424,18 @@ export class LaneRunner {
    * whenever there is something to record or read, and an idle lane must not spin between the two loops.
    */
   private waitForEntries(): Promise<void> {
+    this.senderWaiting = true;
     return new Promise((resolve) => {
       this.senderWake = () => {
         this.senderWake = undefined;
+        this.senderWaiting = false;
         resolve();
       };
     });
   }
+
+  /** True while the sender waits on the stepper (then the stepper does not gather). */
+  private senderWaiting = false;
 
   /** Waits until everything before the head has been recorded, so the head's own records follow them. */
   private async settledBefore(slot: Slot): Promise<boolean> {
@@ -521,10 +540,13 @@ export class LaneRunner {
         durationMs,
         action: exhausted ? 'dead-letter (max attempts)' : decision,
       };
-      d.logger?.[decision === 'delivered' ? 'debug' : 'warn'](
-        { destination: this.destination, messageId: slot.id, controlId: slot.controlId, attempt: slot.cycle, outcome: outcomeLabel, durationMs, decision },
-        'delivery attempt',
-      );
+      if (decision !== 'delivered') {
+        // Only what needs a look is logged; every attempt is in the message's delivery history (trace).
+        d.logger?.warn(
+          { destination: this.destination, messageId: slot.id, controlId: slot.controlId, attempt: slot.cycle, outcome: outcomeLabel, durationMs, decision },
+          'delivery attempt',
+        );
+      }
       if (this.lost) {
         return; // the new owner records and resends it
       }
