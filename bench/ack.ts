@@ -190,6 +190,8 @@ export interface AckResult {
   /** Latency at the first fixed rate, evenly paced (open loop), ms. */
   readonly pacedP50: number;
   readonly pacedP99: number;
+  readonly pacedAchieved: number;
+  readonly pacedFailed: number;
 }
 
 export async function runAck(o: { duration?: number; rate?: number; extraRates?: readonly number[]; baselineLatency?: boolean; everysec?: boolean } = {}): Promise<AckResult> {
@@ -254,6 +256,8 @@ export async function runAck(o: { duration?: number; rate?: number; extraRates?:
       load: loadAvgs,
       pacedP50: even.p50,
       pacedP99: even.p99,
+      pacedAchieved: even.achieved,
+      pacedFailed: even.failed,
     };
   } finally {
     for (const c of children) {

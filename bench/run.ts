@@ -53,7 +53,18 @@ console.log(`bars-bridge benchmarks (${short ? 'short' : 'long'}) on ${machine()
 if (want('ack')) {
   const a: AckResult = await runAck(short ? { duration: 3, rate: 300 } : { duration: 20, rate: 1000 });
   rows.push({ what: 'ack path throughput', figure: `${f0(a.receiver)} req/s`, baseline: `${f0(a.baseline)} req/s (Express+mTLS)`, ratio: a.ratio.toFixed(2), target: '≥ 0.60', pass: a.ratio >= 0.6, load: a.load });
-  rows.push({ what: `ack latency @${short ? 300 : 1000}/s`, figure: `p50 ${a.p50} ms, p99 ${a.p99} ms (got ${f0(a.fixedRate)}/s)`, baseline: '—', ratio: '—', target: 'p50 ≤ 10, p99 ≤ 50', pass: a.p50 <= 10 && a.p99 <= 50 && a.fixedErrors === 0, load: a.load });
+  // Judged on the evenly paced run: a fixed rate means one request every 1/rate s. autocannon's rate limit sends each
+  // second's quota as a burst, which measures queueing behind the burst (shown beside it; the baseline suffers it too).
+  const rate = short ? 300 : 1000;
+  rows.push({
+    what: `ack latency @${rate}/s`,
+    figure: `paced p50 ${a.pacedP50} ms, p99 ${a.pacedP99} ms (got ${f0(a.pacedAchieved)}/s); bursts p50 ${a.p50}, p99 ${a.p99}`,
+    baseline: '—',
+    ratio: '—',
+    target: 'p50 ≤ 10, p99 ≤ 50',
+    pass: a.pacedP50 <= 10 && a.pacedP99 <= 50 && a.pacedFailed === 0 && a.pacedAchieved >= 0.95 * rate,
+    load: a.load,
+  });
 }
 if (want('e2e')) {
   const e: E2eResult = await runE2e(short ? { duration: 4, connections: 4, baselineSeconds: 2 } : { duration: 60, connections: 32 });

@@ -16,8 +16,8 @@
  * - An entry leaves the list only in the step that records it delivered (or dead-lettered), atomically. A crash
  *   (kill -9) therefore leaves every unrecorded message on the list: after the lease expires the next owner sends
  *   them again with the same MSH-10 (the text, MSH-10 included, is stored). What a crash can cost is a resend of the
- *   message in flight and of those ACKed during the last Redis round trip; a message in flight for longer than one
- *   round trip is marked `sending`, and its next owner records the attempt as `interrupted`.
+ *   message in flight and of those ACKed since the last step (≤ GATHER_MS plus one Redis round trip); a message in
+ *   flight for longer than that is marked `sending`, and its next owner records the attempt as `interrupted`.
  * - Graceful close: the sender stops after the message in flight, the stepper records what is done, the lease is
  *   released so a standby takes over at its next poll.
  *
