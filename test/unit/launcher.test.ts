@@ -13,12 +13,13 @@ describe('bin/bars-node (process memory settings)', function () {
     for (const line of lines) {assert.match(line, /^\w+: bin\/bars-node /, line);}
   });
 
-  it('starts node with the young-generation limit and the malloc threshold', function () {
+  it('starts node with the young-generation and heap limits and the malloc threshold', function () {
     const out = execFileSync('bin/bars-node', ['-e', 'console.log(JSON.stringify([process.execArgv, process.env.MALLOC_MMAP_THRESHOLD_]))'], {
       env: { PATH: process.env.PATH, NODE: process.execPath },
     }).toString();
     const [argv, threshold] = JSON.parse(out) as [string[], string];
     assert.ok(argv.includes('--max-semi-space-size=8'), argv.join(' '));
+    assert.ok(argv.includes('--max-old-space-size=512'), argv.join(' '));
     assert.equal(threshold, '32768');
   });
 });
