@@ -132,6 +132,7 @@ export function spawnProc(role: 'web' | 'worker' | 'both', o: ProcOptions): Prom
       if (m) {
         child.stdout!.off('data', onData);
         child.stdout!.resume();
+        if (process.env.BENCH_DEBUG) {child.stdout!.on('data', (d: Buffer) => process.stderr.write(d));}
         const info = JSON.parse(m[1]!) as { port: number; pid: number };
         const signal = (sig: NodeJS.Signals) => async (): Promise<void> => {
           if (child.exitCode === null && child.signalCode === null) {

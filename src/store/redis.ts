@@ -34,6 +34,11 @@ function connect(settings: RedisSettings, options: RedisOptions, enableOfflineQu
   const cluster = new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
     redisOptions: nodeOptions,
     enableOfflineQueue,
+    // Without an offline queue, ioredis's ready check (CLUSTER INFO on a node connection that may still be opening)
+    // fails with "Connection is closed" and the client reconnects, races again, and can stay not-ready for good
+    // (measured: a web process answering 503 to every request in test/reliability/cluster.test.ts). A cluster in
+    // state fail answers CLUSTERDOWN to each command instead, which the listener turns into 503 REC_UNAVAILABLE.
+    enableReadyCheck: enableOfflineQueue,
     clusterRetryStrategy: retryStrategy ?? undefined,
   });
   return cluster as unknown as Redis;
