@@ -10,14 +10,10 @@
  * The lane's retry backoff is capped at 500 ms for the run (a delivery.yaml of its own), so the figure is the drain
  * rate, not how long the lane waits before its next try once the PAS is back.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
-import { startRedisChild } from '../src/dev/redis-child.js';
 import { postReferrals } from './e2e.js';
-import { loadAvg, mllpRoundTripRate, sleep, spawnProc, spawnSim, verify, writeQueuesDir, type Proc, type Verdict } from './lib.js';
+import { loadAvg, mllpRoundTripRate, sleep, spawnProc, startBenchRig, verify, writeQueuesDir, type Verdict } from './lib.js';
 
 export interface BacklogResult {
   readonly messages: number;
@@ -32,17 +28,13 @@ export interface BacklogResult {
 
 export async function runBacklog(o: { messages: number; everysec?: boolean; profileDir?: string; log?: (s: string) => void }): Promise<BacklogResult> {
   const log = o.log ?? ((s: string) => console.log(s));
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bars-bench-backlog-'));
-  const redisChild = await startRedisChild(path.join(dir, 'redis'), undefined, o.everysec ? 'everysec' : 'always');
-  const redis = new Redis(redisChild.url, { maxRetriesPerRequest: null });
-  const prefix = '{bench}';
-  const sim = await spawnSim();
-  const procs: Proc[] = [];
+  const rig = await startBenchRig('backlog', o.everysec ? 'everysec' : 'always');
+  const { redisChild, redis, prefix, sim, procs } = rig;
   try {
     const sequentialAckPerSec = await mllpRoundTripRate(sim.port, 3);
     await sim.reset();
     await sim.close(); // PAS outage
-    const common = { redisUrl: redisChild.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(dir, 'queues')) };
+    const common = { redisUrl: redisChild.url, prefix, pasPort: sim.port, queuesDir: writeQueuesDir(path.join(rig.dir, 'queues')) };
     procs.push(await spawnProc('worker', { ...common, ...(o.profileDir ? { profileDir: o.profileDir } : {}) }));
     const web = await spawnProc('web', common);
     procs.push(web);
@@ -91,13 +83,7 @@ export async function runBacklog(o: { messages: number; everysec?: boolean; prof
     log(`  lost ${verdict.lost.length}, duplicated under another MSH-10 ${verdict.duplicatedUnderAnotherControlId}, out of order ${verdict.outOfOrder}; load average ${result.load}`);
     return result;
   } finally {
-    for (const p of procs.reverse()) {
-      await p.stop();
-    }
-    await sim.stop();
-    redis.disconnect();
-    await redisChild.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await rig.close();
   }
 }
 

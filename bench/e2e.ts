@@ -10,18 +10,14 @@
  *
  *   npx tsx bench/e2e.ts [--duration 60] [--connections 32] [--everysec] [--profile dir]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import { readPem } from '../src/dev/certs.js';
-import { startRedisChild } from '../src/dev/redis-child.js';
 import { barsHeaders } from '../src/dev/send.js';
 import { testCertsIn } from './certs.js';
-import { loadAvg, mllpRoundTripRate, referenceOf, SERVICE_ID, sleep, spawnProc, spawnSim, TEMPLATE, verify, type Proc, type Verdict } from './lib.js';
+import { loadAvg, mllpRoundTripRate, referenceOf, SERVICE_ID, sleep, spawnProc, startBenchRig, TEMPLATE, verify, type Verdict } from './lib.js';
 
 export interface E2eResult {
   readonly seconds: number;
@@ -82,12 +78,8 @@ const median = (xs: number[]): number => {
 
 export async function runE2e(o: { duration: number; connections?: number; everysec?: boolean; profileDir?: string; baselineSeconds?: number; log?: (s: string) => void }): Promise<E2eResult> {
   const log = o.log ?? ((s: string) => console.log(s));
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bars-bench-e2e-'));
-  const redisChild = await startRedisChild(path.join(dir, 'redis'), undefined, o.everysec ? 'everysec' : 'always');
-  const redis = new Redis(redisChild.url);
-  const prefix = '{bench}';
-  const sim = await spawnSim();
-  const procs: Proc[] = [];
+  const rig = await startBenchRig('e2e', o.everysec ? 'everysec' : 'always');
+  const { redisChild, redis, prefix, sim, procs } = rig;
   try {
     const mllpRoundTripPerSec = await mllpRoundTripRate(sim.port, o.baselineSeconds ?? Math.min(5, Math.max(2, o.duration / 10)));
     await sim.reset();
@@ -177,13 +169,7 @@ export async function runE2e(o: { duration: number; connections?: number; everys
     log(`  redis top commands by time: ${stats}`);
     return out;
   } finally {
-    for (const p of procs.reverse()) {
-      await p.stop();
-    }
-    await sim.stop();
-    redis.disconnect();
-    await redisChild.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await rig.close();
   }
 }
 

@@ -9,12 +9,13 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis, Cluster } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
+import { startRedisChild, type RedisChild } from '../src/dev/redis-child.js';
 import { readPem } from '../src/dev/certs.js';
 import { barsHeaders } from '../src/dev/send.js';
 import { MllpClient } from '../src/delivery/mllp-client.js';
@@ -380,4 +381,44 @@ export function rssMb(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * What the multi-process benchmarks (e2e, backlog, memory) run on: a private redis-server (AOF, `fsync`), a client of
+ * it, the PAS simulator process, and the bars-bridge processes they spawn; `close` stops all of it in reverse order.
+ */
+export interface BenchRig {
+  readonly dir: string;
+  readonly redisChild: RedisChild;
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly sim: Sim;
+  /** Processes to stop on close, last started first. */
+  readonly procs: Proc[];
+  close(): Promise<void>;
+}
+
+export async function startBenchRig(name: string, fsync: 'always' | 'everysec' = 'always'): Promise<BenchRig> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `bars-bench-${name}-`));
+  const redisChild = await startRedisChild(path.join(dir, 'redis'), undefined, fsync);
+  const redis = new Redis(redisChild.url, { maxRetriesPerRequest: null });
+  const sim = await spawnSim();
+  const procs: Proc[] = [];
+  return {
+    dir,
+    redisChild,
+    redis,
+    prefix: '{bench}',
+    sim,
+    procs,
+    async close() {
+      for (const p of procs.reverse()) {
+        await p.stop();
+      }
+      await sim.stop();
+      redis.disconnect();
+      await redisChild.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -8,14 +8,9 @@
  *
  *   npx tsx bench/memory.ts [--duration 600] [--rate N]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
-import { startRedisChild } from '../src/dev/redis-child.js';
 import { postReferrals } from './e2e.js';
-import { loadAvg, rssMb, spawnProc, spawnSim, waitDelivered, type Proc, type Verdict } from './lib.js';
+import { loadAvg, rssMb, spawnProc, startBenchRig, waitDelivered, type Verdict } from './lib.js';
 
 export interface MemoryResult {
   readonly seconds: number;
@@ -34,12 +29,8 @@ const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1
 
 export async function runMemory(o: { duration: number; rate?: number; log?: (s: string) => void }): Promise<MemoryResult> {
   const log = o.log ?? ((s: string) => console.log(s));
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bars-bench-memory-'));
-  const redisChild = await startRedisChild(path.join(dir, 'redis'));
-  const redis = new Redis(redisChild.url);
-  const prefix = '{bench}';
-  const sim = await spawnSim();
-  const procs: Proc[] = [];
+  const rig = await startBenchRig('memory');
+  const { redisChild, redis, prefix, sim, procs } = rig;
   try {
     const common = { redisUrl: redisChild.url, prefix, pasPort: sim.port };
     const worker = await spawnProc('worker', common);
@@ -86,13 +77,7 @@ export async function runMemory(o: { duration: number; rate?: number; log?: (s: 
     log(`  lost ${verdict.lost.length}, duplicated under another MSH-10 ${verdict.duplicatedUnderAnotherControlId}, out of order ${verdict.outOfOrder}`);
     return result;
   } finally {
-    for (const p of procs.reverse()) {
-      await p.stop();
-    }
-    await sim.stop();
-    redis.disconnect();
-    await redisChild.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await rig.close();
   }
 }
 
