@@ -15,7 +15,7 @@ import { listenReceiver, type ReceiverServer } from './http/server.js';
 import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
 import { createProducerConnection, createWorkerConnection } from './store/redis.js';
 import { MessageStore } from './store/message-store.js';
-import { flushReady, readyAndFlush, type SequencerDeps } from './queues/sequencer.js';
+import { flushReady, readyAndFlush, sequencerKeys, type SequencerDeps } from './queues/sequencer.js';
 import { loadInboundPolicy } from './queues/inbound-policy.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { createMetrics } from './ops/metrics.js';
@@ -111,7 +111,8 @@ export const DEV_SLOTS: Config['slots'] = [
 /** Marks a message's receipt-order number as done with no output, unless it was already marked (idempotent). */
 async function releaseSequence(store: MessageStore, sequencer: SequencerDeps, messageId: string): Promise<void> {
   const seq = await store.redis.get(store.key('msg', messageId, 'seq'));
-  if (seq !== null && (await store.redis.hexists(`${store.prefix}:seq:ready`, seq)) === 0 && Number((await store.redis.get(`${store.prefix}:seq:flushed`)) ?? 0) < Number(seq)) {
+  const k = sequencerKeys(store.prefix);
+  if (seq !== null && (await store.redis.hexists(k.ready, seq)) === 0 && Number((await store.redis.get(k.cursor)) ?? 0) < Number(seq)) {
     await readyAndFlush(sequencer, Number(seq), []);
   }
 }

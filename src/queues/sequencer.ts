@@ -35,7 +35,8 @@ export interface SequencerDeps {
 
 const LOCK_MS = 15_000;
 
-const keys = (prefix: string) => ({
+/** The sequencer's keys: the last flushed number, the ready numbers (hash seq → outputs), the flush lock. */
+export const sequencerKeys = (prefix: string) => ({
   cursor: `${prefix}:seq:flushed`,
   ready: `${prefix}:seq:ready`,
   lock: `${prefix}:seq:lock`,
@@ -74,14 +75,9 @@ local cursor = tonumber(redis.call('GET', KEYS[1]) or '0')
 return redis.call('HEXISTS', KEYS[2], tostring(cursor + 1))
 `;
 
-/** Where `seq` is marked ready, for a caller that marks it inside a transaction of its own (then calls flushReady). */
-export function readyField(deps: Pick<SequencerDeps, 'prefix'>): { key: string } {
-  return { key: keys(deps.prefix).ready };
-}
-
 /** Records that message `seq` is rendered, with its outputs (empty when nothing goes to a lane). */
 export async function markReady(deps: Pick<SequencerDeps, 'redis' | 'prefix'>, seq: number, outputs: readonly SequencedOutput[]): Promise<void> {
-  await deps.redis.hset(keys(deps.prefix).ready, String(seq), JSON.stringify(outputs));
+  await deps.redis.hset(sequencerKeys(deps.prefix).ready, String(seq), JSON.stringify(outputs));
 }
 
 /**
@@ -91,7 +87,7 @@ export async function markReady(deps: Pick<SequencerDeps, 'redis' | 'prefix'>, s
  * then fails to take the lock did so while the holder still had it, so the holder's look comes after the mark.
  */
 export async function flushReady(deps: SequencerDeps): Promise<number> {
-  const k = keys(deps.prefix);
+  const k = sequencerKeys(deps.prefix);
   let flushed = 0;
   for (;;) {
     const token = randomUUID();
@@ -142,7 +138,7 @@ export async function readyAndFlush(deps: SequencerDeps, seq: number, outputs: r
 
 /** Numbers received but not yet flushed, and the age in ms of the oldest ready one (ops: a stuck gap). */
 export async function sequencerStatus(redis: Redis, prefix: string): Promise<{ received: number; flushed: number; ready: number }> {
-  const k = keys(prefix);
+  const k = sequencerKeys(prefix);
   const [received, flushed, ready] = await Promise.all([redis.get(`${prefix}:seq:received`), redis.get(k.cursor), redis.hlen(k.ready)]);
   return { received: Number(received ?? 0), flushed: Number(flushed ?? 0), ready };
 }
