@@ -198,9 +198,9 @@ type Slot = Omit<FetchedEntry, 'status'> & { status: string; cycle: number; done
 
 /**
  * One destination's lane in this process: waits for the lease, then delivers until closed or the lease is lost.
- * Exported for tests; startLaneWorkers runs one per destination.
+ * startLaneWorkers runs one per destination.
  */
-export class LaneRunner {
+class LaneRunner {
   private readonly token = randomUUID();
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
