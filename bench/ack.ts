@@ -24,6 +24,7 @@ import { readPem } from '../src/dev/certs.js';
 import { freePort, startRedisChild } from '../src/dev/redis-child.js';
 import { barsHeaders } from '../src/dev/send.js';
 import { testCertsIn } from './certs.js';
+import { igExample } from '../test/external/nhs-material.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,7 +32,7 @@ const arg = (name: string, fallback: number): number => {
 };
 const SERVICE_ID = '2000072489';
 
-const SHARED = '../shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
+const SHARED = igExample('referral-request_new_111-to-ED_APP1_REFREQ01.json');
 const source = existsSync(SHARED) ? SHARED : 'test/fixtures/referral-111-to-ed.json';
 const bundle = JSON.parse(readFileSync(source, 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
 bundle.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${SERVICE_ID}`;

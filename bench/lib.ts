@@ -22,6 +22,7 @@ import { MllpClient } from '../src/delivery/mllp-client.js';
 import type { PasScenario } from '../src/dev/pas-sim.js';
 import { testCertsIn } from './certs.js';
 import type { SimRecord } from './sim-proc.js';
+import { igExample } from '../test/external/nhs-material.js';
 
 export type { SimRecord };
 export const SERVICE_ID = '2000072489';
@@ -30,7 +31,7 @@ const ROOT = path.resolve(HERE, '..');
 /** The launcher of every bars-bridge process (node with the memory settings; see the file). */
 export const BARS_NODE = path.join(ROOT, 'bin', 'bars-node');
 
-const SHARED = '/work/shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
+const SHARED = igExample('referral-request_new_111-to-ED_APP1_REFREQ01.json');
 const source = existsSync(SHARED) ? SHARED : path.join(ROOT, 'test/fixtures/referral-111-to-ed.json');
 const bundle = JSON.parse(readFileSync(source, 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
 bundle.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${SERVICE_ID}`;

@@ -14,8 +14,9 @@ import { loadMappings, renderMessage } from '../src/mapping/index.js';
 import { storedMessageFromBundle } from '../src/mapping/stored-message.js';
 import type { CompiledExpression, CompiledMapping } from '../src/mapping/types.js';
 import type { Bundle, StoredMessage } from '../src/bars/types.js';
+import { IG_EXAMPLES_DIR } from '../test/external/nhs-material.js';
 
-const EXAMPLES = '/work/shared/external-cases/bars-examples/ig-json-converted';
+const EXAMPLES = IG_EXAMPLES_DIR;
 const FILES = [
   'referral-request_new_111-to-ED_APP1_REFREQ01.json',
   'referral-request_new_999-to-CAS_APP3_REFREQ02.json',

@@ -4,7 +4,7 @@
  * (process.cpuUsage, user + system), not wall time, because the bench machines are shared.
  *
  *   npx tsx bench/render-cpu.ts                         this tree only
- *   BENCH_BASELINE=/work/main npx tsx bench/render-cpu.ts
+ *   BENCH_BASELINE=../other-checkout npx tsx bench/render-cpu.ts
  *       also loads the mapping modules of another checkout (the baseline) into the same process and alternates
  *       rounds of the two, printing CPU ms per referral of each and the ratio. Both must render identical bytes.
  *   BENCH_ROUNDS=6 BENCH_MESSAGES=1500 (defaults) set the size. `node --cpu-prof --import tsx bench/render-cpu.ts`
@@ -18,8 +18,9 @@ import type { Bundle, StoredMessage } from '../src/bars/types.js';
 import type * as MappingApi from '../src/mapping/index.js';
 import type { CompiledMapping, RenderedOutput, RenderOptions } from '../src/mapping/index.js';
 import type * as StoredMessageApi from '../src/mapping/stored-message.js';
+import { igExample } from '../test/external/nhs-material.js';
 
-const EXAMPLE = '/work/shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
+const EXAMPLE = igExample('referral-request_new_111-to-ED_APP1_REFREQ01.json');
 
 interface Side {
   readonly name: string;

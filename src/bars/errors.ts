@@ -2,7 +2,7 @@
  * The one error catalogue of the receiver: BaRS HTTP error code → HTTP status → FHIR issue code.
  *
  * Source: BaRS Core 1.5.0 Error-Handling pages and the CodeSystem https://fhir.nhs.uk/CodeSystem/http-error-codes
- * (see ../shared/reference/bars-receiver-spec.md §9.2). Receivers use the REC_ prefix; the proxy rewrites any 403
+ * (the OpenAPI 1.4.0 `4XX-BARS`/`5XX-BARS` responses and its REC_ OperationOutcome examples). Receivers use the REC_ prefix; the proxy rewrites any 403
  * to "TLS-MA failure", so access-control refusals are 401 REC_UNAUTHORIZED, never 403.
  */
 import { randomUUID } from 'node:crypto';

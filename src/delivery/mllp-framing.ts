@@ -2,7 +2,7 @@
  * MLLP (Minimal Lower Layer Protocol, HL7 v2 Implementation Guide appendix C) framing: every HL7 v2 message on a
  * TCP stream travels as  <VT> message bytes <FS><CR>.
  *
- * Why our own module rather than hl7v2-net: measured (shared/reference/anchors.md §5.8), hl7v2-net's server re-reads
+ * Why our own module rather than hl7v2-net: measured in a loopback test against hl7v2-net 1.9.0, its server re-reads
  * its buffer and its client sends an ACK back for every ACK it receives, so a PAS would see unsolicited ACK^A04
  * messages. Framing is ~100 lines, and TCP gives no message boundaries, so the decoder below is written to be fed
  * arbitrary chunks (split inside a frame, several frames coalesced in one chunk, FS and CR in different chunks) and

@@ -1,6 +1,6 @@
 /*
  * NHS England's TKW receiver test schedules (nhsdigitalmait/FHIR_BaRS release 1.0.19, parsed into
- * shared/external-cases/derived/tkw-receiver-test-catalogue.json) replayed against a real receiver over mutual TLS.
+ * test/external/nhs/tkw/tkw-receiver-test-catalogue.json) replayed against a real receiver over mutual TLS.
  * One `it` per receiver schedule. The 13 simulator/extractor self-tests (BaRS_Simulator.tstp, BaRS_Extractor.tstp)
  * test TKW's own mock receiver (magic NHS numbers → canned 4xx/5xx) and are not run. Schedules judged wrong are
  * `it.skip`ped with the reason (KNOWN-DIFFERENCES.md), never silently passed.
@@ -14,6 +14,7 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Fhir } from 'fhir';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { DEV_SLOTS } from '../../src/runtime.js';
@@ -23,8 +24,9 @@ import { CHECKS, EXTRACTORS, type CheckContext } from './checks.js';
 import { MUTATIONS, pruneEmpty } from './mutations.js';
 import { extractServiceRequest, extractSlots, fill, HCS_NO_SLOTS, HCS_NO_SLOTS_ID, HEADER_VALUES, initialState, pathValues, type State } from './placeholders.js';
 import { KNOWN_DIFFERENCES } from './known-differences.js';
+import { TKW_DIR } from '../external/nhs-material.js';
 
-const DERIVED = new URL('../../../shared/external-cases/derived/', import.meta.url);
+const DERIVED = pathToFileURL(`${TKW_DIR}/`);
 
 interface Step {
   kind: 'send' | 'check';

@@ -10,8 +10,9 @@ import type { Harness } from './harness.js';
 import { TEST_SERVICE_ID } from './harness.js';
 import { BARS_PACKAGE, unpackedPackage, type Bundle, type OperationOutcome, type Resource } from './profile-validator.js';
 import type { SendResult } from '../../src/dev/send.js';
+import { IG_EXAMPLES_DIR } from '../external/nhs-material.js';
 
-export const IG_EXAMPLES_DIR = '/work/shared/external-cases/bars-examples/ig-json-converted';
+export { IG_EXAMPLES_DIR };
 
 export interface ExampleFile {
   /** `ig/<file>` or `pkg/<file>`. */

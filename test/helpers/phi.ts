@@ -2,13 +2,15 @@
  * Patient-identifying values of the fixtures and NHS examples the tests send: NHS numbers, names, phone numbers,
  * postcodes, birth dates. Used to prove that none of them ever reaches a log line.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { IG_EXAMPLES_DIR, TKW_DIR } from '../external/nhs-material.js';
 
 const SOURCES = [
-  'test/fixtures',
-  '../shared/external-cases/bars-examples/ig-json-converted',
-  '../shared/external-cases/derived/tkw-request-templates-json',
+  fileURLToPath(new URL('../fixtures/', import.meta.url)),
+  IG_EXAMPLES_DIR,
+  path.join(TKW_DIR, 'tkw-request-templates-json'),
 ];
 
 function collect(node: unknown, out: Set<string>): void {
@@ -57,9 +59,6 @@ const TKW_TRACED_PATIENT = ['9658218873', 'Meakin', 'DN16 3PL'];
 export function fixturePhi(): string[] {
   const out = new Set<string>(TKW_TRACED_PATIENT);
   for (const dir of SOURCES) {
-    if (!existsSync(dir)) {
-      continue;
-    }
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
       collect(JSON.parse(readFileSync(path.join(dir, f), 'utf8')), out);
     }

@@ -16,6 +16,7 @@ import {
   OperationOutcomeError,
   validateResource,
 } from '@medplum/core';
+import { FHIR_PACKAGES_DIR } from '../external/nhs-material.js';
 
 /* Minimal FHIR shapes (@medplum/fhirtypes is not installed; Medplum's own signatures resolve to `any` without it). */
 export interface Resource {
@@ -45,7 +46,7 @@ interface StructureDefinition extends Resource {
   snapshot?: { element?: unknown[] };
 }
 
-export const NPM_TARS = '/work/shared/external-cases/nhsdigitalmait-FHIR_BaRS/validator_config/npm_tars';
+export const NPM_TARS = FHIR_PACKAGES_DIR;
 export const BARS_PACKAGE = 'uk.nhsdigital.bars.r4-1.34.0-snapshots.tgz';
 const PACKAGES = [BARS_PACKAGE, 'fhir.r4.ukcore.stu1-0.5.1.tgz', 'uk.nhsdigital.r4-2.5.0.tgz'] as const;
 

@@ -14,8 +14,9 @@ import { createInboundQueue, enqueueInbound } from '../../src/queues/inbound.js'
 import { createProducerConnection } from '../../src/store/redis.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { messageBody } from '../helpers/messages.js';
+import { igExample } from '../external/nhs-material.js';
 
-const REFREQ01 = '../shared/external-cases/bars-examples/ig-json-converted/referral-request_new_111-to-ED_APP1_REFREQ01.json';
+const REFREQ01 = igExample('referral-request_new_111-to-ED_APP1_REFREQ01.json');
 const referral = (): string => messageBody(REFREQ01);
 
 async function counts(redisUrl: string, prefix: string): Promise<{ messages: number; jobs: number }> {

@@ -2,8 +2,9 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
+import { IG_EXAMPLES_DIR } from '../external/nhs-material.js';
 
-const EXAMPLES = '../shared/external-cases/bars-examples/ig-json-converted';
+const EXAMPLES = IG_EXAMPLES_DIR;
 
 function example(name: string): Record<string, unknown> {
   const bundle = JSON.parse(readFileSync(`${EXAMPLES}/${name}.json`, 'utf8')) as Record<string, unknown> & {

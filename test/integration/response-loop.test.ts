@@ -9,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { sendPasEvent } from '../../src/dev/pas-sim-events.js';
 import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/messages.js';
+import { igExample } from '../external/nhs-material.js';
 
-const VALREQ01 = '../shared/external-cases/bars-examples/ig-json-converted/validation-request_new_999-to-CAS_APP4_VALREQ01.json';
+const VALREQ01 = igExample('validation-request_new_999-to-CAS_APP4_VALREQ01.json');
 
 describe('asynchronous response loop through the PAS and the proxy', function () {
   this.timeout(30_000);

@@ -17,8 +17,9 @@ import { createResponseQueue, startResponseWorker, type ResponseJobData, type Re
 import { ResponseStore, TERMINAL, type ResponseRecord } from '../../../src/responses/response-store.js';
 import { createTokenClient } from '../../../src/responses/token.js';
 import type { Bundle, StoredMessage } from '../../../src/bars/types.js';
+import { IG_EXAMPLES_DIR } from '../../external/nhs-material.js';
 
-export const EXAMPLES = '/work/shared/external-cases/bars-examples/ig-json-converted';
+export const EXAMPLES = IG_EXAMPLES_DIR;
 export const ATTEMPTS = 5;
 
 export interface ResponsesEnv {

@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { assignIds } from '../../../src/bars/receiver-ids.js';
 import type { Bundle, StoredMessage, Workflow } from '../../../src/bars/types.js';
 import type { ResponderService } from '../../../src/responses/builder.js';
+import { IG_EXAMPLES_DIR } from '../../external/nhs-material.js';
 
-export const EXAMPLES = '/work/shared/external-cases/bars-examples/ig-json-converted';
+export const EXAMPLES = IG_EXAMPLES_DIR;
 export const OUR_ID = '2000072489';
 export const SERVICE: ResponderService = { ids: [OUR_ID], odsCode: 'X26', name: 'bars-bridge test', referenceSystem: 'https://bars-bridge.local/Id/reference' };
 

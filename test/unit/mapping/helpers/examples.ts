@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Bundle, Workflow } from '../../../../src/bars/types.js';
+import { IG_EXAMPLES_DIR } from '../../../external/nhs-material.js';
 
-export const EXAMPLES_DIR = '/work/shared/external-cases/bars-examples/ig-json-converted';
+export const EXAMPLES_DIR = IG_EXAMPLES_DIR;
 
 /** An example: its file, the golden case name, and the mappings it is a case for (workflow override if needed). */
 export interface Example {
