@@ -11,6 +11,9 @@ export const NHS_MATERIAL_DIR = fileURLToPath(new URL('./nhs/', import.meta.url)
 /** The IG's example Bundles, converted from FHIR XML to JSON (derived; see SOURCES.md). */
 export const IG_EXAMPLES_DIR = path.join(NHS_MATERIAL_DIR, 'ig-json-converted');
 
+/** The same IG example Bundles as published, in FHIR XML (comments included). */
+export const IG_XML_DIR = path.join(NHS_MATERIAL_DIR, 'ig-xml');
+
 /** FHIR package tarballs: BaRS 1.34.0 (snapshots), UK Core STU1 0.5.1, uk.nhsdigital.r4 2.5.0. */
 export const FHIR_PACKAGES_DIR = path.join(NHS_MATERIAL_DIR, 'fhir-packages');
 

@@ -15,7 +15,6 @@ import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.
 import {
   describeOutcome,
   exampleFiles,
-  IG_EXAMPLES_DIR,
   loadJson,
   postMessage,
   prepare,
@@ -23,6 +22,7 @@ import {
   waitUntilStoreReady,
   type Posted,
 } from '../helpers/bars-examples.js';
+import { IG_XML_DIR } from '../external/nhs-material.js';
 import {
   loadBarsProfiles,
   validateAgainst,
@@ -188,7 +188,7 @@ describe('profile validation of what the receiver returns (BaRS 1.34.0 / UK Core
 
   /** The IG's own XML of an example (as published, comments included), ready to post. */
   const igXml = (name: string): string =>
-    readFileSync(path.join(IG_EXAMPLES_DIR, '..', 'ig-xml', name), 'utf8')
+    readFileSync(path.join(IG_XML_DIR, name), 'utf8')
       .replace(/(<Bundle[^>]*>\s*<id value=")[^"]*"/, `$1${randomUUID()}"`)
       .replace(/dos-service-id\|\d+/g, `dos-service-id|${TEST_SERVICE_ID}`);
 

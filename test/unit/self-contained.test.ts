@@ -87,7 +87,7 @@ describe('self-contained repository (issue 11)', () => {
     for (const sub of readdirSync(dir).filter((n) => statSync(path.join(dir, n)).isDirectory())) {
       assert.ok(sources.includes(`\`${sub}/\``), `SOURCES.md does not describe ${sub}/`);
       for (const f of readdirSync(path.join(dir, sub)).filter((n) => statSync(path.join(dir, sub, n)).isFile())) {
-        assert.ok(sources.includes(f) || sub === 'tkw', `SOURCES.md does not name ${sub}/${f}`);
+        assert.ok(sources.includes(f.replace(/\.xml$/, '.json')) || sub === 'tkw', `SOURCES.md does not name ${sub}/${f}`);
       }
     }
   });

@@ -46,7 +46,8 @@ async function startChild(env: Record<string, string>): Promise<Child> {
     child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
   );
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child did not start:\n${out}`)), 20_000);
+    // Compiling the child under tsx takes a few seconds, much longer on a loaded two-core machine.
+    const timer = setTimeout(() => reject(new Error(`child did not start:\n${out}`)), 45_000);
     const onData = (): void => {
       const m = /\{"port":(\d+)\}/.exec(out);
       if (m) {
