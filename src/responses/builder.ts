@@ -61,8 +61,13 @@ interface Entry {
 
 const clone = <T>(v: T): T => structuredClone(v);
 
-/** The Encounter status the event puts ours in, and its reasonCode (APP4 Payloads-for-Responders, APP6 REFRESP02). */
-export function encounterChange(event: ResponseEvent): { status: EncounterStatus; reasonCode?: unknown[] } | undefined {
+/**
+ * The Encounter status the event puts ours in, and its reasonCode (APP4 Payloads-for-Responders, APP6 REFRESP02).
+ * A validation response carries reasonCode `validation-triage-outcome` whatever reported the change — the
+ * validation events, or the PAS's own Encounter changes (REF^I13, A03) that the validation-encounter-* rules answer —
+ * as NHS England's VALRESP01A/01B do.
+ */
+export function encounterChange(event: ResponseEvent, kind: ResponseKind): { status: EncounterStatus; reasonCode?: unknown[] } | undefined {
   const rejected = (code: RejectedReason, text?: string): unknown[] => [
     { coding: [{ system: REJECTED_REASONS_SYSTEM, code, display: REJECTED_REASONS[code] }], ...(text ? { text } : {}) },
   ];
@@ -72,7 +77,7 @@ export function encounterChange(event: ResponseEvent): { status: EncounterStatus
       if (event.to === 'cancelled') {
         return { status: 'cancelled', reasonCode: rejected(event.reasonCode ?? 'OTH', event.reasonText) };
       }
-      return { status: event.to };
+      return kind === 'validation-interim' || kind === 'validation-full' ? { status: event.to, reasonCode: triage } : { status: event.to };
     case 'validation-picked-up':
       return { status: 'in-progress', reasonCode: triage };
     case 'validation-rejected':
@@ -187,7 +192,7 @@ export function buildResponse(input: BuildInput): Bundle {
     if (!ourOriginal) {
       throw new ResponseBuildError('the original message holds no receiver Encounter (the planned Encounter of the acknowledgement)');
     }
-    const change = encounterChange(input.event);
+    const change = encounterChange(input.event, input.kind);
     ourEntry = add(ourOriginal, (copy) => {
       if (change) {
         copy.status = change.status;

@@ -77,6 +77,17 @@ const CASES: Case[] = [
     event: { type: 'validation-picked-up' },
   },
   {
+    // The PAS path: REF^I13 / A04 move our Encounter planned → in-progress (mappings/pas-events/rules.yaml), and the
+    // response rule validation-encounter-in-progress answers with the interim response: same content as VALRESP01A.
+    title: 'APP4 interim validation response from a PAS Encounter change planned → in-progress (VALRESP01A)',
+    nhsExample: 'async-response_validation-interim_in-progress_APP4_VALRESP01A',
+    request: 'validation-request_new_999-to-CAS_APP4_VALREQ01',
+    workflow: 'validation-new',
+    useCase: 'a4t1',
+    kind: 'validation-interim',
+    event: { type: 'encounter-status-changed', from: 'planned', to: 'in-progress' },
+  },
+  {
     title: 'APP4 interim validation response, rejected (VALRESP04)',
     nhsExample: 'async-response_validation-interim_rejected_APP4_VALRESP04',
     request: 'validation-request_new_999-to-CAS_APP4_VALREQ01',
@@ -93,6 +104,16 @@ const CASES: Case[] = [
     useCase: 'a4t1',
     kind: 'validation-full',
     event: { type: 'validation-completed', carePlanStatus: 'active' },
+    previous: ['validation-interim'],
+  },
+  {
+    title: 'APP4 full validation response from a PAS Encounter change in-progress → finished (VALRESP01B)',
+    nhsExample: 'async-response_validation-full_finished_APP4_VALRESP01B',
+    request: 'validation-request_new_999-to-CAS_APP4_VALREQ01',
+    workflow: 'validation-new',
+    useCase: 'a4t1',
+    kind: 'validation-full',
+    event: { type: 'encounter-status-changed', from: 'in-progress', to: 'finished' },
     previous: ['validation-interim'],
   },
 ];
