@@ -58,7 +58,7 @@ export function isCurrent(record: Pick<RecordState, 'type' | 'status'>): boolean
 
 /** Delivery statuses after which an output needs nothing more (history gone = delivered and expired). */
 const OUTPUT_DONE = new Set(['delivered', 'dropped']);
-const RESPONSE_DONE = new Set(['delivered', 'duplicate-delivered', 'dead-letter']);
+const RESPONSE_DONE = new Set(['delivered', 'duplicate-delivered', 'dead-letter', 'dropped']);
 
 export interface PruneCounts {
   examined: number;

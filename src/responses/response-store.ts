@@ -6,14 +6,16 @@
  *                                     being sent (per-correlation-id ordering)
  *   P:resp:lanes                set   correlation ids whose lane is not empty (the sweeper's work list)
  *   P:resp:rec:<recordId>       list  "<responseId>:<kind>" of every response queued for a record (reason new/update)
- *   P:resp:dead                 zset  dead-lettered responseIds by time
+ *   P:resp:dead                 zset  dead-lettered responseIds by time (replay or drop takes them out)
+ *   P:resp:audit                list  JSON entries of every replay and drop with its actor, newest last, the last
+ *                                     AUDIT_KEEP only (bounded: a list nobody trims is a record kept for ever)
  * Job data in BullMQ carries the response id only; everything else lives here.
  */
 import type { MessageStore } from '../store/message-store.js';
 import type { ResponseEvent, ResponseKind } from './types.js';
 
-export type ResponseState = 'queued' | 'sending' | 'delivered' | 'duplicate-delivered' | 'dead-letter';
-export const TERMINAL: ReadonlySet<ResponseState> = new Set<ResponseState>(['delivered', 'duplicate-delivered', 'dead-letter']);
+export type ResponseState = 'queued' | 'sending' | 'delivered' | 'duplicate-delivered' | 'dead-letter' | 'dropped';
+export const TERMINAL: ReadonlySet<ResponseState> = new Set<ResponseState>(['delivered', 'duplicate-delivered', 'dead-letter', 'dropped']);
 
 /** One queued response as stored. */
 export interface ResponseRecord {
@@ -55,6 +57,27 @@ local nxt = redis.call('LINDEX', KEYS[1], 0)
 if not nxt then redis.call('SREM', KEYS[2], ARGV[2]) return false end
 return nxt
 `;
+
+// A dead letter goes back to the tail of its conversation's lane: state queued, attempts and the last answer
+// cleared, out of the dead set — in one script, so it is never both dead and queued, nor neither. ARGV[3] = '1'
+// forgets the fixed body (rebuilt at the next attempt, with a new X-Request-Id in ARGV[4]: a new request, not a retry).
+const REPLAY_DEAD = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'dead-letter' then return -1 end
+if redis.call('LINDEX', KEYS[3], 0) == ARGV[1] then return -2 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'queued', 'attempts', '0')
+redis.call('HDEL', KEYS[1], 'finishedAt', 'deadReason', 'lastStatus', 'lastReason', 'operationOutcome')
+if ARGV[3] == '1' then
+  redis.call('HDEL', KEYS[1], 'body', 'bundleId', 'target', 'useContext')
+  redis.call('HSET', KEYS[1], 'requestId', ARGV[4])
+end
+local n = redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[2])
+return n
+`;
+
+/** How many audit entries of response dead-letter actions are kept. */
+export const AUDIT_KEEP = 10_000;
 
 export class ResponseStore {
   readonly store: MessageStore;
@@ -153,5 +176,42 @@ export class ResponseStore {
 
   async deadLetters(limit = 100): Promise<string[]> {
     return this.store.redis.zrange(this.k('dead'), '0', String(limit - 1));
+  }
+
+  /**
+   * Puts a dead-lettered response back at the tail of its conversation's lane.
+   * @returns the lane length after the append (1: it is the head and needs a job), -1 when it is not a dead letter,
+   *   -2 when the lane has not yet handed on from it (the job that dead-lettered it is still finishing).
+   */
+  async requeueDead(record: ResponseRecord, rebuild: { requestId: string } | undefined): Promise<number> {
+    return (await this.store.redis.eval(
+      REPLAY_DEAD,
+      4,
+      this.k(record.id),
+      this.k('dead'),
+      this.k('lane', record.correlationId),
+      this.k('lanes'),
+      record.id,
+      record.correlationId,
+      rebuild ? '1' : '0',
+      rebuild?.requestId ?? '',
+    )) as number;
+  }
+
+  /** Takes a dead letter out of the dead set for good, keeping its record (state `dropped`). False if it was not one. */
+  async dropDead(id: string, at: string): Promise<boolean> {
+    const removed = await this.store.redis.zrem(this.k('dead'), id);
+    if (removed === 1) {
+      await this.update(id, { state: 'dropped', finishedAt: at });
+    }
+    return removed === 1;
+  }
+
+  async audit(entry: object): Promise<void> {
+    await this.store.redis.multi().rpush(this.k('audit'), JSON.stringify(entry)).ltrim(this.k('audit'), -AUDIT_KEEP, -1).exec();
+  }
+
+  async readAudit(limit = 100): Promise<unknown[]> {
+    return (await this.store.redis.lrange(this.k('audit'), -limit, -1)).map((line) => JSON.parse(line) as unknown);
   }
 }
