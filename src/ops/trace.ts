@@ -53,7 +53,8 @@ async function messageIdFor(store: MessageStore, key: string): Promise<{ message
   }
   const viaBundle = await store.redis.get(store.key('bundle', key));
   if (viaBundle) {
-    return { messageId: viaBundle, by: 'bundle-id' };
+    // "<messageId> <record> <sender>" (process-message.ts); older entries hold the message id alone.
+    return { messageId: viaBundle.split(' ')[0], by: 'bundle-id' };
   }
   const viaControl = await store.redis.get(store.key('ctl', key));
   if (viaControl) {

@@ -11,6 +11,11 @@ export type Check =
   | { readonly kind: 'absent'; readonly key: number; readonly fail: string }
   /** HGET KEYS[key] field must equal value ('' = field missing). */
   | { readonly kind: 'field-equals'; readonly key: number; readonly field: string; readonly value: string; readonly fail: string }
+  /**
+   * KEYS[key] must not exist, or its value must name `owner` after its first space ("<messageId> <owner>"): a
+   * Bundle.id retained across the messages of one record (see process-message.ts).
+   */
+  | { readonly kind: 'absent-or-owner'; readonly key: number; readonly owner: string; readonly fail: string }
   /** SCARD KEYS[key] must be below `below`. */
   | { readonly kind: 'set-below'; readonly key: number; readonly below: number; readonly fail: string };
 
@@ -50,6 +55,12 @@ for _, c in ipairs(plan.checks or {}) do
     local v = redis.call('HGET', key, c.field)
     if v == false then v = '' end
     if v ~= c.value then return c.fail end
+  elseif c.kind == 'absent-or-owner' then
+    local v = redis.call('GET', key)
+    if v then
+      local sp = string.find(v, ' ', 1, true)
+      if not sp or string.sub(v, sp + 1) ~= c.owner then return c.fail end
+    end
   elseif c.kind == 'set-below' then
     if redis.call('SCARD', key) >= c.below then return c.fail end
   end

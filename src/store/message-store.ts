@@ -44,6 +44,8 @@ export interface RecordState {
   readonly patientKey: PatientKey;
   /** Receiver ids issued for this record's resources → their meta.lastUpdated, for the update conflict rule. */
   readonly lastUpdatedById: Readonly<Record<string, string>>;
+  /** Bundle.entry.fullUrl of each resource id as we stored it (the merge rule matches an entry by id and fullUrl). */
+  readonly fullUrlById?: Readonly<Record<string, string>>;
   readonly slotId: string | undefined;
   readonly latestMessageId: string;
   readonly createdAt: string;

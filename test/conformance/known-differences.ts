@@ -6,11 +6,8 @@ const RESENT_BUNDLE_ID =
   'steps after the first keep the template Bundle.id (__BUNDLE_ID__ = the previous response\'s, i.e. the previous request\'s) because 6_OOA_x_2+ .xslt do not include common_message_transforms; a reused Bundle.id is 400 invariant in every *_WithResentBundleID schedule and the BaRS Bundle-Processing rules';
 
 export const KNOWN_DIFFERENCES: Record<string, string> = {
-  ReferralRequest_CADtoCAD_json_Scenario_1: RESENT_BUNDLE_ID,
   ReferralRequest_CADtoCAD_json_Scenario_2:
     `step 1 (6_OOA_2_1.xslt, unlike 6_OOA_1_1) keeps reason=update and removes every id, so it "updates" a referral the receiver never received (404); and ${RESENT_BUNDLE_ID}`,
-  ReferralRequest_CADtoCAD_Update:
-    'referral_request_04 template gives both PractitionerRole entries the id __PRACTITIONER_ROLE1_ID__ with different meta.lastUpdated, so the update carries the same resource twice, one copy older than the stored one (409 conflict by the merge rule)',
   ReferralRequest_CADtoCAD_Cancel:
     'step 1 (create_referral_request.xslt) sends the template patient (NHS 3478526985) and step 2 (cancel_service_request.xslt includes patient_is_traced) cancels for NHS 9658218873; the Cancellation page says key demographics should be cross-referenced (and TKW CancelAppointment_DifferencesDetected expects 422 for differing details)',
   ReferralRequest_CADtoCAD_CarePlanNotComplete:

@@ -203,12 +203,20 @@ describe('NHS example bundles against the receiver', function () {
       return r;
     };
 
-    /** Posts each step with the root (and Patient) ids the receiver returned for the first step. */
-    async function conversation(steps: string[]): Promise<Posted[]> {
+    /**
+     * Posts each step with the root (and Patient) ids the receiver returned for the first step. `published`: every
+     * step keeps the Bundle.id NHS England published (the CAD conversations retain one Bundle.id across the initial
+     * referral and its updates); otherwise each step gets a fresh one.
+     */
+    async function conversation(steps: string[], options: { published?: boolean } = {}): Promise<Posted[]> {
       const out: Posted[] = [];
       let ids: { root: string; patient?: string } | undefined;
       for (const step of steps) {
-        const sent = prepare(loadJson(pkg(step)));
+        const original = loadJson(pkg(step));
+        const sent = prepare(original);
+        if (options.published) {
+          sent.id = original.id;
+        }
         const type = rootType(sent);
         if (ids) {
           first(sent, type).id = ids.root;
@@ -266,27 +274,56 @@ describe('NHS example bundles against the receiver', function () {
       assert.equal(c!.outcome?.issue?.[0]?.code, 'conflict');
     });
 
-    it('REFREQ9A C2 initial → update → final update (APP6 CAD): 200 ×3', async function () {
-      const steps = await conversation([
-        'REFREQ9A - Referral Service Request - CAD Out of Area C2(1 of 3 - Initial).json',
-        'REFREQ9A - Referral Service Request - CAD Out of Area C2(2 of 3 - Update).json',
-        'REFREQ9A - Referral Service Request - CAD Out of Area C2(3 of 3 - Final Update).json',
-      ]);
+    const REFREQ9A = [
+      'REFREQ9A - Referral Service Request - CAD Out of Area C2(1 of 3 - Initial).json',
+      'REFREQ9A - Referral Service Request - CAD Out of Area C2(2 of 3 - Update).json',
+      'REFREQ9A - Referral Service Request - CAD Out of Area C2(3 of 3 - Final Update).json',
+    ];
+    const REFREQ8 = [
+      'REFREQ8A - Referral Service Request - CAD Out of Area C1(1 of 4 - Initial).json',
+      'REFREQ8B - Referral Service Request - CAD Out of Area C1(2 of 4 - Update).json',
+      'REFREQ8C - Referral Service Request - CAD Out of Area C1(3 of 4 - Update).json',
+      'REFREQ8D - Referral Service Request - CAD Out of Area C1(4 of 4 - Final Update).json',
+    ];
+
+    it('the CAD conversations as published share one Bundle.id per conversation (what the next two tests rely on)', function () {
+      for (const steps of [REFREQ9A, REFREQ8]) {
+        const ids = new Set(steps.map((step) => loadJson(pkg(step)).id));
+        assert.equal(ids.size, 1, steps[0]);
+      }
+    });
+
+    it('REFREQ9A C2 initial → update → final update (APP6 CAD), with the published Bundle.id: 200 ×3', async function () {
+      const steps = await conversation(REFREQ9A, { published: true });
       for (const s of steps) {
         assert.equal(s.res.status, 200, describeOutcome(s));
       }
     });
 
-    it('REFREQ8A C1 initial (patient not yet identified) → 8B → 8C → 8D: 200 ×4', async function () {
-      const steps = await conversation([
-        'REFREQ8A - Referral Service Request - CAD Out of Area C1(1 of 4 - Initial).json',
-        'REFREQ8B - Referral Service Request - CAD Out of Area C1(2 of 4 - Update).json',
-        'REFREQ8C - Referral Service Request - CAD Out of Area C1(3 of 4 - Update).json',
-        'REFREQ8D - Referral Service Request - CAD Out of Area C1(4 of 4 - Final Update).json',
-      ]);
+    it('REFREQ8A C1 initial (patient not yet identified) → 8B → 8C → 8D, with the published Bundle.id: 200 ×4', async function () {
+      const steps = await conversation(REFREQ8, { published: true });
       for (const s of steps) {
         assert.equal(s.res.status, 200, describeOutcome(s));
       }
+    });
+
+    it('a retained Bundle.id is refused anywhere else: on a new referral (400 invariant Bundle.id), and on an update of another record', async function () {
+      const [initial] = await conversation(REFREQ9A.slice(0, 1));
+      assert.equal(initial!.res.status, 200, describeOutcome(initial!));
+      const usedId = initial!.bundle!.id!;
+      // A new message reusing it.
+      const again = prepare(loadJson(pkg(REFREQ9A[0]!)));
+      again.id = usedId;
+      const refusedNew = await postMessage(h, again);
+      assertRefused(refusedNew, { status: 400, rec: 'REC_BAD_REQUEST', issue: 'invariant', why: '' }, 'new message with a used Bundle.id');
+      assert.deepEqual(refusedNew.outcome!.issue![0]!.expression, ['Bundle.id']);
+      // An update of a different record reusing it.
+      const [other] = await conversation(REFREQ9A.slice(0, 1));
+      const update = prepare(loadJson(pkg(REFREQ9A[1]!)));
+      update.id = usedId;
+      first(update, 'ServiceRequest').id = first(other!.bundle, 'ServiceRequest').id;
+      const refusedUpdate = await postMessage(h, update);
+      assertRefused(refusedUpdate, { status: 400, rec: 'REC_BAD_REQUEST', issue: 'invariant', why: '' }, 'update of another record with a used Bundle.id');
     });
 
     it('GET /Slot → BOOKREQ01 on an offered slot → 200 (Appointment.created set); the same slot again → 409 conflict; BOOKREQ02 cancels → 200; the slot is free again', async function () {
