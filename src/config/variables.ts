@@ -78,13 +78,11 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'MALLOC_MMAP_THRESHOLD_', type: 'integer', readBy: 'bin/bars-node (glibc)' },
   { name: 'NODE', type: 'string', readBy: 'bin/bars-node (node binary)' },
 
-  // Test and benchmark tooling (never read by the service).
+  // Test and benchmark tooling (never read by the service). A test's own plumbing to its child process (CHILD_*, LANE_*)
+  // is not listed: it never carries one of our prefixes.
   { name: 'TEST_REDIS_URL', type: 'string', readBy: 'test/setup.ts' },
   { name: 'RELIABILITY_LONG', type: 'boolean', readBy: 'test/reliability' },
   { name: 'RETENTION_TEST_RECORDS', type: 'integer', readBy: 'test/integration/ops/retention.test.ts' },
-  { name: 'CHILD_PREFIX', type: 'string', readBy: 'test/integration/ops/shutdown-child.ts (set by its test)' },
-  { name: 'LANE_PREFIX', type: 'string', readBy: 'test/integration/delivery/fixtures (set by its test)' },
-  { name: 'LANE_PAS_PORT', type: 'integer', readBy: 'test/integration/delivery/fixtures (set by its test)' },
   { name: 'BENCH_SECONDS', type: 'number', readBy: 'bench/mapping.ts' },
   { name: 'BENCH_ROUNDS', type: 'integer', readBy: 'bench/render-cpu.ts' },
   { name: 'BENCH_MESSAGES', type: 'integer', readBy: 'bench/render-cpu.ts' },
