@@ -105,9 +105,19 @@ export const VARIABLES: readonly Variable[] = [
 
 const KNOWN = new Set(VARIABLES.map((v) => v.name));
 
+/**
+ * Variables a platform injects for a neighbouring service named like one of our prefixes, e.g. Kubernetes service
+ * links for a Service `redis` (REDIS_SERVICE_HOST, REDIS_PORT=tcp://…, REDIS_PORT_6379_TCP_ADDR) or Docker links:
+ * not typos of ours, so never reported.
+ */
+const SERVICE_LINK = /_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_(ADDR|PORT|PROTO))?)$/;
+const SERVICE_LINK_VALUE = /^(tcp|udp|sctp):\/\//;
+
 /** Variables in `env` that carry one of our prefixes but are not in the table, sorted (names only: values may be secrets). */
 export function unknownVariables(env: Readonly<Record<string, string | undefined>>): string[] {
-  return Object.keys(env)
-    .filter((name) => OUR_PREFIXES.some((p) => name.startsWith(p)) && !KNOWN.has(name))
+  return Object.entries(env)
+    .filter(([name]) => OUR_PREFIXES.some((p) => name.startsWith(p)) && !KNOWN.has(name))
+    .filter(([name, value]) => !SERVICE_LINK.test(name) && !(name.endsWith('_PORT') && SERVICE_LINK_VALUE.test(value ?? '')))
+    .map(([name]) => name)
     .sort();
 }

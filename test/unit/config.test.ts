@@ -123,6 +123,10 @@ describe('strict configuration', function () {
     assert.equal(loadConfig({ ...env, NODE_ENV: 'test' }).env, 'test');
     assert.deepEqual(unknownVariables(env), ['BARS_TSL_CERT']);
     assert.deepEqual(unknownVariables(Object.fromEntries(VARIABLES.map((v) => [v.name, '1']))), []);
+    // Kubernetes service links of a Service named `redis` or `pas` in the namespace are not typos of ours.
+    const links = { REDIS_SERVICE_HOST: '10.0.0.7', REDIS_SERVICE_PORT: '6379', REDIS_PORT: 'tcp://10.0.0.7:6379', REDIS_PORT_6379_TCP_ADDR: '10.0.0.7', PAS_SERVICE_PORT_MLLP: '2576' };
+    assert.deepEqual(unknownVariables({ ...links, REDIS_PORT: '6379' }), ['REDIS_PORT']);
+    assert.doesNotThrow(() => loadConfig({ ...production, ...links }));
   });
 
   it('refuses a NODE_ENV other than production, development or test, saying so', function () {
