@@ -73,6 +73,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'BARS_RETENTION_DAYS', type: 'number', key: 'retention.messagesDays' },
 
   // Read outside the configuration.
+  { name: 'LOG_FORMAT', type: 'enum', readBy: 'src/logging.ts' },
   { name: 'BARS_ACTOR', type: 'string', readBy: 'src/ops/cli.ts (audit actor of CLI look-ups)' },
   { name: 'BARS_MAX_OLD_SPACE_MB', type: 'integer', readBy: 'bin/bars-node' },
   { name: 'MALLOC_MMAP_THRESHOLD_', type: 'integer', readBy: 'bin/bars-node (glibc)' },
