@@ -1,7 +1,9 @@
 /*
  * The configuration of one bars-bridge instance. Environment first (12-factor, Procfile); the optional YAML file named
  * by BARS_CONFIG holds what does not fit in variables (slots, access policy lists, destinations). Validated once, all
- * problems reported together, then frozen (see load.ts).
+ * problems reported together, then frozen (see load.ts). Every object is strict: a key it does not have is refused
+ * with its path, since a misspelt key would otherwise leave the default silently in force. README "Configuration"
+ * documents every key (test/unit/config-reference.test.ts keeps it in step).
  */
 import { z } from 'zod';
 import { USE_CASE_CODES } from '../bars/codes.js';
