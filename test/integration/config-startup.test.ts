@@ -14,7 +14,7 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs `bars-bridge start --web` with exactly `env` (plus PATH); `until` ends it with SIGTERM once stdout matches, 45 s at most. */
+/** Runs `bars-bridge start --web` with exactly `env` (plus PATH); `until` ends it with SIGTERM once stdout matches, 100 s at most (loading the application under a loaded CI machine can take 40 s). */
 function startCli(env: Record<string, string>, until?: RegExp): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/cli.ts', 'start', '--web'], {
@@ -31,7 +31,7 @@ function startCli(env: Record<string, string>, until?: RegExp): Promise<Run> {
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     // A child that never prints what the test waits for must not outlive the test.
-    const bound = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    const bound = setTimeout(() => child.kill('SIGKILL'), 100_000);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(bound);
@@ -41,7 +41,7 @@ function startCli(env: Record<string, string>, until?: RegExp): Promise<Run> {
 }
 
 describe('start-up with a strict configuration (bars-bridge start)', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const certs = testCerts();
   const base = {
     BARS_HOST: '127.0.0.1',
