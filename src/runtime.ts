@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Config } from './config/schema.js';
 import { loadConfig } from './config/load.js';
+import { unknownVariables } from './config/variables.js';
 import { createLogger, type Logger } from './logging.js';
 import { ensureDevCerts } from './dev/certs.js';
 import { isListening, startRedisChild } from './dev/redis-child.js';
@@ -178,6 +179,11 @@ async function stopAll(stack: Stopper[], log: Logger, timeoutMs: number): Promis
 export async function start(options: StartOptions): Promise<Running> {
   let config = options.config ?? loadConfig();
   const log = options.log ?? createLogger(config.logLevel);
+  // Production refused these in loadConfig; elsewhere a misspelt variable is worth a warning, not a stop.
+  const unknown = options.config ? [] : unknownVariables(process.env);
+  if (unknown.length > 0) {
+    log.warn({ variables: unknown }, 'unknown environment variables ignored (misspelt? README "Configuration" lists them); production refuses to start with them');
+  }
   const stack: Stopper[] = [];
   try {
     if (config.env !== 'production') {

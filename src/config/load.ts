@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config } from './schema.js';
+import { unknownVariables, VARIABLES, type Variable } from './variables.js';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -17,10 +18,109 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-const list = (v: string | undefined): string[] | undefined =>
-  v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
-const int = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
-const bool = (v: string | undefined): boolean | undefined => (v === undefined ? undefined : /^(1|true|yes|on)$/i.test(v));
+/** The modes NODE_ENV may name; anything else refuses to start (issue 14: the admin plane fails closed). */
+export const MODES = ['production', 'development', 'test'] as const;
+
+/** Configuration keys only a variable sets: the mode is never taken from a file. */
+export const VARIABLE_ONLY_KEYS: readonly string[] = ['env'];
+
+/** `slots[0].hours` rather than `slots.0.hours`: the path as it reads in the YAML. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
+  }
+  return out || '(root)';
+}
+
+function readConfigFile(file: string | undefined, problems: string[]): Record<string, unknown> {
+  if (!file) {
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(file, 'utf8')) ?? {};
+  } catch (err) {
+    problems.push(`BARS_CONFIG ${file}: ${(err as Error).message}`);
+    return {};
+  }
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push(`BARS_CONFIG ${file}: must be a mapping of configuration keys`);
+    return {};
+  }
+  const content = { ...(parsed as Record<string, unknown>) };
+  for (const key of VARIABLE_ONLY_KEYS.filter((k) => k in content)) {
+    problems.push(`${key}: unknown key (set by ${VARIABLES.find((v) => v.key === key)?.name ?? 'a variable'}, never by the file)`);
+    delete content[key];
+  }
+  return content;
+}
+
+const TRUE = /^(1|true|yes|on)$/i;
+const FALSE = /^(0|false|no|off)$/i;
+
+/** The value of one variable as its configuration key expects it; a wrong one is a problem, not a silent default. */
+function parseVariable(variable: Variable, text: string, problems: string[]): unknown {
+  const where = `${variable.key} (${variable.name})`;
+  switch (variable.type) {
+    case 'integer':
+    case 'number': {
+      if (text.trim() === '') {
+        return undefined;
+      }
+      const n = Number(text);
+      if (!Number.isFinite(n) || (variable.type === 'integer' && !Number.isInteger(n))) {
+        problems.push(`${where}: must be ${variable.type === 'integer' ? 'an integer' : 'a number'}, not "${text}"`);
+        return undefined;
+      }
+      return n;
+    }
+    case 'boolean':
+      if (text.trim() === '') {
+        return undefined;
+      }
+      if (TRUE.test(text.trim()) || FALSE.test(text.trim())) {
+        return TRUE.test(text.trim());
+      }
+      problems.push(`${where}: must be true or false (also 1/0, yes/no, on/off), not "${text}"`);
+      return undefined;
+    case 'list':
+      return text.split(',').map((s) => s.trim()).filter(Boolean);
+    default:
+      return text;
+  }
+}
+
+/** The configuration the environment sets, from the variables table (variables.ts), as a partial tree. */
+function variablesToConfig(env: Env, problems: string[]): DeepPartial<Config> {
+  const out: Record<string, unknown> = {};
+  const set = (key: string, value: unknown): void => {
+    const parts = key.split('.');
+    let node = out;
+    for (const part of parts.slice(0, -1)) {
+      node = (node[part] ??= {}) as Record<string, unknown>;
+    }
+    node[parts.at(-1)!] = value;
+  };
+  for (const variable of VARIABLES) {
+    const text = env[variable.name];
+    if (!variable.key || VARIABLE_ONLY_KEYS.includes(variable.key) || text === undefined) {
+      continue;
+    }
+    const value = parseVariable(variable, text, problems);
+    if (value !== undefined) {
+      set(variable.key, value);
+    }
+  }
+  // A named Redis or PAS is the one meant: never replaced by a private redis-server child or the PAS simulator.
+  if (env.REDIS_URL) {
+    set('redis.embedded', false);
+  }
+  if (env.PAS_MLLP_HOST) {
+    set('pas.simulator', false);
+  }
+  return out as DeepPartial<Config>;
+}
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -32,11 +132,6 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Removes undefined leaves so that a missing variable never overrides a file value or default. */
-function defined<T extends Record<string, unknown>>(obj: T): Partial<T> {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 /**
  * Builds the configuration.
  * @param env - environment variables (process.env in production; a plain object in tests).
@@ -44,20 +139,20 @@ function defined<T extends Record<string, unknown>>(obj: T): Partial<T> {
  */
 export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config> = {}): Readonly<Config> {
   const problems: string[] = [];
-  let file: DeepPartial<Config> = {};
-  if (env.BARS_CONFIG) {
-    try {
-      file = (parseYaml(readFileSync(env.BARS_CONFIG, 'utf8')) ?? {}) as DeepPartial<Config>;
-    } catch (err) {
-      problems.push(`BARS_CONFIG ${env.BARS_CONFIG}: ${(err as Error).message}`);
-    }
+  const file = readConfigFile(env.BARS_CONFIG, problems);
+  const nodeEnv = env.NODE_ENV;
+  const validMode = nodeEnv === undefined || (MODES as readonly string[]).includes(nodeEnv);
+  if (!validMode) {
+    // Fail closed: before this check any other value (`prod`, `Production`) ran the development mode, with no admin
+    // token, the PAS simulator and the mock proxy. The rest is validated as production so every problem is listed.
+    problems.push(`NODE_ENV: must be ${MODES.join(', ')} or unset (development), not "${nodeEnv}"; refusing to start`);
   }
-  const nodeEnv = (env.NODE_ENV === 'production' || env.NODE_ENV === 'test' ? env.NODE_ENV : 'development') as Config['env'];
-  const dev = nodeEnv !== 'production';
+  const mode: Config['env'] = !validMode ? 'production' : ((nodeEnv as Config['env'] | undefined) ?? 'development');
+  const dev = mode !== 'production';
 
   const defaults: Config = {
-    env: nodeEnv,
-    logLevel: nodeEnv === 'test' ? 'silent' : 'info',
+    env: mode,
+    logLevel: mode === 'test' ? 'silent' : 'info',
     dataDir: '.dev',
     http: { host: '0.0.0.0', port: 8443, requestTimeoutMs: 4500, bodyLimitBytes: 5 * 1024 * 1024, keepAliveTimeoutMs: 65_000 },
     tls: { allow: [] },
@@ -104,43 +199,25 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     retention: { enabled: true, messagesDays: 90, batchSize: 100, tickMs: 250, passIntervalSeconds: 3600, keepBundleIds: true },
   };
 
-  const fromEnv: DeepPartial<Config> = {
-    logLevel: env.LOG_LEVEL as Config['logLevel'] | undefined,
-    http: defined({ host: env.BARS_HOST, port: int(env.BARS_PORT), requestTimeoutMs: int(env.BARS_REQUEST_TIMEOUT_MS) }),
-    tls: defined({ cert: env.BARS_TLS_CERT, key: env.BARS_TLS_KEY, ca: env.BARS_TLS_CA, allow: list(env.BARS_TLS_ALLOW) }),
-    redis: defined({ url: env.REDIS_URL, prefix: env.REDIS_PREFIX, embedded: env.REDIS_URL ? false : bool(env.BARS_EMBEDDED_REDIS), cluster: bool(env.REDIS_CLUSTER) }),
-    admin: defined({ port: int(env.ADMIN_PORT), token: env.ADMIN_TOKEN, host: env.ADMIN_HOST }),
-    service: defined({ ids: list(env.BARS_SERVICE_ID), odsCode: env.BARS_ODS_CODE, baseUrl: env.BARS_BASE_URL }),
-    access: defined({ odsCodes: list(env.BARS_ALLOWED_ODS), softwareIds: list(env.BARS_ALLOWED_SOFTWARE) }),
-    bars: defined({ errorCodeSystem: env.BARS_ERROR_CODE_SYSTEM as Config['bars']['errorCodeSystem'] | undefined }),
-    pas: defined({
-      host: env.PAS_MLLP_HOST,
-      port: int(env.PAS_MLLP_PORT),
-      simulator: env.PAS_MLLP_HOST ? false : bool(env.PAS_SIMULATOR),
-    }),
-    pasEvents: defined({ port: int(env.PAS_EVENTS_PORT) }),
-    mappingsDir: env.BARS_MAPPINGS_DIR,
-    queuesDir: env.BARS_QUEUES_DIR,
-    alerts: defined({ enabled: bool(env.BARS_ALERTS) }),
-    retention: defined({ enabled: bool(env.BARS_RETENTION), messagesDays: int(env.BARS_RETENTION_DAYS) }),
-    proxy: defined({
-      url: env.BARS_PROXY_URL,
-      tokenUrl: env.BARS_TOKEN_URL,
-      clientId: env.BARS_CLIENT_ID,
-      kid: env.BARS_KID,
-      privateKey: env.BARS_PRIVATE_KEY,
-      ca: env.BARS_PROXY_CA,
-      clientCert: env.BARS_PROXY_CLIENT_CERT,
-      clientKey: env.BARS_PROXY_CLIENT_KEY,
-      acceptVersion: env.BARS_PROXY_ACCEPT_VERSION,
-    }),
-  };
+  const fromEnv = variablesToConfig(env, problems);
+  if (mode === 'production') {
+    const unknown = unknownVariables(env);
+    if (unknown.length > 0) {
+      problems.push(`unknown environment variables ${unknown.join(', ')}: bars-bridge reads no such variable (misspelt? README "Configuration" lists them); production refuses to start with them`);
+    }
+  }
 
   const merged = merge(merge(merge(defaults, file), fromEnv), overrides);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
+    const setBy = new Map(VARIABLES.filter((v) => v.key && env[v.name] !== undefined).map((v) => [v.key!, v.name]));
     for (const issue of parsed.error.issues) {
-      problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+      if (issue.code === 'unrecognized_keys') {
+        problems.push(...issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key`));
+        continue;
+      }
+      const at = formatPath(issue.path);
+      problems.push(`${at}${setBy.has(at) ? ` (${setBy.get(at)})` : ''}: ${issue.message}`);
     }
   }
   if (parsed.success && parsed.data.redis.cluster && !/\{[^}]+\}/.test(parsed.data.redis.prefix)) {

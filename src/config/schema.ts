@@ -1,7 +1,9 @@
 /*
  * The configuration of one bars-bridge instance. Environment first (12-factor, Procfile); the optional YAML file named
  * by BARS_CONFIG holds what does not fit in variables (slots, access policy lists, destinations). Validated once, all
- * problems reported together, then frozen (see load.ts).
+ * problems reported together, then frozen (see load.ts). Every object is strict: a key it does not have is refused
+ * with its path, since a misspelt key would otherwise leave the default silently in force. README "Configuration"
+ * documents every key (test/unit/config-reference.test.ts keeps it in step).
  */
 import { z } from 'zod';
 import { USE_CASE_CODES } from '../bars/codes.js';
@@ -9,7 +11,7 @@ import { destinationsSchema } from '../delivery/destinations.js';
 
 const port = z.number().int().min(0).max(65535);
 
-export const slotScheduleSchema = z.object({
+export const slotScheduleSchema = z.strictObject({
   /** HealthcareService id (path of Schedule.actor:HealthcareService) this schedule belongs to. */
   healthcareService: z.string().min(1),
   healthcareServiceName: z.string().default('Emergency Department'),
@@ -31,11 +33,11 @@ export const slotScheduleSchema = z.object({
 });
 export type SlotSchedule = z.infer<typeof slotScheduleSchema>;
 
-export const configSchema = z.object({
+export const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   dataDir: z.string(),
-  http: z.object({
+  http: z.strictObject({
     host: z.string(),
     port,
     /** BaRS Processing-Times: all requests MUST take less than 5000 ms, else 408 REC_TIMEOUT. We answer before. */
@@ -43,14 +45,14 @@ export const configSchema = z.object({
     bodyLimitBytes: z.number().int().min(1024),
     keepAliveTimeoutMs: z.number().int().min(1000),
   }),
-  tls: z.object({
+  tls: z.strictObject({
     cert: z.string().optional(),
     key: z.string().optional(),
     ca: z.string().optional(),
     /** Optional allow-list: client certificate subject CNs or SHA-256 fingerprints (AA:BB:… or hex). Empty = any chain-valid cert. */
     allow: z.array(z.string()),
   }),
-  redis: z.object({
+  redis: z.strictObject({
     url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
     /** Key prefix; braces make it a Redis Cluster hash tag so multi-key commands stay in one slot. */
     prefix: z.string().min(1),
@@ -61,8 +63,8 @@ export const configSchema = z.object({
     /** REDIS_URL names one node of a Redis Cluster (keys share the prefix's hash tag, so one slot). */
     cluster: z.boolean(),
   }),
-  admin: z.object({ port, host: z.string(), token: z.string().optional() }),
-  service: z.object({
+  admin: z.strictObject({ port, host: z.string(), token: z.string().optional() }),
+  service: z.strictObject({
     /** DoS service ids this instance receives for (MessageHeader.destination.endpoint, NHSD-Target-Identifier). */
     ids: z.array(z.string().min(1)).min(1),
     odsCode: z.string().min(1),
@@ -76,13 +78,13 @@ export const configSchema = z.object({
     /** Check that MessageHeader.destination.receiver is an Organization with our ODS code (off: TKW sends its own). */
     checkReceiverOds: z.boolean(),
   }),
-  access: z.object({
+  access: z.strictObject({
     /** NHSD-End-User-Organisation ODS codes allowed; empty = any. */
     odsCodes: z.array(z.string()),
     /** NHSD-Requesting-Software Device identifiers allowed; empty = any. */
     softwareIds: z.array(z.string()),
   }),
-  bars: z.object({
+  bars: z.strictObject({
     /** Accepted major version of the Accept header's `version=` parameter (Versioning guide: majors are compatible). */
     apiMajor: z.number().int().min(1),
     /** Accepted major versions of Bundle.meta.versionId (the Application version the bundle complies with). */
@@ -93,9 +95,9 @@ export const configSchema = z.object({
     /** How long an X-Request-Id is remembered for duplicate detection (BaRS retries are within minutes). */
     idempotencyTtlSeconds: z.number().int().min(60),
   }),
-  pas: z.object({ host: z.string(), port, simulator: z.boolean() }),
-  pasEvents: z.object({ port }),
-  proxy: z.object({
+  pas: z.strictObject({ host: z.string(), port, simulator: z.boolean() }),
+  pasEvents: z.strictObject({ port }),
+  proxy: z.strictObject({
     url: z.string().url().optional(),
     tokenUrl: z.string().url().optional(),
     clientId: z.string().optional(),
@@ -121,7 +123,7 @@ export const configSchema = z.object({
    * Operational alerts (issue 6 §4): what ops watched in Mirth's dashboard, raised as log events and the
    * `bars_bridge_alert` gauge on change of state only. See src/ops/alerts.ts.
    */
-  alerts: z.object({
+  alerts: z.strictObject({
     enabled: z.boolean(),
     /** How often the rules are evaluated. */
     intervalSeconds: z.number().min(1),
@@ -145,7 +147,7 @@ export const configSchema = z.object({
    * Retention of stored messages (issue 6 §6). BaRS: every version of a booking or referral must be kept, including
    * cancellations, so only records that are no longer current and untouched for `messagesDays` are pruned.
    */
-  retention: z.object({
+  retention: z.strictObject({
     enabled: z.boolean(),
     messagesDays: z.number().min(1),
     /** Stored messages examined per tick (small, so the listener never waits behind the pruner). */

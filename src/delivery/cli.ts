@@ -83,7 +83,7 @@ export async function deadLettersCommand(
     enableOfflineQueue: false,
     lazyConnect: true,
   });
-  const store: DeliveryStore = { redis, prefix: options.prefix ?? process.env.BARS_PREFIX ?? 'bars' };
+  const store: DeliveryStore = { redis, prefix: options.prefix ?? process.env.REDIS_PREFIX ?? '{bars}' };
   try {
     await redis.connect();
     switch (sub) {

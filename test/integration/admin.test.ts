@@ -9,7 +9,7 @@ async function get(port: number, path: string, token?: string): Promise<{ status
 describe('admin server', function () {
   let h: Harness;
   before(async function () {
-    h = await startHarness({ worker: true, config: { admin: { token: 's3cret' } } });
+    h = await startHarness({ worker: true, config: { admin: { host: '127.0.0.1', port: 0, token: 's3cret' } } });
   });
   after(async function () {
     await h.close();

@@ -12,7 +12,7 @@ const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fix
 
 function startChild(prefix: string, pasPort: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', childScript], {
-    env: { ...process.env, LANE_PREFIX: prefix, PAS_PORT: String(pasPort) },
+    env: { ...process.env, LANE_PREFIX: prefix, LANE_PAS_PORT: String(pasPort) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
