@@ -21,6 +21,14 @@ type Env = Record<string, string | undefined>;
 /** The modes NODE_ENV may name; anything else refuses to start (issue 14: the admin plane fails closed). */
 export const MODES = ['production', 'development', 'test'] as const;
 
+/** Our identity in development and tests; production refuses to start with any of it (see loadConfig). */
+export const DEVELOPMENT_IDENTITY = {
+  ids: ['2000072489'],
+  odsCode: 'X26',
+  name: 'bars-bridge (development)',
+  referenceSystem: 'https://bars-bridge.local/Id/reference',
+} as const;
+
 /** Configuration keys only a variable sets: the mode is never taken from a file. */
 export const VARIABLE_ONLY_KEYS: readonly string[] = ['env'];
 
@@ -159,11 +167,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     redis: { url: 'redis://127.0.0.1:6379', prefix: '{bars}', embedded: dev, commandTimeoutMs: 800, cluster: false },
     admin: { port: 9090, host: '127.0.0.1' },
     service: {
-      ids: ['2000072489'],
-      odsCode: 'X26',
-      name: 'bars-bridge (development)',
+      ids: [...DEVELOPMENT_IDENTITY.ids],
+      odsCode: DEVELOPMENT_IDENTITY.odsCode,
+      name: DEVELOPMENT_IDENTITY.name,
       baseUrl: 'https://localhost:8443',
-      referenceSystem: 'https://bars-bridge.local/Id/reference',
+      referenceSystem: DEVELOPMENT_IDENTITY.referenceSystem,
       referencePrefix: 'BB',
       checkReceiverOds: false,
     },
@@ -230,6 +238,20 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     }
     if (!c.admin.token) {
       problems.push('admin.token: ADMIN_TOKEN is required in production');
+    }
+    // Who we are travels in every response and request we send (MessageHeader.source.name, the
+    // NHSD-End-User-Organisation header, our Encounter identifier system, the DoS ids we answer for): a development
+    // value there would tell a 111 service that a referral went to "bars-bridge (development)".
+    const identity: Array<[boolean, string]> = [
+      [c.service.name === DEVELOPMENT_IDENTITY.name, 'service.name (BARS_SERVICE_NAME): our service name, sent as MessageHeader.source.name and the NHSD-End-User-Organisation name'],
+      [c.service.referenceSystem === DEVELOPMENT_IDENTITY.referenceSystem, 'service.referenceSystem (BARS_REFERENCE_SYSTEM): the identifier system of our reference on the planned Encounter, a URL of the trust'],
+      [c.service.odsCode === DEVELOPMENT_IDENTITY.odsCode, 'service.odsCode (BARS_ODS_CODE): our ODS code'],
+      [c.service.ids.length === 1 && c.service.ids[0] === DEVELOPMENT_IDENTITY.ids[0], 'service.ids (BARS_SERVICE_ID): our DoS service ids (2000072489 is the TKW test catch-all)'],
+    ];
+    for (const [isDefault, what] of identity) {
+      if (isDefault) {
+        problems.push(`${what} is required in production (still the development default)`);
+      }
     }
     const proxyParts = [c.proxy.url, c.proxy.tokenUrl, c.proxy.clientId, c.proxy.kid, c.proxy.privateKey];
     if (proxyParts.some(Boolean) && !proxyParts.every(Boolean)) {

@@ -46,6 +46,8 @@ export const VARIABLES: readonly Variable[] = [
 
   { name: 'BARS_SERVICE_ID', type: 'list', key: 'service.ids' },
   { name: 'BARS_ODS_CODE', type: 'string', key: 'service.odsCode' },
+  { name: 'BARS_SERVICE_NAME', type: 'string', key: 'service.name' },
+  { name: 'BARS_REFERENCE_SYSTEM', type: 'string', key: 'service.referenceSystem' },
   { name: 'BARS_BASE_URL', type: 'string', key: 'service.baseUrl' },
   { name: 'BARS_ALLOWED_ODS', type: 'list', key: 'access.odsCodes' },
   { name: 'BARS_ALLOWED_SOFTWARE', type: 'list', key: 'access.softwareIds' },

@@ -61,7 +61,30 @@ describe('strict configuration', function () {
     }
     return assert.fail('expected a ConfigError');
   };
-  const production = { NODE_ENV: 'production', BARS_TLS_CERT: 'c.pem', BARS_TLS_KEY: 'k.pem', BARS_TLS_CA: 'ca.pem', ADMIN_TOKEN: 't' };
+  const production = {
+    NODE_ENV: 'production',
+    BARS_TLS_CERT: 'c.pem',
+    BARS_TLS_KEY: 'k.pem',
+    BARS_TLS_CA: 'ca.pem',
+    ADMIN_TOKEN: 't',
+    BARS_SERVICE_NAME: 'Example Trust ED',
+    BARS_REFERENCE_SYSTEM: 'https://fhir.example.nhs.uk/Id/bars-reference',
+    BARS_ODS_CODE: 'RYE',
+    BARS_SERVICE_ID: '2000012345',
+  };
+
+  it('production refuses our development identity: service name, reference system, ODS code and DoS id must be set (issue 12)', function () {
+    const { BARS_SERVICE_NAME: _n, BARS_REFERENCE_SYSTEM: _r, BARS_ODS_CODE: _o, BARS_SERVICE_ID: _i, ...withoutIdentity } = production;
+    const problems = problemsOf(() => loadConfig(withoutIdentity));
+    for (const variable of ['BARS_SERVICE_NAME', 'BARS_REFERENCE_SYSTEM', 'BARS_ODS_CODE', 'BARS_SERVICE_ID']) {
+      assert.ok(problems.some((p) => p.includes(variable) && p.includes('required in production')), `${variable}: ${problems.join('\n')}`);
+    }
+    const c = loadConfig(production);
+    assert.equal(c.service.name, 'Example Trust ED');
+    assert.equal(c.service.referenceSystem, 'https://fhir.example.nhs.uk/Id/bars-reference');
+    // Development keeps working without any of it.
+    assert.equal(loadConfig({}).service.name, 'bars-bridge (development)');
+  });
 
   it('refuses unknown YAML keys at any depth, each with its path', function () {
     const config = file('unknown.yaml', [
