@@ -204,7 +204,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       redisDurability: true,
       certExpiryDays: 21,
     },
-    retention: { enabled: true, messagesDays: 90, batchSize: 100, tickMs: 250, passIntervalSeconds: 3600, keepBundleIds: true },
+    retention: { enabled: true, messagesDays: 90, batchSize: 100, tickMs: 250, passIntervalSeconds: 3600, keepBundleIds: true, auditDays: 365 },
   };
 
   const fromEnv = variablesToConfig(env, problems);

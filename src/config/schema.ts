@@ -158,6 +158,8 @@ export const configSchema = z.strictObject({
     passIntervalSeconds: z.number().int().min(1),
     /** Keep `bundle:<Bundle.id>` markers of pruned messages so a reused Bundle.id is still refused (a few bytes each). */
     keepBundleIds: z.boolean(),
+    /** Audit entries (trace look-ups, dead-letter replays and drops) older than this are removed by the retention pass. */
+    auditDays: z.number().int().min(1),
   }),
 });
 

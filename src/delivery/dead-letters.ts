@@ -16,6 +16,7 @@ import { withControlId } from './hl7-header.js';
 import { appendEvent, deliveryKeys, getDeliveryHistory, type DeliveryHistory, type DeliveryStore } from './history.js';
 import { laneKey, laneWakeups, wakeupName } from './lane-store.js';
 import type { LaneEntry } from './lanes.js';
+import { appendAudit, readAudit } from '../store/audit-log.js';
 
 /** One dead letter as listed. */
 export interface DeadLetter {
@@ -43,7 +44,6 @@ export interface DeadLetterAudit {
 const deadSet = (prefix: string): string => `${prefix}:dlv:dead`;
 const deadRecord = (prefix: string, destination: string, messageId: string): string =>
   `${prefix}:dlv:deadrec:${destination}:${messageId}`;
-const auditList = (prefix: string): string => `${prefix}:dlv:audit`;
 const member = (destination: string, messageId: string): string => `${destination}/${messageId}`;
 
 /** Thrown when a dead letter does not exist (already replayed or dropped, or a typo). */
@@ -131,13 +131,12 @@ export async function showDeadLetter(
 }
 
 async function audit(store: DeliveryStore, entry: DeadLetterAudit): Promise<void> {
-  await store.redis.rpush(auditList(store.prefix), JSON.stringify(entry));
+  await appendAudit(store.redis, store.prefix, 'dlv:audit', { ...entry });
 }
 
 /** The audit trail of dead-letter actions, newest last. */
 export async function readDeadLetterAudit(store: DeliveryStore, limit = 100): Promise<DeadLetterAudit[]> {
-  const entries = await store.redis.lrange(auditList(store.prefix), -limit, -1);
-  return entries.map((e) => JSON.parse(e) as DeadLetterAudit);
+  return (await readAudit(store.redis, store.prefix, 'dlv:audit', limit)) as DeadLetterAudit[];
 }
 
 /** A fresh MSH-10: 20 characters at most (the v2.4 length of MSH-10), unique enough per destination. */

@@ -39,6 +39,7 @@ import { patientKeyOf } from '../bars/process-message.js';
 import { deliveryKeys } from '../delivery/history.js';
 import { readMessageHeader } from '../delivery/hl7-header.js';
 import type { SequencedOutput } from '../queues/sequencer.js';
+import { pruneAudit } from '../store/audit-log.js';
 
 export type RetentionRules = Config['retention'];
 
@@ -130,6 +131,11 @@ export class Pruner {
     this.prefix = options.prefix;
     this.rules = options.rules;
     this.now = options.now ?? Date.now;
+  }
+
+  /** The clock this pruner judges age by (tests move it). */
+  nowMs(): number {
+    return this.now();
   }
 
   private key(...parts: string[]): string {
@@ -436,8 +442,10 @@ export function startRetention(options: {
     options.metrics?.retentionPruned.inc({ kind: 'records' }, counts.prunedRecords - before.records);
     options.metrics?.retentionPruned.inc({ kind: 'messages' }, counts.prunedMessages - before.messages);
     if (result.passDone) {
-      if (counts.examined > 0) {
-        log.info({ ...counts, days: rules.messagesDays, ms: Date.now() - passStarted }, 'retention pass done');
+      const audit = await pruneAudit(redis, prefix, new Date(pruner.nowMs() - rules.auditDays * DAY_MS));
+      options.metrics?.retentionPruned.inc({ kind: 'audit' }, audit);
+      if (counts.examined > 0 || audit > 0) {
+        log.info({ ...counts, auditEntries: audit, days: rules.messagesDays, ms: Date.now() - passStarted }, 'retention pass done');
       }
       counts = zero();
       passStarted = Date.now();

@@ -11,6 +11,7 @@ import type { MessageStore, RecordState } from '../store/message-store.js';
 import { recordEvents, type StatusEvent } from '../pas-events/processor.js';
 import type { MappingFailure } from '../queues/inbound-processor.js';
 import type { SequencedOutput } from '../queues/sequencer.js';
+import { appendAudit } from '../store/audit-log.js';
 
 export interface TracedMessage {
   readonly messageId: string;
@@ -153,7 +154,7 @@ export async function trace(store: MessageStore, key: string, actor: string): Pr
 
 export async function audit(redis: Redis, prefix: string, actor: string, key: string): Promise<void> {
   // The key is kept: the audit answers "who looked up this patient", which needs the key itself.
-  await redis.rpush(`${prefix}:audit:trace`, JSON.stringify({ actor, key, at: new Date().toISOString() }));
+  await appendAudit(redis, prefix, 'audit:trace', { actor, key, at: new Date().toISOString() });
 }
 
 /** Human-readable rendering for the CLI. */

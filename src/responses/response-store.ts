@@ -7,12 +7,13 @@
  *   P:resp:lanes                set   correlation ids whose lane is not empty (the sweeper's work list)
  *   P:resp:rec:<recordId>       list  "<responseId>:<kind>" of every response queued for a record (reason new/update)
  *   P:resp:dead                 zset  dead-lettered responseIds by time (replay or drop takes them out)
- *   P:resp:audit                list  JSON entries of every replay and drop with its actor, newest last, the last
- *                                     AUDIT_KEEP only (bounded: a list nobody trims is a record kept for ever)
+ *   P:resp:audit                list  JSON entries of every replay and drop with its actor, newest last (bounded:
+ *                                     store/audit-log.ts)
  * Job data in BullMQ carries the response id only; everything else lives here.
  */
 import type { MessageStore } from '../store/message-store.js';
 import type { ResponseEvent, ResponseKind } from './types.js';
+import { appendAudit, readAudit, type AuditEntry } from '../store/audit-log.js';
 
 export type ResponseState = 'queued' | 'sending' | 'delivered' | 'duplicate-delivered' | 'dead-letter' | 'dropped';
 export const TERMINAL: ReadonlySet<ResponseState> = new Set<ResponseState>(['delivered', 'duplicate-delivered', 'dead-letter', 'dropped']);
@@ -75,9 +76,6 @@ local n = redis.call('RPUSH', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[2])
 return n
 `;
-
-/** How many audit entries of response dead-letter actions are kept. */
-export const AUDIT_KEEP = 10_000;
 
 export class ResponseStore {
   readonly store: MessageStore;
@@ -207,11 +205,11 @@ export class ResponseStore {
     return removed === 1;
   }
 
-  async audit(entry: object): Promise<void> {
-    await this.store.redis.multi().rpush(this.k('audit'), JSON.stringify(entry)).ltrim(this.k('audit'), -AUDIT_KEEP, -1).exec();
+  async audit(entry: AuditEntry): Promise<void> {
+    await appendAudit(this.store.redis, this.store.prefix, 'resp:audit', entry);
   }
 
   async readAudit(limit = 100): Promise<unknown[]> {
-    return (await this.store.redis.lrange(this.k('audit'), -limit, -1)).map((line) => JSON.parse(line) as unknown);
+    return readAudit(this.store.redis, this.store.prefix, 'resp:audit', limit);
   }
 }
