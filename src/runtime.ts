@@ -19,6 +19,7 @@ import { MessageStore } from './store/message-store.js';
 import { flushReady, readyAndFlush, sequencerKeys, type SequencerDeps } from './queues/sequencer.js';
 import { loadInboundPolicy } from './queues/inbound-policy.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
+import { parseCredentials } from './ops/admin-auth.js';
 import { createMetrics } from './ops/metrics.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
 import { enqueueDeliveries, startLaneWorkers } from './delivery/lanes.js';
@@ -435,7 +436,8 @@ export async function start(options: StartOptions): Promise<Running> {
           queues: [inbound, ...responseQueues],
           metrics,
           log,
-          token: config.admin.token,
+          credentials: parseCredentials(config.admin.token, config.admin.tokens),
+          allowedHosts: config.admin.allowedHosts,
           production: config.env === 'production',
           checks: readiness,
           store,

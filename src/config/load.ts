@@ -163,9 +163,9 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     logLevel: mode === 'test' ? 'silent' : 'info',
     dataDir: '.dev',
     http: { host: '0.0.0.0', port: 8443, requestTimeoutMs: 4500, bodyLimitBytes: 5 * 1024 * 1024, keepAliveTimeoutMs: 65_000 },
-    tls: { allow: [] },
+    tls: { allow: [], allowAnyClient: false },
     redis: { url: 'redis://127.0.0.1:6379', prefix: '{bars}', embedded: dev, commandTimeoutMs: 800, cluster: false },
-    admin: { port: 9090, host: '127.0.0.1' },
+    admin: { port: 9090, host: '127.0.0.1', tokens: [], allowedHosts: [] },
     service: {
       ids: [...DEVELOPMENT_IDENTITY.ids],
       odsCode: DEVELOPMENT_IDENTITY.odsCode,
@@ -185,7 +185,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       errorCodeSystem: 'CodeSystem',
       idempotencyTtlSeconds: 7 * 24 * 3600,
     },
-    pas: { host: '127.0.0.1', port: 2576, simulator: dev },
+    // No PAS in production until one is configured: the development address is the simulator's.
+    pas: { host: dev ? '127.0.0.1' : '', port: 2576, simulator: dev },
     pasEvents: { port: 2575 },
     proxy: {},
     slots: [],
@@ -236,8 +237,11 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     if (!c.tls.cert || !c.tls.key || !c.tls.ca) {
       problems.push('tls: BARS_TLS_CERT, BARS_TLS_KEY and BARS_TLS_CA are required in production');
     }
-    if (!c.admin.token) {
-      problems.push('admin.token: ADMIN_TOKEN is required in production');
+    if (!c.admin.token && c.admin.tokens.length === 0) {
+      problems.push('admin.token: ADMIN_TOKEN (or named ADMIN_TOKENS) is required in production');
+    }
+    if (c.admin.token !== undefined && c.admin.token.length < 16) {
+      problems.push('admin.token: ADMIN_TOKEN must be at least 16 characters in production');
     }
     // Who we are travels in every response and request we send (MessageHeader.source.name, the
     // NHSD-End-User-Organisation header, our Encounter identifier system, the DoS ids we answer for): a development
@@ -252,6 +256,17 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
       if (isDefault) {
         problems.push(`${what} is required in production (still the development default)`);
       }
+    }
+    if (c.tls.allow.length === 0 && !c.tls.allowAnyClient) {
+      problems.push('tls.allow: BARS_TLS_ALLOW is required in production (the proxy certificate CNs or fingerprints); any certificate of the CA would get in otherwise. BARS_TLS_ALLOW_ANY_CLIENT=true lets the CA alone decide, on purpose');
+    }
+    for (const [value, variable] of [[c.proxy.url, 'BARS_PROXY_URL'], [c.proxy.tokenUrl, 'BARS_TOKEN_URL']] as const) {
+      if (value !== undefined && !value.startsWith('https://')) {
+        problems.push(`${variable}: must be an https:// URL in production (the access token and patient data would travel in clear)`);
+      }
+    }
+    if (c.destinations.length === 0 && !c.pas.host) {
+      problems.push('pas.host: PAS_MLLP_HOST (or a destinations: block) is required in production; the development default is the PAS simulator');
     }
     const proxyParts = [c.proxy.url, c.proxy.tokenUrl, c.proxy.clientId, c.proxy.kid, c.proxy.privateKey];
     if (proxyParts.some(Boolean) && !proxyParts.every(Boolean)) {

@@ -33,6 +33,9 @@ export const slotScheduleSchema = z.strictObject({
 });
 export type SlotSchedule = z.infer<typeof slotScheduleSchema>;
 
+/** An ADMIN_TOKENS entry, `name:role:token` (ops/admin-auth.ts); the token may itself contain colons. */
+export const ADMIN_TOKEN_ENTRY = /^([A-Za-z0-9._@-]{1,64}):(viewer|operator):(\S{16,})$/;
+
 export const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -51,6 +54,11 @@ export const configSchema = z.strictObject({
     ca: z.string().optional(),
     /** Optional allow-list: client certificate subject CNs or SHA-256 fingerprints (AA:BB:… or hex). Empty = any chain-valid cert. */
     allow: z.array(z.string()),
+    /**
+     * Production refuses an empty allow-list (any certificate the CA ever issued would get in: the NHS PKI issues to
+     * every supplier) unless this says, on purpose, that the CA alone decides.
+     */
+    allowAnyClient: z.boolean(),
   }),
   redis: z.strictObject({
     url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
@@ -63,7 +71,16 @@ export const configSchema = z.strictObject({
     /** REDIS_URL names one node of a Redis Cluster (keys share the prefix's hash tag, so one slot). */
     cluster: z.boolean(),
   }),
-  admin: z.strictObject({ port, host: z.string(), token: z.string().optional() }),
+  admin: z.strictObject({
+    port,
+    host: z.string(),
+    /** One operator credential named `admin`. */
+    token: z.string().optional(),
+    /** Named credentials `name:role:token` (role viewer or operator; ops/admin-auth.ts). */
+    tokens: z.array(z.string().regex(ADMIN_TOKEN_ENTRY, 'each entry is name:role:token, role viewer or operator, token of at least 16 characters')),
+    /** Host names requests may name besides loopback and IP literals (DNS-rebinding guard). */
+    allowedHosts: z.array(z.string()),
+  }),
   service: z.strictObject({
     /** DoS service ids this instance receives for (MessageHeader.destination.endpoint, NHSD-Target-Identifier). */
     ids: z.array(z.string().min(1)).min(1),

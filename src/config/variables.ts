@@ -34,6 +34,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'BARS_TLS_KEY', type: 'string', key: 'tls.key' },
   { name: 'BARS_TLS_CA', type: 'string', key: 'tls.ca' },
   { name: 'BARS_TLS_ALLOW', type: 'list', key: 'tls.allow' },
+  { name: 'BARS_TLS_ALLOW_ANY_CLIENT', type: 'boolean', key: 'tls.allowAnyClient' },
 
   { name: 'REDIS_URL', type: 'string', key: 'redis.url' },
   { name: 'REDIS_PREFIX', type: 'string', key: 'redis.prefix' },
@@ -43,6 +44,8 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'ADMIN_HOST', type: 'string', key: 'admin.host' },
   { name: 'ADMIN_PORT', type: 'integer', key: 'admin.port' },
   { name: 'ADMIN_TOKEN', type: 'string', key: 'admin.token' },
+  { name: 'ADMIN_TOKENS', type: 'list', key: 'admin.tokens' },
+  { name: 'ADMIN_ALLOWED_HOSTS', type: 'list', key: 'admin.allowedHosts' },
 
   { name: 'BARS_SERVICE_ID', type: 'list', key: 'service.ids' },
   { name: 'BARS_ODS_CODE', type: 'string', key: 'service.odsCode' },

@@ -1,10 +1,10 @@
 /*
  * The admin server, separate from the mTLS listener: /healthz (process alive), /readyz (Redis reachable and durable,
- * workers running), /metrics (Prometheus) and the queue dashboard. A bearer token is required outside development.
+ * workers running), /metrics (Prometheus), the message trace and the read-only queue dashboard. Every route but
+ * /healthz and /readyz needs a named credential when any is configured (always in production); see admin-auth.ts.
  */
 import http from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createBullBoard } from '@bull-board/api';
@@ -14,6 +14,7 @@ import type { Logger } from '../logging.js';
 import type { Metrics } from './metrics.js';
 import type { MessageStore } from '../store/message-store.js';
 import { trace } from './trace.js';
+import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
 
 export interface Durability {
   readonly aof: boolean | undefined;
@@ -67,28 +68,14 @@ export interface AdminDeps {
   readonly queues: readonly Queue[];
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly token: string | undefined;
+  /** Named credentials (admin-auth.ts); none in development and test means no credential is asked for. */
+  readonly credentials: readonly AdminCredential[];
+  /** Host names besides loopback and IP literals that requests may name (DNS-rebinding guard). */
+  readonly allowedHosts: readonly string[];
   readonly production: boolean;
   /** Components that must be running for the process to be ready (workers, destinations). */
   readonly checks: ReadonlyArray<{ name: string; ok: () => boolean | Promise<boolean> }>;
   readonly store: MessageStore;
-}
-
-function requireToken(token: string | undefined) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    if (!token) {
-      next();
-      return;
-    }
-    const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(token);
-    if (a.length === b.length && timingSafeEqual(a, b)) {
-      next();
-      return;
-    }
-    res.status(401).setHeader('WWW-Authenticate', 'Bearer').json({ error: 'admin token required' });
-  };
 }
 
 async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
@@ -106,13 +93,16 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
 
+  app.use(browserGuard(deps.allowedHosts));
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
-  app.use(requireToken(deps.token));
-
-  app.get('/readyz', async (_req, res) => {
+  // Load balancers and orchestrators probe /readyz without credentials: they get the verdict; the checks behind it
+  // (Redis version, durability settings, which workers run) only go to a credential holder.
+  app.get('/readyz', async (req, res) => {
+    const detailed = deps.credentials.length === 0 || credentialFor(deps.credentials, req.headers.authorization) !== undefined;
     const checks: Record<string, unknown> = {};
     let ready = true;
     try {
@@ -138,8 +128,10 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       checks[check.name] = ok;
       ready &&= ok;
     }
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+    res.status(ready ? 200 : 503).json(detailed ? { status: ready ? 'ready' : 'not ready', checks } : { status: ready ? 'ready' : 'not ready' });
   });
+
+  app.use(authenticate(deps.credentials), requireOperatorForChanges());
 
   app.get('/metrics', async (_req, res) => {
     await refreshQueueGauges(deps).catch(() => undefined);
@@ -147,17 +139,18 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     res.end(await deps.metrics.registry.metrics());
   });
 
-  // Message trace for the admin UI and scripts; audited with the caller's identity (X-Actor, else the API itself).
+  // Message trace for the admin UI and scripts; audited with the credential's name (never a header the caller sets).
   app.get('/api/trace/:key', async (req, res) => {
-    const actor = typeof req.headers['x-actor'] === 'string' ? req.headers['x-actor'].slice(0, 100) : 'admin-api';
-    res.json(await trace(deps.store, req.params.key, actor));
+    res.json(await trace(deps.store, req.params.key, callerOf(res).actor));
   });
 
   const board = new ExpressAdapter();
   board.setBasePath('/queues');
   createBullBoard({
     queues: deps.queues.map((q) => {
-      const adapter = new BullMQAdapter(q, { readOnlyMode: false, allowRetries: true });
+      // Read-only: a Retry here re-rendered a message outside the receipt-order sequencer (issue 12); replay and
+      // reprocess go through the CLI, which keeps the order and audits the actor.
+      const adapter = new BullMQAdapter(q, { readOnlyMode: true, allowRetries: false });
       // Job data holds ids only by design; the formatter keeps it that way even if a payload ever slipped in.
       adapter.setFormatter('data', (data: Record<string, unknown>) =>
         Object.fromEntries(Object.entries(data ?? {}).filter(([k]) => /id$|Id$|workflow|destination/.test(k))),

@@ -66,12 +66,30 @@ describe('strict configuration', function () {
     BARS_TLS_CERT: 'c.pem',
     BARS_TLS_KEY: 'k.pem',
     BARS_TLS_CA: 'ca.pem',
-    ADMIN_TOKEN: 't',
+    ADMIN_TOKEN: 'a-long-enough-admin-token',
     BARS_SERVICE_NAME: 'Example Trust ED',
     BARS_REFERENCE_SYSTEM: 'https://fhir.example.nhs.uk/Id/bars-reference',
     BARS_ODS_CODE: 'RYE',
     BARS_SERVICE_ID: '2000012345',
+    BARS_TLS_ALLOW: 'proxy.int.api.service.nhs.uk',
+    PAS_MLLP_HOST: 'pas.example.nhs.uk',
   };
+
+  it('production refuses weak settings (issue 14 item 6): empty BARS_TLS_ALLOW, http:// proxy or token URL, no PAS, a short admin token', function () {
+    const { BARS_TLS_ALLOW: _a, PAS_MLLP_HOST: _p, ...weak } = production;
+    const problems = problemsOf(() =>
+      loadConfig({ ...weak, ADMIN_TOKEN: 'short', BARS_PROXY_URL: 'http://proxy.example', BARS_TOKEN_URL: 'http://proxy.example/token', BARS_CLIENT_ID: 'c', BARS_KID: 'k', BARS_PRIVATE_KEY: 'key.pem' }),
+    );
+    for (const expected of [/^tls\.allow: BARS_TLS_ALLOW is required/, /^BARS_PROXY_URL: must be an https:\/\/ URL/, /^BARS_TOKEN_URL: must be an https:\/\/ URL/, /^pas\.host: PAS_MLLP_HOST/, /ADMIN_TOKEN must be at least 16/]) {
+      assert.ok(problems.some((p) => expected.test(p)), `${expected}: ${problems.join('\n')}`);
+    }
+    // The documented opt-out, https URLs and a destinations block are accepted.
+    const { PAS_MLLP_HOST: _q, ...noPas } = production;
+    const destinations = file('dest.yaml', 'destinations:\n  - { name: pas, kind: mllp, host: pas.example.nhs.uk, port: 2575 }\n');
+    const c = loadConfig({ ...noPas, ADMIN_TOKEN: 'a-long-enough-admin-token', BARS_TLS_ALLOW: '', BARS_TLS_ALLOW_ANY_CLIENT: 'true', BARS_CONFIG: destinations });
+    assert.equal(c.tls.allowAnyClient, true);
+    assert.equal(loadConfig({ NODE_ENV: 'development' }).pas.host, '127.0.0.1', 'development keeps the simulator');
+  });
 
   it('production refuses our development identity: service name, reference system, ODS code and DoS id must be set (issue 12)', function () {
     const { BARS_SERVICE_NAME: _n, BARS_REFERENCE_SYSTEM: _r, BARS_ODS_CODE: _o, BARS_SERVICE_ID: _i, ...withoutIdentity } = production;
@@ -134,9 +152,9 @@ describe('strict configuration', function () {
 
   it('refuses unknown BARS_, PAS_, ADMIN_ and REDIS_ variables in production, naming them', function () {
     assert.doesNotThrow(() => loadConfig(production), 'the production baseline of this test is valid');
-    const problems = problemsOf(() => loadConfig({ ...production, BARS_TSL_CERT: 'x', PAS_MLLP_HOTS: 'pas', ADMIN_TOKENS: 'a', REDIS_URI: 'r', BARSTOOL: 'not ours', HOME: '/root' }));
+    const problems = problemsOf(() => loadConfig({ ...production, BARS_TSL_CERT: 'x', PAS_MLLP_HOTS: 'pas', ADMIN_TOKNES: 'a', REDIS_URI: 'r', BARSTOOL: 'not ours', HOME: '/root' }));
     assert.equal(problems.length, 1, problems.join('\n'));
-    assert.match(problems[0]!, /^unknown environment variables ADMIN_TOKENS, BARS_TSL_CERT, PAS_MLLP_HOTS, REDIS_URI: /);
+    assert.match(problems[0]!, /^unknown environment variables ADMIN_TOKNES, BARS_TSL_CERT, PAS_MLLP_HOTS, REDIS_URI: /);
     assert.doesNotMatch(problems[0]!, /BARSTOOL|HOME|'x'/);
   });
 
