@@ -32,6 +32,12 @@ function prettyStream(): DestinationStream | undefined {
   }
 }
 
+/**
+ * The test run routes every logger of its process into one sink (test/helpers/log-sink.ts sets this global) so that
+ * its PHI check reads every line any component could log — a silent logger included, at debug level.
+ */
+const testCapture = (): DestinationStream | undefined => (globalThis as { __barsBridgeLogCapture?: DestinationStream }).__barsBridgeLogCapture;
+
 export function createLogger(level: string, name = 'bars-bridge', format: LogFormat = logFormat()): Logger {
   const options = {
     name,
@@ -50,6 +56,10 @@ export function createLogger(level: string, name = 'bars-bridge', format: LogFor
       censor: '[redacted]',
     },
   };
+  const capture = testCapture();
+  if (capture) {
+    return pino({ ...options, level: level === 'silent' ? 'debug' : level }, capture);
+  }
   const stream = format === 'pretty' ? prettyStream() : undefined;
   return stream ? pino(options, stream) : pino(options);
 }

@@ -7,10 +7,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { startRedisChild, type RedisChild } from '../src/dev/redis-child.js';
 import { logLines } from './helpers/log-sink.js';
-import { fixturePhi } from './helpers/phi.js';
+import { findLeaks, fixturePhi } from './helpers/phi.js';
+import fc from 'fast-check';
 
 let child: RedisChild | undefined;
 let dir: string | undefined;
+
+// Property tests run with a fresh seed every run (a fixed seed replays the same cases for ever), printed so that a
+// failure can be replayed: FC_SEED=<seed> npm test. fast-check also prints the seed and path of a failing case.
+const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
+fc.configureGlobal({ seed });
+process.stdout.write(`fast-check seed ${seed} (FC_SEED=${seed} replays this run's property cases)\n`);
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
@@ -29,7 +36,7 @@ export const mochaHooks = {
   async afterAll(): Promise<void> {
     // ARCHITECTURE invariant 4: no log line of the whole run may carry patient data from the fixtures.
     const phi = fixturePhi();
-    const leaks = logLines.flatMap((line) => phi.filter((value) => line.includes(value)).map((value) => ({ value, line: line.slice(0, 300) })));
+    const leaks = findLeaks(logLines, phi);
     process.stdout.write(`\nPHI check: ${logLines.length} log lines scanned for ${phi.length} fixture values, ${leaks.length} found\n`);
     await child?.stop();
     if (dir) {

@@ -3,7 +3,7 @@
  * end that no line carries patient data from the fixtures (ARCHITECTURE invariant 4; issue 6: "a test greps every log
  * line of the whole test run for the fixtures' PHI values").
  */
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pino } from 'pino';
 import type { Logger } from '../../src/logging.js';
 
@@ -22,6 +22,22 @@ const sink = new Writable({
     done();
   },
 });
+
+// Every logger the code under test creates (src/logging.ts createLogger) writes here too.
+(globalThis as { __barsBridgeLogCapture?: Writable }).__barsBridgeLogCapture = sink;
+
+/** Keeps every line a child process prints (stdout and stderr), for the same check. */
+export function captureChildOutput(child: { stdout?: Readable | null; stderr?: Readable | null }): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = '';
+    stream?.on('data', (chunk: Buffer | string) => {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop() ?? '';
+      logLines.push(...lines.filter(Boolean));
+    });
+    stream?.on('end', () => rest && logLines.push(rest));
+  }
+}
 
 /** A logger at debug level whose lines go to `logLines` (same redaction as production: built by createLogger's options). */
 export function capturingLogger(): Logger {

@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { testCerts } from '../helpers/harness.js';
+import { captureChildOutput } from '../helpers/log-sink.js';
 
 interface Run {
   readonly code: number | null;
@@ -21,6 +22,7 @@ function startCli(env: Record<string, string>, until?: RegExp): Promise<Run> {
       env: { PATH: process.env.PATH!, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    captureChildOutput(child); // the run-wide PHI check reads what children print too
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -7,14 +7,16 @@ import { getDeliveryHistory } from '../../../src/delivery/history.js';
 import { enqueueDelivery } from '../../../src/delivery/lanes.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { adt, ctrl, firstReceipts, testRedis, uniquePrefix, waitFor } from './helpers.js';
+import { captureChildOutput } from '../../helpers/log-sink.js';
 
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/lane-worker-child.ts');
 
 function startChild(prefix: string, pasPort: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', childScript], {
     env: { ...process.env, LANE_PREFIX: prefix, LANE_PAS_PORT: String(pasPort) },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  captureChildOutput(child); // the run-wide PHI check reads what children print too
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`lane worker child exited early (${code})`)));
     child.stdout!.on('data', (chunk: Buffer) => {

@@ -16,6 +16,7 @@ import { barsHeaders, request, type SendResult } from '../../../src/dev/send.js'
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { readPem } from '../../../src/dev/certs.js';
 import { MessageStore } from '../../../src/store/message-store.js';
+import { captureChildOutput } from '../../helpers/log-sink.js';
 
 const FIXTURE = JSON.parse(readFileSync('test/fixtures/referral-111-to-ed.json', 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
 const SHUTDOWN_BOUND_MS = 15_000;
@@ -39,6 +40,7 @@ async function startChild(env: Record<string, string>): Promise<Child> {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  captureChildOutput(child); // the run-wide PHI check reads what children print too
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));

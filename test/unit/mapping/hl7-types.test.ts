@@ -77,7 +77,7 @@ describe('HL7 data-type check without the library parse (hl7-types.ts)', functio
           assert.equal(dataTypeProblem(text, DICTIONARIES), expected, text.replaceAll('\r', '\n'));
         },
       ),
-      { numRuns: 4000, seed: 7 },
+      { numRuns: 4000 },
     );
     console.log(`      (${refused} of 4000 refused)`);
     assert.ok(refused > 500, `only ${refused} broken variants were refused: the generator is too kind`);
@@ -121,6 +121,6 @@ describe('readHl7 (hl7-text.ts)', function () {
   it('reads every golden output and any text of delimiters, escapes and letters as the reference reader does', function () {
     for (const text of outputs) {assert.deepEqual(readHl7(text), referenceReadHl7(text));}
     const er7 = fc.array(fc.constantFrom('MSH', 'PID', '|', '^', '~', '&', '\\', '\\F\\', '\\E\\', '\\X41\\', '\r', 'a', 'B', '1', ''), { maxLength: 60 }).map((xs) => xs.join(''));
-    fc.assert(fc.property(er7, (text) => assert.deepEqual(readHl7(text), referenceReadHl7(text))), { numRuns: 3000, seed: 11 });
+    fc.assert(fc.property(er7, (text) => assert.deepEqual(readHl7(text), referenceReadHl7(text))), { numRuns: 3000 });
   });
 });
