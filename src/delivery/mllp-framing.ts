@@ -142,6 +142,9 @@ export class MllpDecoder {
   }
 }
 
+/** How long a connection refused with a last frame stays half-open for the peer to read it. */
+const LAST_FRAME_GRACE_MS = 1000;
+
 /** Bounds of one served connection (a listener open to a network must not let a peer hold memory or sockets). */
 export interface MllpServeOptions {
   /** Largest frame accepted; a bigger one closes the connection (default DEFAULT_MAX_FRAME_BYTES). */
@@ -183,8 +186,10 @@ export function serveMllpConnection(
       decoder = undefined;
       const last = err instanceof MllpFrameTooLargeError ? options.onFrameTooLarge?.(err.head) : undefined;
       if (last && !socket.destroyed) {
-        socket.end(last, () => socket.destroy());
-        setTimeout(() => socket.destroy(), 1000).unref(); // a peer that does not read our last frame
+        // Half-close after the last frame rather than destroy: closing with unread input makes the kernel send RST and
+        // discard what is still unsent, so the peer would never see the answer. Reading stays paused meanwhile.
+        socket.end(last);
+        setTimeout(() => socket.destroy(), LAST_FRAME_GRACE_MS).unref();
       } else {
         socket.destroy();
       }

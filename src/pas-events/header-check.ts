@@ -28,8 +28,8 @@ export interface HeaderRejection {
     | 'unsupported-version'
     | 'missing-control-id'
     | 'field-too-long';
-  /** ERR location: the MSH field in error. */
-  readonly field: number;
+  /** ERR location: the MSH field in error (undefined: the segment as a whole). */
+  readonly field: number | undefined;
   readonly hl7Error: Hl7ErrorCode;
   /** MSA-3 / ERR text: says what is wrong without echoing the value. */
   readonly text: string;
@@ -39,6 +39,11 @@ export type HeaderCheck = { readonly ok: true; readonly sender: string } | Heade
 
 /** HL7 v2.7+ length of MSH-10 (ST 199; v2.4 said 20, which many PAS exceed). Longer is refused, never stored. */
 export const MAX_CONTROL_ID = 199;
+/**
+ * Longest MSH segment accepted. Every MSH field of every v2 release has a documented maximum (v2.5: HD 227, MSG 15,
+ * MSH-10 20 …) and together they stay far below this; a longer MSH carries something we must not store or log.
+ */
+export const MAX_MSH_LENGTH = 4096;
 /** HD namespace id length (v2.5 IS 20; generous, as PAS names vary): longer is not a sender we know. */
 const MAX_NAMESPACE = 227;
 /** Length at which a value we did not accept is cut before it is echoed in an ACK or written to a log. */
@@ -72,7 +77,7 @@ export function senderOf(header: MessageHeader): string {
 const reject = (
   code: 'AR' | 'AE',
   reason: HeaderRejection['reason'],
-  field: number,
+  field: number | undefined,
   hl7Error: Hl7ErrorCode,
   text: string,
 ): HeaderRejection => ({ ok: false, code, reason, field, hl7Error, text });
@@ -81,14 +86,18 @@ const reject = (
  * Checks the MSH of a PAS event.
  * @param header - MSH as read from the message.
  * @param allowed - accepted `SendingApplication^SendingFacility` pairs.
+ * @param mshLength - length of the MSH segment in characters.
  * @returns the sender when the message may be stored, or the rejection to answer.
  */
-export function checkPasEventHeader(header: MessageHeader, allowed: ReadonlySet<string>): HeaderCheck {
+export function checkPasEventHeader(header: MessageHeader, allowed: ReadonlySet<string>, mshLength: number): HeaderCheck {
   const c = header.componentSeparator;
   const app = first(header.sendingApplication, c);
   const facility = first(header.sendingFacility, c);
   if (app.length > MAX_NAMESPACE || facility.length > MAX_NAMESPACE || !allowed.has(`${app}^${facility}`)) {
     return reject('AR', 'sender-not-allowed', 3, 103, 'Sending application/facility (MSH-3/MSH-4) is not accepted here');
+  }
+  if (mshLength > MAX_MSH_LENGTH) {
+    return reject('AE', 'field-too-long', undefined, 102, `MSH segment longer than ${MAX_MSH_LENGTH} characters`);
   }
   const [code = '', trigger = ''] = header.messageType.split(c);
   const events = EVENTS[code];

@@ -120,6 +120,12 @@ export async function storePasEvent(
   }
 }
 
+/** Length of the first segment (MSH). */
+function mshLength(text: string): number {
+  const end = text.search(/\r|\n/);
+  return end === -1 ? text.length : end;
+}
+
 /** Calls `fn` at most once per `ms` with how many times it was asked meanwhile (a flood must not flood the log). */
 function throttled(ms: number, fn: (count: number) => void): () => void {
   let last = 0;
@@ -186,7 +192,7 @@ export async function startPasEventsListener(options: PasEventsListenerOptions):
     if (header.messageType.startsWith('ACK')) {
       return; // never acknowledge an acknowledgement
     }
-    const check = checkPasEventHeader(header, allowed);
+    const check = checkPasEventHeader(header, allowed, mshLength(text));
     if (!check.ok) {
       log?.warn({ ...logged(header), reason: check.reason, code: check.code }, 'PAS event refused: nothing stored');
       answer(socket, ack(header, check.code, check.reason, check));
@@ -205,6 +211,7 @@ export async function startPasEventsListener(options: PasEventsListenerOptions):
   /** A frame over the limit: refused with AR when its MSH can still be read from its start, then the connection closes. */
   const onFrameTooLarge = (head: Buffer): Buffer | undefined => {
     closed('frame-too-large');
+    // The head holds MAX_MSH_LENGTH bytes or more, so a complete MSH we would accept is in it.
     const text = head.toString('utf8');
     const end = text.search(/\r|\n/);
     let header: MessageHeader | undefined;
@@ -217,7 +224,7 @@ export async function startPasEventsListener(options: PasEventsListenerOptions):
     if (!header) {
       return undefined;
     }
-    const check = checkPasEventHeader(header, allowed);
+    const check = checkPasEventHeader(header, allowed, end);
     return check.ok
       ? ack(header, 'AR', 'frame-too-large', undefined, `Message exceeds ${maxFrameBytes} bytes`)
       : ack(header, check.code, check.reason, check);
