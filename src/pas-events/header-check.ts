@@ -117,7 +117,7 @@ export function checkPasEventHeader(header: MessageHeader, allowed: ReadonlySet<
   if (controlId.trim() === '') {
     return reject('AE', 'missing-control-id', 10, 101, 'Required field missing: message control id (MSH-10)');
   }
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+   
   if (controlId.length > MAX_CONTROL_ID || /[\u0000-\u001f\u007f]/.test(controlId)) {
     return reject('AE', 'field-too-long', 10, 102, `Message control id (MSH-10) longer than ${MAX_CONTROL_ID} characters or not text`);
   }

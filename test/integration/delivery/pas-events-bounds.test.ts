@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
