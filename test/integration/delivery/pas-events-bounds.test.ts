@@ -296,6 +296,7 @@ describe('PAS events listener: senders, MSH checks and bounds (issue 14)', funct
       busy.write(encodeFrame(msh({ control: `BUSY${i}` })));
     }
     const ms = await idleClosed;
+    console.log(`      idle probe: closed after ${ms} ms (timeout 300 ms)`);
     assert.ok(ms !== undefined, 'idle connection closed');
     assert.ok(ms >= 250 && ms < 2000, `closed after ${ms} ms`);
     assert.equal(busy.destroyed, false, 'a connection with traffic stays open');
