@@ -1,6 +1,7 @@
 /*
  * What the PAS events listener checks in MSH before it stores anything, and the answer when a check fails, in
- * HL7 v2 original acknowledgment mode (v2.4 §2.13.1 / v2.5 §2.9.2, "original acknowledgment rules"):
+ * HL7 v2 original acknowledgment mode (chapter 2 "Message processing rules", §2.9; v2.5 §2.9.2 "Response: original
+ * processing rules"):
  *  - the receiver first validates MSH-9 Message Type, MSH-11 Processing ID and MSH-12 Version ID; "if any of these
  *    edits fail, the protocol software rejects the message": MSA-1 `AR`;
  *  - an error in the content of an otherwise acceptable message is an application error: MSA-1 `AE`.
