@@ -298,7 +298,9 @@ describe('PAS events listener: senders, MSH checks and bounds (issue 14)', funct
     const ms = await idleClosed;
     console.log(`      idle probe: closed after ${ms} ms (timeout 300 ms)`);
     assert.ok(ms !== undefined, 'idle connection closed');
-    assert.ok(ms >= 250 && ms < 2000, `closed after ${ms} ms`);
+    // No lower bound: the listener's timer starts at accept, before this client's connect callback runs under load.
+    // The busy connection below, open longer than the timeout, shows it is idleness that closes, not age.
+    assert.ok(ms < 2000, `closed after ${ms} ms`);
     assert.equal(busy.destroyed, false, 'a connection with traffic stays open');
     assert.ok((await busyClosed) !== undefined, 'and closes once idle');
   });
