@@ -319,6 +319,8 @@ export async function start(options: StartOptions): Promise<Running> {
             log,
             rules: () => pasRules,
             now: () => new Date(),
+            retentionMs: config.pasEvents.retentionDays * 86_400_000,
+            metrics,
             onStatus: async (event: StatusEvent, record: RecordState) => {
               statusListeners.forEach((l) => l(event));
               await respondTo(event, record);
@@ -329,10 +331,33 @@ export async function start(options: StartOptions): Promise<Running> {
       );
       pasWorker.on('error', (err) => log.error({ err: { message: err.message } }, 'pas-events worker error'));
       stack.push({ name: 'pas-events worker', stop: () => pasWorker.close() });
-      const pasEvents = await startPasEventsListener({ redis: producer, prefix, port: config.pasEvents.port, host: config.http.host, logger: log });
-      stack.push({ name: 'PAS events listener', stop: () => pasEvents.close() });
-      pasEventsPort = pasEvents.port;
-      log.info({ port: pasEvents.port, rules: pasRules.length }, 'PAS events listener (MLLP) started');
+      if (config.pasEvents.enabled) {
+        const pe = config.pasEvents;
+        const pasEvents = await startPasEventsListener({
+          redis: producer,
+          prefix,
+          port: pe.port,
+          host: pe.host,
+          ...(pe.tls.cert && pe.tls.key
+            ? { tls: { cert: readPem(pe.tls.cert), key: readPem(pe.tls.key), ...(pe.tls.ca ? { ca: readPem(pe.tls.ca) } : {}) } }
+            : {}),
+          allow: pe.allow,
+          maxFrameBytes: pe.maxFrameBytes,
+          idleTimeoutMs: pe.idleTimeoutMs,
+          maxConnections: pe.maxConnections,
+          retentionSeconds: Math.max(1, Math.round(pe.retentionDays * 86_400)),
+          logger: log,
+          metrics,
+        });
+        stack.push({ name: 'PAS events listener', stop: () => pasEvents.close() });
+        pasEventsPort = pasEvents.port;
+        log.info(
+          { port: pasEvents.port, host: pe.host, tls: Boolean(pe.tls.cert), clientCertificate: Boolean(pe.tls.ca), senders: pe.allow.length, rules: pasRules.length },
+          'PAS events listener (MLLP) started',
+        );
+      } else {
+        log.info('PAS events listener off (PAS_EVENTS=off)');
+      }
       // Mappings are compiled once here; a broken file stops start-up with every problem listed. Later edits are
       // picked up on file change or SIGHUP, and a broken edit keeps the previous good set running.
       // Loaded here, not at module load: the web process never maps, and the HL7 dictionaries are large.

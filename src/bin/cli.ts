@@ -12,7 +12,7 @@ import { shutdownOnSignals, start } from '../runtime.js';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { pasSimCommand } from '../dev/pas-sim.js';
 import { mapCommand, mappingsTestCommand } from '../mapping/cli.js';
-import { queuesCommand, traceCommand } from '../ops/cli.js';
+import { pasEventsCommand, queuesCommand, traceCommand } from '../ops/cli.js';
 
 type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
 
@@ -26,6 +26,7 @@ const USAGE = `Usage: bars-bridge <command>
   certs dev                     create development CA, server and client certificates under .dev/certs
   trace <id> [--json]           the whole story of a message: request id, Bundle id, our id, MSH-10, NHS number or reference
   queues [--json]               queue depths, oldest jobs, delivery lane heads, receipt-order backlog
+  pas-events [--json]           PAS events kept without a status change (no rule, no record of ours)
   pas-sim [--port 2576] …       run the PAS simulator (MLLP; ACK AA or scripted AE/AR/delays/drops)
   dead-letters list|show|replay|drop|audit …
                                 messages that failed delivery for good: inspect, replay (same or new MSH-10), drop
@@ -102,6 +103,7 @@ const COMMANDS: Record<string, Command> = {
   map: (argv, out) => mapCommand(argv, out),
   trace: (argv, out) => traceCommand(argv, out, loadConfig()),
   queues: (argv, out) => queuesCommand(argv, out, loadConfig()),
+  'pas-events': (argv, out) => pasEventsCommand(argv, out, loadConfig()),
   mappings: (argv, out) => {
     if (argv[0] !== 'test') {
       out.write('usage: bars-bridge mappings test\n');

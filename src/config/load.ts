@@ -187,7 +187,18 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     },
     // No PAS in production until one is configured: the development address is the simulator's.
     pas: { host: dev ? '127.0.0.1' : '', port: 2576, simulator: dev },
-    pasEvents: { port: 2575 },
+    pasEvents: {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 2575,
+      tls: {},
+      // Development: the PAS simulator's event sender (src/dev/pas-sim-events.ts). Production names its PAS.
+      allow: dev ? ['PAS^RXX'] : [],
+      maxFrameBytes: 1024 * 1024,
+      idleTimeoutMs: 60_000,
+      maxConnections: 32,
+      retentionDays: 30,
+    },
     proxy: {},
     slots: [],
     destinations: [],
@@ -232,6 +243,12 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
   if (parsed.success && parsed.data.redis.cluster && !/\{[^}]+\}/.test(parsed.data.redis.prefix)) {
     problems.push('redis.prefix: with REDIS_CLUSTER the prefix must contain a hash tag such as {bars}, so every key of a message lands in one slot');
   }
+  if (parsed.success) {
+    const t = parsed.data.pasEvents.tls;
+    if (Boolean(t.cert) !== Boolean(t.key) || (t.ca && !t.cert)) {
+      problems.push('pasEvents.tls: PAS_EVENTS_TLS_CERT and PAS_EVENTS_TLS_KEY go together, and PAS_EVENTS_TLS_CA needs both');
+    }
+  }
   if (parsed.success && parsed.data.env === 'production') {
     const c = parsed.data;
     if (!c.tls.cert || !c.tls.key || !c.tls.ca) {
@@ -267,6 +284,9 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     }
     if (c.destinations.length === 0 && !c.pas.host) {
       problems.push('pas.host: PAS_MLLP_HOST (or a destinations: block) is required in production; the development default is the PAS simulator');
+    }
+    if (c.pasEvents.enabled && c.pasEvents.allow.length === 0) {
+      problems.push('pasEvents.allow: PAS_EVENTS_ALLOW (SendingApplication^SendingFacility of the PAS) is required in production, or PAS_EVENTS=off');
     }
     const proxyParts = [c.proxy.url, c.proxy.tokenUrl, c.proxy.clientId, c.proxy.kid, c.proxy.privateKey];
     if (proxyParts.some(Boolean) && !proxyParts.every(Boolean)) {

@@ -113,7 +113,24 @@ export const configSchema = z.strictObject({
     idempotencyTtlSeconds: z.number().int().min(60),
   }),
   pas: z.strictObject({ host: z.string(), port, simulator: z.boolean() }),
-  pasEvents: z.strictObject({ port }),
+  /** The MLLP listener for PAS-originated messages (src/pas-events/listener.ts). */
+  pasEvents: z.strictObject({
+    /** false (PAS_EVENTS=off): no listener; then no sender list is needed in production. */
+    enabled: z.boolean(),
+    host: z.string().min(1),
+    port,
+    /** MLLP over TLS (PEM files); with `ca`, the PAS must present a client certificate that chains to it. */
+    tls: z.strictObject({ cert: z.string().optional(), key: z.string().optional(), ca: z.string().optional() }),
+    /** Accepted senders, `SendingApplication^SendingFacility` (first components of MSH-3 and MSH-4). */
+    allow: z.array(z.string().regex(/^[^^\s][^^]*\^[^^]*$/, 'SendingApplication^SendingFacility, e.g. PAS^RXX')),
+    /** A bigger frame is refused and its connection closed. */
+    maxFrameBytes: z.number().int().min(1024),
+    /** A connection with no traffic for this long is closed. */
+    idleTimeoutMs: z.number().int().min(100),
+    maxConnections: z.number().int().min(1),
+    /** Events that changed nothing (no rule, no record of ours) and de-duplication markers are kept this long. */
+    retentionDays: z.number().positive(),
+  }),
   proxy: z.strictObject({
     url: z.string().url().optional(),
     tokenUrl: z.string().url().optional(),

@@ -35,9 +35,19 @@ export function encodeFrame(message: string, encoding: MllpEncoding = 'utf8'): B
   return framed;
 }
 
+/** How much of an oversized frame's start is kept, so a server can still read its MSH and answer it. */
+const OVERSIZE_HEAD_BYTES = 4096;
+
 /** A frame longer than the decoder's limit: the peer is not speaking MLLP, or is sending something absurd. */
 export class MllpFrameTooLargeError extends Error {
-  constructor(readonly limit: number) {
+  /**
+   * @param limit - the decoder's limit in bytes.
+   * @param head - the frame's first bytes (at most 4 KiB, copied), e.g. to read its MSH; the rest is released.
+   */
+  constructor(
+    readonly limit: number,
+    readonly head: Buffer = Buffer.alloc(0),
+  ) {
     super(`MLLP frame exceeds ${limit} bytes`);
     this.name = 'MllpFrameTooLargeError';
   }
@@ -112,8 +122,9 @@ export class MllpDecoder {
     }
     this.partBytes += bytes.length;
     if (this.partBytes > this.maxFrameBytes) {
+      const head = Buffer.from(Buffer.concat([...this.parts, bytes]).subarray(0, OVERSIZE_HEAD_BYTES));
       this.reset();
-      throw new MllpFrameTooLargeError(this.maxFrameBytes);
+      throw new MllpFrameTooLargeError(this.maxFrameBytes, head);
     }
     this.parts.push(bytes);
   }
@@ -131,29 +142,74 @@ export class MllpDecoder {
   }
 }
 
+/** How long a connection refused with a last frame stays half-open for the peer to read it. */
+const LAST_FRAME_GRACE_MS = 1000;
+
+/** Bounds of one served connection (a listener open to a network must not let a peer hold memory or sockets). */
+export interface MllpServeOptions {
+  /** Largest frame accepted; a bigger one closes the connection (default DEFAULT_MAX_FRAME_BYTES). */
+  readonly maxFrameBytes?: number;
+  /** Close a connection that has sent and received nothing for this long (default: never). */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Called when a frame exceeds `maxFrameBytes`, with its first bytes; may return a last frame (e.g. an AR) that is
+   * written before the connection closes.
+   */
+  readonly onFrameTooLarge?: (head: Buffer) => Buffer | undefined;
+  /** Called when the idle timeout closes the connection. */
+  readonly onIdle?: () => void;
+}
+
 /**
  * Serves one accepted MLLP connection: frames are decoded across TCP chunks and handed to `onMessage` strictly one
  * after another, so the answer (ACK) to message n always leaves before the answer to message n+1 on that connection
  * (MLLP is a sequential protocol; a peer pairs ACKs with messages by order as well as by MSA-2). A framing error
  * drops the connection: the peer resends on a new one. `sockets` tracks open connections so a server can close them.
  */
-export function serveMllpConnection(socket: Socket, onMessage: (text: string) => Promise<void>, sockets: Set<Socket>): void {
+export function serveMllpConnection(
+  socket: Socket,
+  onMessage: (text: string) => Promise<void>,
+  sockets: Set<Socket>,
+  options: MllpServeOptions = {},
+): void {
   sockets.add(socket);
-  const decoder = new MllpDecoder();
+  let decoder: MllpDecoder | undefined = new MllpDecoder(options.maxFrameBytes);
   let chain: Promise<void> = Promise.resolve();
-  socket.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer): void => {
     let frames: Buffer[];
     try {
-      frames = decoder.push(chunk);
-    } catch {
-      socket.destroy();
+      frames = decoder!.push(chunk);
+    } catch (err) {
+      // Stop reading at once and drop the decoder, so nothing more of this peer's stream is held in memory.
+      socket.off('data', onData);
+      socket.pause();
+      decoder = undefined;
+      const last = err instanceof MllpFrameTooLargeError ? options.onFrameTooLarge?.(err.head) : undefined;
+      if (last && !socket.destroyed) {
+        // Half-close after the last frame rather than destroy: closing with unread input makes the kernel send RST and
+        // discard what is still unsent, so the peer would never see the answer. Reading stays paused meanwhile.
+        socket.end(last);
+        setTimeout(() => socket.destroy(), LAST_FRAME_GRACE_MS).unref();
+      } else {
+        socket.destroy();
+      }
       return;
     }
     for (const frame of frames) {
       const text = frame.toString('utf8');
       chain = chain.then(() => onMessage(text));
     }
-  });
+  };
+  socket.on('data', onData);
+  if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
+    socket.setTimeout(options.idleTimeoutMs, () => {
+      options.onIdle?.();
+      socket.destroy();
+    });
+  }
   socket.on('error', () => undefined);
-  socket.once('close', () => sockets.delete(socket));
+  socket.once('close', () => {
+    sockets.delete(socket);
+    decoder = undefined;
+  });
 }

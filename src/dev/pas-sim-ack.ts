@@ -23,6 +23,8 @@ export interface AckSpec {
   readonly acknowledgedControlId?: string;
   /** MSA-3 Text Message. */
   readonly text?: string;
+  /** An ERR segment: the MSH field in error (none: the segment) and its HL7 table 0357 code (text as in MSA-3). */
+  readonly error?: { readonly field: number | undefined; readonly code: number };
   readonly now?: Date;
 }
 
@@ -54,5 +56,15 @@ export function buildAck(original: MessageHeader, spec: AckSpec): string {
   if (spec.text !== undefined) {
     msa.push(spec.text);
   }
-  return `${msh}\r${msa.join(f)}\r`;
+  let err = '';
+  if (spec.error) {
+    // ERR-1 (v2.4 CM_ELD: segment^sequence^field^code&text&table) for v2.4 peers, ERR-2 location, ERR-3 code and
+    // ERR-4 severity for v2.5+ peers (ERR-1 is kept there for backward compatibility).
+    const s = (original.encodingCharacters || '^~\\&').charAt(3) || '&';
+    const location = ['MSH', '1', ...(spec.error.field === undefined ? [] : [String(spec.error.field)])].join(c);
+    const code = String(spec.error.code);
+    const text = spec.text ?? '';
+    err = `${['ERR', [location, [code, text, 'HL70357'].join(s)].join(c), location, [code, text, 'HL70357'].join(c), 'E'].join(f)}\r`;
+  }
+  return `${msh}\r${msa.join(f)}\r${err}`;
 }

@@ -1,7 +1,9 @@
 /*
  * PAS-originated messages for demos and tests: the PAS simulator can send these back to bars-bridge's PAS events
  * listener, as a real PAS would when a patient arrives (ADT^A04 register a patient / arrival). Synthetic data only.
+ * The simulator's sender is `PAS^RXX` (MSH-3^MSH-4), the development default of PAS_EVENTS_ALLOW.
  */
+import type tls from 'node:tls';
 import { MllpClient, type AckResult } from '../delivery/mllp-client.js';
 import { hl7Timestamp } from './pas-sim-ack.js';
 
@@ -13,6 +15,11 @@ export interface ArrivalSpec {
   /** PV1-19 Visit Number, which bars-bridge sent to the PAS for the booking. */
   readonly visitNumber: string;
   readonly now?: Date;
+  /** MSH-3 / MSH-4 (default PAS / RXX). */
+  readonly sendingApplication?: string;
+  readonly sendingFacility?: string;
+  /** MSH-9 (default ADT^A04^ADT_A01), e.g. ADT^A03^ADT_A03 for a discharge with the same fields. */
+  readonly messageType?: string;
 }
 
 /** Builds `NAME|f1|f2|…` with the given 1-based fields set and the rest empty. */
@@ -25,13 +32,13 @@ function segment(name: string, fields: Record<number, string>): string {
   return parts.join('|');
 }
 
-/** Builds an ADT^A04 (register a patient: arrival) from the PAS to bars-bridge. */
+/** Builds an ADT^A04 (register a patient: arrival) from the PAS to bars-bridge (or another ADT of the same shape). */
 export function buildArrivalA04(spec: ArrivalSpec): string {
   const ts = hl7Timestamp(spec.now ?? new Date());
   return (
     [
-      `MSH|^~\\&|PAS|RXX|BARS|RXX|${ts}||ADT^A04^ADT_A01|${spec.controlId}|P|2.4`,
-      `EVN|A04|${ts}`,
+      `MSH|^~\\&|${spec.sendingApplication ?? 'PAS'}|${spec.sendingFacility ?? 'RXX'}|BARS|RXX|${ts}||${spec.messageType ?? 'ADT^A04^ADT_A01'}|${spec.controlId}|P|2.4`,
+      `EVN|${(spec.messageType ?? 'ADT^A04').split('^')[1] ?? ''}|${ts}`,
       `PID|1||${spec.patientId}^^^NHS^NH||TEST^PATIENT`,
       segment('PV1', { 1: '1', 2: 'E', 19: spec.visitNumber, 44: ts }),
     ].join('\r') + '\r'
@@ -45,7 +52,7 @@ export function buildArrivalA04(spec: ArrivalSpec): string {
  * @param controlId - its MSH-10.
  */
 export async function sendPasEvent(
-  target: { host: string; port: number },
+  target: { host: string; port: number; tls?: tls.ConnectionOptions },
   text: string,
   controlId: string,
   ackTimeoutMs = 5000,
@@ -53,6 +60,7 @@ export async function sendPasEvent(
   const client = new MllpClient({
     host: target.host,
     port: target.port,
+    ...(target.tls ? { tls: target.tls } : {}),
     connectTimeoutMs: 2000,
     ackTimeoutMs,
     keepAlive: false,

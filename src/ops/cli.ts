@@ -1,6 +1,7 @@
 /*
- * Ops commands: `trace` (the whole story of a message) and `queues` (depths, oldest jobs, lane heads). Both print for
- * people by default and JSON with --json; both exit 0 when they ran, 1 when nothing was found, 2 on usage errors.
+ * Ops commands: `trace` (the whole story of a message), `queues` (depths, oldest jobs, lane heads) and `pas-events`
+ * (PAS events kept without a status change). They print for people by default and JSON with --json; they exit 0 when
+ * they ran, 1 when nothing was found, 2 on usage errors.
  */
 import os from 'node:os';
 import { Queue } from 'bullmq';
@@ -14,6 +15,7 @@ import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
 import { MessageStore } from '../store/message-store.js';
 import { destinationsOf } from '../runtime.js';
 import { formatTrace, trace } from './trace.js';
+import { listKeptEvents } from '../pas-events/kept.js';
 
 /** A connection for a one-off command: fails with a clear message rather than waiting for a Redis that is down. */
 async function connect(config: Readonly<Config>): Promise<Redis> {
@@ -78,6 +80,25 @@ export async function queuesCommand(argv: readonly string[], out: NodeJS.Writabl
     return 0;
   } finally {
     await Promise.all(queues.map((q) => q.close()));
+    redis.disconnect();
+  }
+}
+
+/** PAS events that changed nothing (no rule for their type, or no record of ours), within PAS_EVENTS_RETENTION_DAYS. */
+export async function pasEventsCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
+  const redis = await connect(config);
+  try {
+    const events = await listKeptEvents(redis, config.redis.prefix, { now: Date.now(), retentionMs: config.pasEvents.retentionDays * 86_400_000 });
+    if (argv.includes('--json')) {
+      out.write(`${JSON.stringify({ retentionDays: config.pasEvents.retentionDays, events }, null, 2)}\n`);
+      return 0;
+    }
+    out.write(`PAS events kept without a status change (last ${config.pasEvents.retentionDays} days): ${events.length}\n`);
+    for (const e of events) {
+      out.write(`${e.keptAt}  ${e.kind.padEnd(9)}  ${e.messageType.padEnd(7)}  from ${e.sender}  MSH-10 ${e.controlId}  event ${e.eventId}\n`);
+    }
+    return 0;
+  } finally {
     redis.disconnect();
   }
 }

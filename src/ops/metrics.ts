@@ -17,6 +17,12 @@ export interface Metrics {
   readonly alert: Gauge<'alert' | 'subject'>;
   /** What retention deleted (src/ops/retention.ts): records and message versions. */
   readonly retentionPruned: Counter<'kind'>;
+  /** Answers of the PAS events listener: MSA-1 code and a fixed reason (stored, duplicate, sender-not-allowed …). */
+  readonly pasEventAcks: Counter<'code' | 'reason'>;
+  /** PAS events connections closed or refused by a bound: frame-too-large, idle, max-connections, tls, no-msh. */
+  readonly pasEventConnectionsClosed: Counter<'reason'>;
+  /** PAS events processed by the worker: applied, unchanged, no-rule, no-record (the last two kept for the retention). */
+  readonly pasEventsProcessed: Counter<'outcome'>;
 }
 
 export function createMetrics(): Metrics {
@@ -77,6 +83,24 @@ export function createMetrics(): Metrics {
       name: 'bars_bridge_retention_pruned_total',
       help: 'Records (no longer current, past the retention period) and message versions deleted by retention',
       labelNames: ['kind'],
+      registers: [registry],
+    }),
+    pasEventAcks: new Counter({
+      name: 'bars_bridge_pas_event_acks_total',
+      help: 'Acknowledgements sent by the PAS events listener, by MSA-1 code and reason',
+      labelNames: ['code', 'reason'],
+      registers: [registry],
+    }),
+    pasEventConnectionsClosed: new Counter({
+      name: 'bars_bridge_pas_event_connections_closed_total',
+      help: 'PAS events connections closed or refused by a bound (frame-too-large, idle, max-connections, tls, no-msh)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    pasEventsProcessed: new Counter({
+      name: 'bars_bridge_pas_events_processed_total',
+      help: 'PAS events processed, by outcome (applied, unchanged, no-rule, no-record; the last two are kept for the PAS events retention)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };

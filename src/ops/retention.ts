@@ -38,6 +38,8 @@ import type { Resource, StoredMessage } from '../bars/types.js';
 import { patientKeyOf } from '../bars/process-message.js';
 import { deliveryKeys } from '../delivery/history.js';
 import { readMessageHeader } from '../delivery/hl7-header.js';
+import { pasEventSeenKey } from '../pas-events/listener.js';
+import { senderOf } from '../pas-events/header-check.js';
 import type { SequencedOutput } from '../queues/sequencer.js';
 import { pruneAudit } from '../store/audit-log.js';
 
@@ -331,7 +333,7 @@ export class Pruner {
       if (text !== null) {
         try {
           const h = readMessageHeader(text);
-          plan.delete(this.key('pasev', 'seen', `${h.sendingApplication}|${h.sendingFacility}|${h.controlId}`));
+          plan.delete(pasEventSeenKey(this.prefix, senderOf(h), h.controlId));
         } catch {
           // unreadable header: the seen marker cannot be named; it holds an id only
         }

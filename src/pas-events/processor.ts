@@ -4,11 +4,13 @@
  * record state with the event in its history → a status event for the asynchronous BaRS responses.
  */
 import type { Job } from 'bullmq';
+import type { Counter } from 'prom-client';
 import type { Logger } from '../logging.js';
 import { readHl7, valueAt } from '../mapping/hl7-text.js';
 import type { MessageStore, RecordState } from '../store/message-store.js';
 import { pasEventKey, type PasEventJobData } from './listener.js';
 import { ruleFor, type PasEventRule } from './rules.js';
+import { keepEvent } from './kept.js';
 
 export interface StatusEvent {
   readonly event: PasEventRule['event'];
@@ -29,7 +31,13 @@ export interface PasEventDeps {
   readonly now: () => Date;
   /** Called once the new status is stored (the responses queue subscribes here). */
   readonly onStatus?: (event: StatusEvent, record: RecordState) => Promise<void>;
+  /** How long unmatched and no-rule events are listed (their text expires with the listener's TTL). */
+  readonly retentionMs: number;
+  readonly metrics?: { readonly pasEventsProcessed: Counter<'outcome'> };
 }
+
+/** Longer than any id (FHIR id: 64) or reference of ours: such a value cannot name one of our records. */
+const MAX_KEY = 64;
 
 export type PasEventResult =
   | { readonly outcome: 'applied'; readonly event: StatusEvent }
@@ -42,6 +50,12 @@ function fieldValue(text: string, path: string): string {
 }
 
 export async function processPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Promise<PasEventResult> {
+  const result = await applyPasEvent(job, deps);
+  deps.metrics?.pasEventsProcessed.inc({ outcome: result.outcome });
+  return result;
+}
+
+async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Promise<PasEventResult> {
   const { store, log } = deps;
   const text = await store.redis.get(pasEventKey(store.prefix, job.data.eventId));
   if (text === null) {
@@ -51,19 +65,20 @@ export async function processPasEvent(job: Job<PasEventJobData>, deps: PasEventD
   const pasControlId = fieldValue(text, 'MSH-10.1');
   const rule = ruleFor(deps.rules(), messageType);
   if (!rule) {
+    await keepEvent(store.redis, store.prefix, 'no-rule', job.data.eventId, deps.now().getTime(), deps.retentionMs);
     log.info({ eventId: job.data.eventId, messageType, pasControlId }, 'PAS event has no status rule; kept, not applied');
     return { outcome: 'no-rule', messageType };
   }
   const key = fieldValue(text, rule.find.field).trim();
   let record: RecordState | undefined;
-  if (key) {
+  if (key && key.length <= MAX_KEY) {
     record =
       rule.find.by === 'id'
         ? await store.getRecord(rule.find.record, key.toLowerCase())
         : (await store.search(rule.find.record, [['reference', key.toLowerCase()]]))[0];
   }
   if (!record) {
-    await store.redis.zadd(store.key('pasev', 'unmatched'), Date.now(), job.data.eventId);
+    await keepEvent(store.redis, store.prefix, 'no-record', job.data.eventId, deps.now().getTime(), deps.retentionMs);
     log.warn({ eventId: job.data.eventId, messageType, pasControlId, rule: rule.name }, 'PAS event names no record of ours; kept as unmatched');
     return { outcome: 'no-record', messageType };
   }
@@ -93,6 +108,8 @@ export async function processPasEvent(job: Job<PasEventJobData>, deps: PasEventD
       ],
     });
     if (outcome === 'OK') {
+      // Applied: the raw message now belongs to the record's history and goes with the record (ops/retention.ts).
+      await store.redis.persist(pasEventKey(store.prefix, job.data.eventId));
       log.info({ eventId: job.data.eventId, messageType, recordType: record.type, recordId: record.id, from, to, rule: rule.name }, 'PAS event applied');
       await deps.onStatus?.(event, next);
       return { outcome: 'applied', event };

@@ -73,6 +73,7 @@ describe('strict configuration', function () {
     BARS_SERVICE_ID: '2000012345',
     BARS_TLS_ALLOW: 'proxy.int.api.service.nhs.uk',
     PAS_MLLP_HOST: 'pas.example.nhs.uk',
+    PAS_EVENTS_ALLOW: 'PAS^RXX',
   };
 
   it('production refuses weak settings (issue 14 item 6): empty BARS_TLS_ALLOW, http:// proxy or token URL, no PAS, a short admin token', function () {

@@ -19,7 +19,7 @@ describe('PAS events listener (ACK after durable queueing)', () => {
 
   it('stores the raw message and its job before answering AA; a resend is not queued twice', async () => {
     const prefix = uniquePrefix('pasev');
-    listener = await startPasEventsListener({ redis, prefix, port: 0, host: '127.0.0.1' });
+    listener = await startPasEventsListener({ redis, prefix, port: 0, host: '127.0.0.1', allow: ['PAS^RXX'] });
     const text = buildArrivalA04({ controlId: 'PAS0001', patientId: '9000000009', visitNumber: 'V1' });
     const ack = await sendPasEvent({ host: '127.0.0.1', port: listener.port }, text, 'PAS0001');
     assert.equal(ack.code, 'AA');
@@ -38,7 +38,7 @@ describe('PAS events listener (ACK after durable queueing)', () => {
     const offline = new Redis(process.env.TEST_REDIS_URL!, { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 0 });
     offline.on('error', () => undefined); // expected: it never connects
     try {
-      listener = await startPasEventsListener({ redis: offline, prefix, port: 0, host: '127.0.0.1' });
+      listener = await startPasEventsListener({ redis: offline, prefix, port: 0, host: '127.0.0.1', allow: ['PAS^RXX'] });
       const text = buildArrivalA04({ controlId: 'PAS0002', patientId: '9000000009', visitNumber: 'V2' });
       const ack = await sendPasEvent({ host: '127.0.0.1', port: listener.port }, text, 'PAS0002');
       assert.equal(ack.code, 'AE');

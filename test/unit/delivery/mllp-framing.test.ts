@@ -80,6 +80,24 @@ describe('mllp-framing', () => {
     assert.throws(() => decoder.push(encodeFrame('x'.repeat(11))), MllpFrameTooLargeError);
   });
 
+  it('an oversized frame keeps only its first 4 KiB (to read its MSH) and releases the rest', () => {
+    const decoder = new MllpDecoder(64 * 1024);
+    const start = 'MSH|^~\\&|PAS|RXX|BARS|RXX|||ADT^A04|C1|P|2.4\r';
+    decoder.push(Buffer.concat([Buffer.from([0x0b]), Buffer.from(start)]));
+    let error: MllpFrameTooLargeError | undefined;
+    try {
+      for (let i = 0; i < 100 && !error; i++) {
+        decoder.push(Buffer.alloc(8192, 0x41));
+      }
+    } catch (err) {
+      error = err as MllpFrameTooLargeError;
+    }
+    assert.ok(error instanceof MllpFrameTooLargeError);
+    assert.equal(error.head.length, 4096);
+    assert.ok(error.head.toString('utf8').startsWith(start));
+    assert.equal(decoder.hasPartialFrame, false, 'the partial frame is dropped');
+  });
+
   it('property: any messages, any chunking, decode to the same messages in order', () => {
     const hl7Text = fc
       .string({ unit: 'grapheme', maxLength: 200 })
