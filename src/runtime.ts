@@ -230,6 +230,8 @@ export async function start(options: StartOptions): Promise<Running> {
           tls: { cert: config.tls.cert!, key: config.tls.key!, ca: config.tls.ca! },
           allow: config.tls.allow,
           keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+          handshakeTimeoutMs: config.http.handshakeTimeoutMs,
+          maxConnections: config.http.maxConnections,
         },
         log,
       );
