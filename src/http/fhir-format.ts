@@ -7,19 +7,33 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { badRequest, BarsError } from '../bars/errors.js';
 import type { Format } from '../bars/headers.js';
-import { resourceToXml, XmlRefusal } from './fhir-xml.js';
+import { fhirJsonToXml, resourceToXml, xmlToFhirJson, XmlRefusal } from './fhir-xml.js';
 import { XmlPool } from './xml-pool.js';
 
 let pool: XmlPool | undefined;
 /** The XML worker pool of this process, made on first use. */
 export const xmlPool = (): XmlPool => (pool ??= new XmlPool());
 
+/**
+ * Up to this size a conversion runs on the event loop: a typical BaRS message is 10–40 KB of XML (~10–30 ms), less
+ * than a cold worker takes to load the FHIR definitions (~1 s), and the cost per request stays bounded. Larger
+ * bodies, up to BARS_XML_LIMIT_BYTES, go to the pool.
+ */
+const ON_LOOP_MAX_CHARS = 64 * 1024;
+
+function convert(op: 'xml-to-json' | 'json-to-xml', text: string, res: ServerResponse): Promise<string> | string {
+  if (text.length <= ON_LOOP_MAX_CHARS) {
+    return op === 'xml-to-json' ? xmlToFhirJson(text) : fhirJsonToXml(text);
+  }
+  return xmlPool().run(op, text, () => answered(res));
+}
+
 /** True once the answer can no longer be sent: a conversion for it would be wasted. */
 const answered = (res: ServerResponse): boolean => res.headersSent || res.destroyed;
 
 /**
  * Parses a request body by Content-Type: FHIR JSON (`application/fhir+json`, `application/json`) or FHIR XML
- * (`application/fhir+xml`, at most `xmlLimitBytes`, converted on a worker thread). Plain `application/xml` is not
+ * (`application/fhir+xml`, at most `xmlLimitBytes`; large bodies converted on a worker thread). Plain `application/xml` is not
  * FHIR's media type → 415, as TKW expects.
  */
 export async function parseBody(req: IncomingMessage & { body?: unknown }, res: ServerResponse, xmlLimitBytes: number): Promise<unknown> {
@@ -46,7 +60,7 @@ export async function parseBody(req: IncomingMessage & { body?: unknown }, res: 
     }
     let json: string;
     try {
-      json = await xmlPool().run('xml-to-json', raw.toString('utf8'), () => answered(res));
+      json = await convert('xml-to-json', raw.toString('utf8'), res);
     } catch (err) {
       if (err instanceof XmlRefusal) {
         throw badRequest('structure', err.message, 'body');
@@ -76,15 +90,15 @@ export function sendResource(req: IncomingMessage, res: ServerResponse, status: 
 }
 
 /**
- * Sends a resource held as FHIR JSON bytes: the bytes as they are for JSON; for XML converted on a worker thread (a
- * Bundle echoed in an acknowledgement can be as large as the request).
+ * Sends a resource held as FHIR JSON bytes: the bytes as they are for JSON; converted for XML, on a worker thread when
+ * large (a Bundle echoed in an acknowledgement can be as large as the request).
  */
 export async function sendJsonBytes(req: IncomingMessage, res: ServerResponse, status: number, json: Buffer, format: Format): Promise<void> {
   if (answered(res)) {
     return;
   }
   if (format === 'xml') {
-    const xml = await xmlPool().run('json-to-xml', json.toString('utf8'), () => answered(res));
+    const xml = await convert('json-to-xml', json.toString('utf8'), res);
     if (!answered(res)) {
       sendBytes(req, res, status, Buffer.from(xml, 'utf8'), format);
     }

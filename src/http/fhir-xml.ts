@@ -1,7 +1,8 @@
 /*
  * FHIR XML ⇄ FHIR JSON text with the `fhir` package (FHIR-aware: it knows which elements repeat and which are
- * numbers). Pure and synchronous: xml-workers.ts runs it on worker threads, because converting is ~20× the CPU of
- * parsing the same JSON (~0.6 s for a 750 KB Bundle) and would stall every other request on the event loop.
+ * numbers). Pure and synchronous: fhir-format.ts runs it on the event loop for small bodies and on xml-pool.ts's
+ * worker threads for large ones, because converting is ~20× the CPU of parsing the same JSON (~0.6 s for a 750 KB
+ * Bundle) and would stall every other request.
  */
 import { Fhir } from 'fhir';
 

@@ -1,6 +1,6 @@
 /*
- * A small pool of worker threads for FHIR XML conversion (fhir-xml.ts), so that XML bodies cost the event loop
- * nothing but a string copy: eight concurrent 1 MB XML bodies on the event loop stalled every other request, the
+ * A small pool of worker threads for FHIR XML conversion of large bodies (fhir-xml.ts), so that they cost the event
+ * loop nothing but a string copy: eight concurrent 1 MB XML bodies on the event loop stalled every other request, the
  * admin plane's /healthz and a worker's lane lease for seconds. Workers start on the first XML request and stop after
  * a minute without one (a JSON-only deployment never loads the converter); a task whose request has already been
  * answered (408) or abandoned is dropped before it starts.
