@@ -179,8 +179,8 @@ describe('every element of the NHS examples with a wrong JSON type → 4xx, neve
         const at = example.paths[p % example.paths.length]!;
         const choices = otherTypes(example.doc, at);
         const value = choices[r % choices.length];
-        const doc = withValue(example.doc, at, value);
-        doc.id = randomUUID();
+        // A fresh Bundle.id first (a reused one is refused before the types are looked at), then the mutation.
+        const doc = withValue({ ...example.doc, id: randomUUID() }, at, value);
         await refused(doc, `${example.key} ${at.join('.')} = ${JSON.stringify(value)}`);
       }),
       { numRuns: RUNS },
