@@ -1,7 +1,7 @@
 /*
  * Content rules a BaRS receiver applies beyond the workflow variables — the ones NHS England's TKW receiver suite
- * checks (provider_simulator_validator rules, SCAL ids in comments) and the FHIR invariants that a JSON parser does
- * not enforce. Each failure is 400 REC_BAD_REQUEST naming the element.
+ * checks (provider_simulator_validator rules, SCAL ids in comments). FHIR types and the ele-1/ext-1 invariants are
+ * checked earlier, in fhir-types.ts. Each failure is 400 REC_BAD_REQUEST naming the element.
  */
 import type { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem } from './codes.js';

@@ -1,6 +1,6 @@
 /*
  * The stateless checks of `$process-message`, in the order of BaRS Core 1.5.0 Processing-Requests (spec §6):
- * envelope → Bundle.meta.versionId → destination is us → workflow variables → use case → definition and resource
+ * envelope → Bundle.meta.versionId → FHIR types of every element (fhir-types.ts) → destination is us → workflow variables → use case → definition and resource
  * cardinalities → content rules. Stateful checks (Bundle.id reuse, current records, conflicts, slots) follow in
  * process-message.ts against the store. Each failure names the element at fault.
  */

@@ -107,8 +107,9 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
     },
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    // https.Server passes TLS failures (a handshake timeout among them) here too: no HTTP answer is possible on a
-    // connection that has no TLS session, and end() would leave it open.
+    // Only HTTP parser errors get an answer. https.Server passes TLS failures (a handshake timeout among them) here
+    // too, where no HTTP answer is possible and end() would leave the connection open; a headers timeout (a slow
+    // sender) has no request to answer either.
     if (!err.code?.startsWith('HPE_')) {
       socket.destroy();
       return;
