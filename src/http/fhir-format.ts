@@ -67,6 +67,11 @@ export async function parseBody(req: IncomingMessage & { body?: unknown }, res: 
       }
       throw err;
     }
+    if (answered(res)) {
+      // Answered 408 while converting: the sender retries, and nothing of this attempt is stored or checked (a 1 MB
+      // Bundle is ~0.1 s of event-loop time to parse, check and store).
+      throw new Error('request already answered; conversion result dropped');
+    }
     return JSON.parse(json);
   }
   throw new BarsError('REC_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not supported; send application/fhir+json or application/fhir+xml`, {
