@@ -34,6 +34,7 @@ import type { RecordState } from './store/message-store.js';
 import { readPem } from './dev/certs.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
 import { startRetention } from './ops/retention.js';
+import { FHIR_ID } from './bars/fhir-types.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
 
@@ -68,7 +69,11 @@ export async function originalRequestFor(
   }
   if (event.event === 'appointment-no-show') {
     const basedOn = (record.resource.basedOn as Array<{ reference?: string }> | undefined)?.[0]?.reference;
+    // A reference is the sender's text, not a FHIR id (TKW sends `Slot/urn:uuid:…`): only an id goes into a key.
     const srId = basedOn?.startsWith('ServiceRequest/') ? basedOn.slice('ServiceRequest/'.length) : undefined;
+    if (srId !== undefined && !FHIR_ID.test(srId)) {
+      return undefined;
+    }
     const [first] = srId ? await store.getRecordVersions('ServiceRequest', srId) : [];
     return first ? { messageId: first, event: { type: 'appointment-no-show', appointmentId: record.id } } : undefined;
   }
@@ -230,6 +235,8 @@ export async function start(options: StartOptions): Promise<Running> {
           tls: { cert: config.tls.cert!, key: config.tls.key!, ca: config.tls.ca! },
           allow: config.tls.allow,
           keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+          handshakeTimeoutMs: config.http.handshakeTimeoutMs,
+          maxConnections: config.http.maxConnections,
         },
         log,
       );

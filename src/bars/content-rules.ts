@@ -1,7 +1,7 @@
 /*
  * Content rules a BaRS receiver applies beyond the workflow variables — the ones NHS England's TKW receiver suite
- * checks (provider_simulator_validator rules, SCAL ids in comments) and the FHIR invariants that a JSON parser does
- * not enforce. Each failure is 400 REC_BAD_REQUEST naming the element.
+ * checks (provider_simulator_validator rules, SCAL ids in comments). FHIR types and the ele-1/ext-1 invariants are
+ * checked earlier, in fhir-types.ts. Each failure is 400 REC_BAD_REQUEST naming the element.
  */
 import type { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem } from './codes.js';
@@ -13,70 +13,6 @@ interface RuleInput {
   readonly index: BundleIndex;
   readonly root: Resource;
   readonly patient: Resource | undefined;
-}
-
-const MAX_DEPTH = 40;
-
-/**
- * FHIR ele-1 ("All FHIR elements must have a @value or children") and ext-1 ("Must have either extensions or
- * value[x], not both"): an empty string, object or array, or a malformed extension, is not FHIR. Runs on every
- * request over the whole Bundle, so the path is only spelled out when something is wrong.
- */
-function checkElements(root: unknown, references: Set<string>): void {
-  const path: Array<string | number> = ['Bundle'];
-  const where = (): string => path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-  const visit = (value: unknown, isExtension: boolean): void => {
-    if (path.length > MAX_DEPTH) {
-      throw badRequest('structure', `${where()} is nested deeper than any FHIR resource`, where());
-    }
-    if (typeof value === 'string') {
-      if (value.trim() === '') {
-        throw badRequest('structure', `${where()} is empty (FHIR ele-1)`, where());
-      }
-      if (path[path.length - 1] === 'reference') {
-        references.add(value);
-      }
-      return;
-    }
-    if (Array.isArray(value)) {
-      if (value.length === 0) {
-        throw badRequest('structure', `${where()} is an empty array (FHIR ele-1)`, where());
-      }
-      for (let i = 0; i < value.length; i++) {
-        path.push(i);
-        if (value[i] === null) {
-          throw badRequest('structure', `${where()} is null`, where());
-        }
-        visit(value[i], isExtension);
-        path.pop();
-      }
-      return;
-    }
-    if (value !== null && typeof value === 'object') {
-      const obj = value as Record<string, unknown>;
-      let count = 0;
-      let hasValue = false;
-      for (const key in obj) {
-        count++;
-        if (key === 'fhir_comments') {
-          continue;
-        }
-        if (isExtension && key.startsWith('value')) {
-          hasValue = true;
-        }
-        path.push(key);
-        visit(obj[key], key === 'extension' || key === 'modifierExtension');
-        path.pop();
-      }
-      if (count === 0) {
-        throw badRequest('structure', `${where()} has no value or children (FHIR ele-1)`, where());
-      }
-      if (isExtension && hasValue === (Array.isArray(obj.extension) && obj.extension.length > 0)) {
-        throw badRequest('structure', `${where()} must have either a value or nested extensions (FHIR ext-1)`, where());
-      }
-    }
-  };
-  visit(root, false);
 }
 
 function rankOf(contact: Record<string, unknown>): number | undefined {
@@ -158,13 +94,8 @@ export function isValidNhsNumber(value: string): boolean {
 }
 
 
-/**
- * Applies the rules that fit the workflow.
- * @returns every `reference` string in the Bundle (collected on the way, so id assignment need not walk it again).
- */
-export function checkContentRules(input: RuleInput): Set<string> {
-  const references = new Set<string>();
-  checkElements(input.index.bundle, references);
+/** Applies the rules that fit the workflow (element types and ele-1/ext-1 were checked first: fhir-types.ts). */
+export function checkContentRules(input: RuleInput): void {
   const { workflow, patient, index } = input;
   const isNewOrUpdate = /^(referral|validation)-(new|update)$/.test(workflow);
   if (patient && isNewOrUpdate) {
@@ -179,5 +110,4 @@ export function checkContentRules(input: RuleInput): Set<string> {
   if (workflow === 'validation-new' || workflow === 'validation-update') {
     checkLocations(index);
   }
-  return references;
 }

@@ -78,12 +78,13 @@ export class BarsError extends Error {
   constructor(
     code: RecCode,
     diagnostics: string,
-    options: { issue?: IssueCode; expression?: string; headers?: Record<string, string>; cause?: unknown } = {},
+    options: { issue?: IssueCode; expression?: string; headers?: Record<string, string>; cause?: unknown; status?: number } = {},
   ) {
     super(diagnostics, { cause: options.cause });
     this.name = 'BarsError';
     this.code = code;
-    this.status = REC_CODES[code].status;
+    // `status` only where HTTP has a more precise status than the CodeSystem's code (413 for a body too large).
+    this.status = options.status ?? REC_CODES[code].status;
     this.issue = options.issue ?? REC_CODES[code].issue;
     this.expression = options.expression;
     this.headers = options.headers ?? {};

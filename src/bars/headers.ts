@@ -2,8 +2,10 @@
  * BaRS request headers (spec §3): transaction integrity, the base64-JSON NHSD-* headers, the access policy, and
  * content negotiation (§4). Every check throws a BarsError naming the header, so the sender knows what to fix.
  */
+import { z } from 'zod';
 import { badRequest, BarsError } from './errors.js';
 import { SYSTEMS, sameSystem } from './codes.js';
+import { FORBIDDEN_NAMES } from './fhir-types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
@@ -55,7 +57,23 @@ const decodedHeaders = new Map<string, Readonly<Record<string, unknown>>>();
 const DECODED_HEADERS_MAX = 1024;
 const DECODED_HEADER_MAX_LENGTH = 2048;
 
-function decodeJsonHeader(name: string, raw: string): Readonly<Record<string, unknown>> {
+/**
+ * The elements of the NHSD-* header resources this receiver reads, with their FHIR types; anything else in them is
+ * left alone (senders' headers vary: TKW sends Device.deviceName as one object, which R4 repeats).
+ */
+const identifierSchema = z.looseObject({ system: z.string().optional(), value: z.string().optional() });
+const HEADER_SCHEMAS = {
+  'NHSD-Target-Identifier': identifierSchema,
+  'NHSD-End-User-Organisation': z.looseObject({ identifier: z.array(identifierSchema).optional(), name: z.string().optional() }),
+  'NHSD-Requesting-Software': z.looseObject({
+    identifier: z.array(identifierSchema).optional(),
+    deviceName: z.union([z.looseObject({ name: z.string().optional() }), z.array(z.looseObject({ name: z.string().optional() }))]).optional(),
+  }),
+  'NHSD-Requesting-Practitioner': z.looseObject({ identifier: z.array(identifierSchema).optional() }),
+} as const;
+type JsonHeader = keyof typeof HEADER_SCHEMAS;
+
+function decodeJsonHeader(name: JsonHeader, raw: string): Readonly<Record<string, unknown>> {
   const cacheKey = `${name}\n${raw}`;
   const cached = decodedHeaders.get(cacheKey);
   if (cached) {
@@ -74,7 +92,13 @@ function decodeJsonHeader(name: string, raw: string): Readonly<Record<string, un
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw badRequest('value', `The ${name} header does not decode to a JSON object`, name);
   }
-  const decoded = deepFreeze(parsed as Record<string, unknown>);
+  const decoded = deepFreeze(name, parsed as Record<string, unknown>, name);
+  const typed = HEADER_SCHEMAS[name].safeParse(decoded);
+  if (!typed.success) {
+    const issue = typed.error.issues[0]!;
+    const element = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+    throw badRequest('value', `The ${name} header's ${element.slice(1) || 'value'} has the wrong type: ${issue.message}`, `${name}${element}`);
+  }
   if (raw.length <= DECODED_HEADER_MAX_LENGTH) {
     if (decodedHeaders.size >= DECODED_HEADERS_MAX) {
       decodedHeaders.clear();
@@ -84,10 +108,14 @@ function decodeJsonHeader(name: string, raw: string): Readonly<Record<string, un
   return decoded;
 }
 
-function deepFreeze<T extends object>(value: T): T {
-  for (const v of Object.values(value)) {
+/** Freezes a decoded header value, refusing names that are no FHIR element and that JavaScript gives a meaning. */
+function deepFreeze<T extends object>(name: string, value: T, where: string): T {
+  for (const [key, v] of Object.entries(value)) {
+    if (FORBIDDEN_NAMES.has(key)) {
+      throw badRequest('structure', `The ${name} header holds ${key}, which is not a FHIR element name`, `${where}.${key}`);
+    }
     if (v && typeof v === 'object') {
-      deepFreeze(v as object);
+      deepFreeze(name, v as object, `${where}.${key}`);
     }
   }
   return Object.freeze(value);

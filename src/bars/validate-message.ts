@@ -1,6 +1,6 @@
 /*
  * The stateless checks of `$process-message`, in the order of BaRS Core 1.5.0 Processing-Requests (spec §6):
- * envelope → Bundle.meta.versionId → destination is us → workflow variables → use case → definition and resource
+ * envelope → Bundle.meta.versionId → FHIR types of every element (fhir-types.ts) → destination is us → workflow variables → use case → definition and resource
  * cardinalities → content rules. Stateful checks (Bundle.id reuse, current records, conflicts, slots) follow in
  * process-message.ts against the store. Each failure names the element at fault.
  */
@@ -10,6 +10,7 @@ import { definitionByUrl, definitionCoversUseCase, definitionForWorkflow, type D
 import type { BarsError} from './errors.js';
 import { badRequest, unprocessable } from './errors.js';
 import { checkContentRules } from './content-rules.js';
+import { checkResource } from './fhir-types.js';
 import type { Bundle, Resource, Workflow } from './types.js';
 
 export interface ValidationContext {
@@ -41,7 +42,7 @@ export interface ValidatedMessage {
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** Envelope: "Non conformant payloads should be rejected in their entirety" (BaRS principles). */
-function checkEnvelope(body: unknown, ctx: ValidationContext): { bundle: Bundle; index: BundleIndex; header: Resource } {
+function checkEnvelope(body: unknown, ctx: ValidationContext): { bundle: Bundle; index: BundleIndex; header: Resource; references: Set<string> } {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw badRequest('structure', 'The request body must be a FHIR Bundle');
   }
@@ -72,6 +73,8 @@ function checkEnvelope(body: unknown, ctx: ValidationContext): { bundle: Bundle;
       throw badRequest('structure', `Bundle.entry[${i}] must hold a resource`, `Bundle.entry[${i}].resource`);
     }
   });
+  // Every element typed before any is read (fhir-types.ts); the references are collected on the way.
+  const references = checkResource(bundle, 'Bundle');
   const header = bundle.entry[0]!.resource!;
   if (header.resourceType !== 'MessageHeader') {
     throw badRequest('invariant', 'The first entry of a message Bundle must be its MessageHeader (bdl-12)', 'Bundle.entry[0]');
@@ -88,7 +91,7 @@ function checkEnvelope(body: unknown, ctx: ValidationContext): { bundle: Bundle;
       fullUrls.add(entry.fullUrl);
     }
   }
-  return { bundle, index: new BundleIndex(bundle), header };
+  return { bundle, index: new BundleIndex(bundle), header, references };
 }
 
 /** MessageHeader destination checks (Message-Headers page, receiver checks 1 and 2). */
@@ -274,7 +277,7 @@ function checkCardinality(def: DefinitionInfo, index: BundleIndex): void {
  * @param ctx - what this receiver serves.
  */
 export function validateMessage(body: unknown, ctx: ValidationContext): ValidatedMessage {
-  const { bundle, index, header } = checkEnvelope(body, ctx);
+  const { bundle, index, header, references } = checkEnvelope(body, ctx);
   const destinationEndpoint = checkDestination(header, index, ctx);
 
   const eventCode = singleCode(header, 'eventCoding');
@@ -315,7 +318,7 @@ export function validateMessage(body: unknown, ctx: ValidationContext): Validate
   checkCardinality(definition, index);
 
   const patient = index.resolve(root.resourceType === 'Appointment' ? participantPatient(root) : root.subject) ?? index.first('Patient');
-  const references = checkContentRules({ workflow, index, root, patient });
+  checkContentRules({ workflow, index, root, patient });
 
   return {
     bundle,

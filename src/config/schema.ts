@@ -46,7 +46,13 @@ export const configSchema = z.strictObject({
     /** BaRS Processing-Times: all requests MUST take less than 5000 ms, else 408 REC_TIMEOUT. We answer before. */
     requestTimeoutMs: z.number().int().min(100).max(5000),
     bodyLimitBytes: z.number().int().min(1024),
+    /** FHIR XML bodies above this are refused (413) before conversion, which costs ~25× the CPU of the same JSON. */
+    xmlLimitBytes: z.number().int().min(1024),
     keepAliveTimeoutMs: z.number().int().min(1000),
+    /** A connection that has not completed its TLS handshake by then is destroyed. */
+    handshakeTimeoutMs: z.number().int().min(100),
+    /** Connections the listener holds at once; more are closed as they arrive. */
+    maxConnections: z.number().int().min(1),
   }),
   tls: z.strictObject({
     cert: z.string().optional(),

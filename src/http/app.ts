@@ -9,6 +9,7 @@
  * request, including any other method or spelling of that path, goes to the Express app.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { parse as parseQuery } from 'node:querystring';
 import express, { type Express } from 'express';
 import { BarsError } from '../bars/errors.js';
@@ -45,6 +46,10 @@ function observe(deps: AppDeps, req: IncomingMessage, res: ServerResponse, path:
   const started = process.hrtime.bigint();
   const timer = setTimeout(() => {
     if (!res.headersSent) {
+      // The sender may still be sending (a stalled or trickled body): the connection is not reused, and it is closed
+      // once the 408 has been written.
+      res.setHeader('Connection', 'close');
+      res.once('finish', () => (req.socket as Socket).destroySoon());
       timedOut(new BarsError('REC_TIMEOUT', 'The request was not processed within the time allowed', { issue: 'timeout' }));
     }
   }, deps.config.http.requestTimeoutMs);

@@ -5,18 +5,38 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { Fhir } from 'fhir';
 import { badRequest, BarsError } from '../bars/errors.js';
 import type { Format } from '../bars/headers.js';
+import { fhirJsonToXml, resourceToXml, xmlToFhirJson, XmlRefusal } from './fhir-xml.js';
+import { XmlPool } from './xml-pool.js';
 
-let converter: Fhir | undefined;
-const fhir = (): Fhir => (converter ??= new Fhir());
+let pool: XmlPool | undefined;
+/** The XML worker pool of this process, made on first use. */
+export const xmlPool = (): XmlPool => (pool ??= new XmlPool());
+
+/**
+ * Up to this size a conversion runs on the event loop: a typical BaRS message is 10–40 KB of XML (~10–30 ms), less
+ * than a cold worker takes to load the FHIR definitions (~1 s), and the cost per request stays bounded. Larger
+ * bodies, up to BARS_XML_LIMIT_BYTES, go to the pool.
+ */
+const ON_LOOP_MAX_CHARS = 64 * 1024;
+
+function convert(op: 'xml-to-json' | 'json-to-xml', text: string, res: ServerResponse): Promise<string> | string {
+  if (text.length <= ON_LOOP_MAX_CHARS) {
+    return op === 'xml-to-json' ? xmlToFhirJson(text) : fhirJsonToXml(text);
+  }
+  return xmlPool().run(op, text, () => answered(res));
+}
+
+/** True once the answer can no longer be sent: a conversion for it would be wasted. */
+const answered = (res: ServerResponse): boolean => res.headersSent || res.destroyed;
 
 /**
  * Parses a request body by Content-Type: FHIR JSON (`application/fhir+json`, `application/json`) or FHIR XML
- * (`application/fhir+xml`). Plain `application/xml` is not FHIR's media type → 415, as TKW expects.
+ * (`application/fhir+xml`, at most `xmlLimitBytes`; large bodies converted on a worker thread). Plain `application/xml` is not
+ * FHIR's media type → 415, as TKW expects.
  */
-export function parseBody(req: IncomingMessage & { body?: unknown }): unknown {
+export async function parseBody(req: IncomingMessage & { body?: unknown }, res: ServerResponse, xmlLimitBytes: number): Promise<unknown> {
   const raw = req.body;
   if (!Buffer.isBuffer(raw) || raw.length === 0) {
     throw badRequest('required', 'The request has no body', 'body');
@@ -30,24 +50,29 @@ export function parseBody(req: IncomingMessage & { body?: unknown }): unknown {
     }
   }
   if (type === 'application/fhir+xml') {
+    if (raw.length > xmlLimitBytes) {
+      // No REC code of the http-error-codes CodeSystem is 413; REC_BAD_REQUEST too-costly, as for the JSON limit.
+      throw new BarsError('REC_BAD_REQUEST', `FHIR XML bodies are limited to ${xmlLimitBytes} bytes; send larger messages as JSON`, {
+        issue: 'too-costly',
+        expression: 'body',
+        status: 413,
+      });
+    }
     let json: string;
     try {
-      // xmlToJson (not xmlToObj) types decimals and integers as JSON numbers, as FHIR JSON requires.
-      json = fhir().xmlToJson(raw.toString('utf8'));
-    } catch {
-      throw badRequest('structure', 'The request body is not valid FHIR XML', 'body');
+      json = await convert('xml-to-json', raw.toString('utf8'), res);
+    } catch (err) {
+      if (err instanceof XmlRefusal) {
+        throw badRequest('structure', err.message, 'body');
+      }
+      throw err;
     }
-    // XML comments come through as `fhir_comments`, which is not R4 JSON: drop them, and the `_element` objects that
-    // held nothing else.
-    return JSON.parse(json, (key, value: unknown) => {
-      if (key === 'fhir_comments') {
-        return undefined;
-      }
-      if (key.startsWith('_') && value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) {
-        return undefined;
-      }
-      return value;
-    });
+    if (answered(res)) {
+      // Answered 408 while converting: the sender retries, and nothing of this attempt is stored or checked (a 1 MB
+      // Bundle is ~0.1 s of event-loop time to parse, check and store).
+      throw new Error('request already answered; conversion result dropped');
+    }
+    return JSON.parse(json);
   }
   throw new BarsError('REC_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not supported; send application/fhir+json or application/fhir+xml`, {
     expression: 'Content-Type',
@@ -65,15 +90,24 @@ export function sendResource(req: IncomingMessage, res: ServerResponse, status: 
     // Already answered (408 REC_TIMEOUT won the race); the late result is dropped.
     return;
   }
-  const text = format === 'xml' ? fhir().objToXml(resource as Record<string, unknown>) : JSON.stringify(resource);
+  const text = format === 'xml' ? resourceToXml(resource) : JSON.stringify(resource);
   sendBytes(req, res, status, Buffer.from(text, 'utf8'), format);
 }
 
-/** Sends a resource held as FHIR JSON bytes: the bytes as they are for JSON, converted for XML. */
-export function sendJsonBytes(req: IncomingMessage, res: ServerResponse, status: number, json: Buffer, format: Format): void {
+/**
+ * Sends a resource held as FHIR JSON bytes: the bytes as they are for JSON; converted for XML, on a worker thread when
+ * large (a Bundle echoed in an acknowledgement can be as large as the request).
+ */
+export async function sendJsonBytes(req: IncomingMessage, res: ServerResponse, status: number, json: Buffer, format: Format): Promise<void> {
+  if (answered(res)) {
+    return;
+  }
   if (format === 'xml') {
-    sendResource(req, res, status, JSON.parse(json.toString('utf8')) as object, format);
-  } else if (!res.headersSent) {
+    const xml = await convert('json-to-xml', json.toString('utf8'), res);
+    if (!answered(res)) {
+      sendBytes(req, res, status, Buffer.from(xml, 'utf8'), format);
+    }
+  } else {
     sendBytes(req, res, status, json, format);
   }
 }

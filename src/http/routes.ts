@@ -171,7 +171,7 @@ export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { 
     try {
       // Handed over in a holder: acceptMessage lets the parsed Bundle go before its commit's round trip.
       const held: { msg?: ValidatedMessage } = {
-        msg: validateMessage(parseBody(req), {
+        msg: validateMessage(await parseBody(req, res, config.http.xmlLimitBytes), {
           serviceIds: config.service.ids,
           odsCode: config.service.odsCode,
           checkReceiverOds: config.service.checkReceiverOds,
@@ -190,7 +190,7 @@ export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { 
         schedules: config.slots,
       });
       facts(req).messageId = accepted.messageId;
-      sendJsonBytes(req, res, 200, accepted.bodyJson, facts(req).format);
+      await sendJsonBytes(req, res, 200, accepted.bodyJson, facts(req).format);
     } catch (err) {
       if (err instanceof RequestSeenError) {
         await answerPrevious(await deps.store.requestState(ids.requestId));

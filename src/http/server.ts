@@ -6,6 +6,7 @@
  * setSecureContext: new handshakes use the new files, open connections carry on.
  */
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Express } from 'express';
@@ -26,6 +27,10 @@ export interface ListenOptions {
   /** Client certificate subject CNs or SHA-256 fingerprints; empty = any certificate that chains to the CA. */
   readonly allow: readonly string[];
   readonly keepAliveTimeoutMs: number;
+  /** A connection that has not finished its TLS handshake by then is destroyed (Node's default is 120 s). */
+  readonly handshakeTimeoutMs: number;
+  /** Connections held at once; more are closed as they arrive. */
+  readonly maxConnections: number;
 }
 
 export interface ReceiverServer {
@@ -88,6 +93,7 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
+      handshakeTimeout: options.handshakeTimeoutMs,
     },
     (req, res) => {
       // The allow-list is checked again for every request, before the app: a socket refused at the TLS layer must
@@ -101,6 +107,13 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
     },
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Only HTTP parser errors get an answer. https.Server passes TLS failures (a handshake timeout among them) here
+    // too, where no HTTP answer is possible and end() would leave the connection open; a headers timeout (a slow
+    // sender) has no request to answer either.
+    if (!err.code?.startsWith('HPE_')) {
+      socket.destroy();
+      return;
+    }
     log.debug({ code: err.code }, 'malformed HTTP refused');
     if (socket.writable) {
       socket.end(parserRefusal(err.code));
@@ -108,6 +121,27 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
       socket.destroy();
     }
   });
+  server.maxConnections = options.maxConnections;
+  server.on('drop', () => log.warn({ maxConnections: options.maxConnections }, 'connection refused: connection cap reached'));
+  // Every TCP connection until it closes, and which of them finished the handshake: Node's closeAllConnections() only
+  // knows connections that reached HTTP, so one that never sent a ClientHello would hold close() open.
+  const sockets = new Set<Socket>();
+  const secured = new WeakSet<object>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    // Node's TLSSocket keeps the TCP socket it wraps as `_parent`.
+    secured.add((socket as TLSSocket & { _parent?: object })._parent ?? socket);
+  });
+  const destroyUnhandshaken = (): void => {
+    for (const socket of sockets) {
+      if (!secured.has(socket)) {
+        socket.destroy();
+      }
+    }
+  };
   server.keepAliveTimeout = options.keepAliveTimeoutMs;
   server.headersTimeout = options.keepAliveTimeoutMs + 5000;
   server.prependListener('secureConnection', (socket: TLSSocket) => {
@@ -141,6 +175,8 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
             res.shouldKeepAlive = false;
           });
           const closed = new Promise<void>((done) => server.close(() => done()));
+          // Nothing to finish on a connection still in its handshake: no request has been read from it.
+          destroyUnhandshaken();
           const poll = setInterval(() => server.closeIdleConnections(), 50);
           const bound = setTimeout(() => server.closeAllConnections(), boundMs);
           try {
