@@ -11,6 +11,7 @@ import { unknownVariables } from './config/variables.js';
 import { createLogger, type Logger } from './logging.js';
 import { ensureDevCerts } from './dev/certs.js';
 import { isListening, startRedisChild } from './dev/redis-child.js';
+import { forgetDevRedisUrl, recordDevRedisUrl } from './dev/redis-url-file.js';
 import { createApp } from './http/app.js';
 import { listenReceiver, type ReceiverServer } from './http/server.js';
 import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
@@ -87,6 +88,10 @@ async function devDefaults(config: Readonly<Config>, log: Logger, stack: Stopper
   if (config.redis.embedded && !(await isListening(url.hostname, Number(url.port || 6379)))) {
     const child = await startRedisChild(path.join(config.dataDir, 'redis'));
     stack.push({ name: 'redis-server child', stop: () => child.stop() });
+    // The CLI run beside `npm start` finds this Redis through the record (src/dev/redis-url-file.ts); gone on a clean
+    // stop, before the child itself stops.
+    recordDevRedisUrl(config.dataDir, child.url);
+    stack.push({ name: 'redis-server child record', stop: async () => forgetDevRedisUrl(config.dataDir, child.url) });
     redisUrl = child.url;
     log.info({ port: child.port, dir: child.dir }, 'started a private redis-server (AOF on) because nothing answered at REDIS_URL');
   }

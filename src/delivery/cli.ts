@@ -1,14 +1,11 @@
 /*
- * `bars-bridge dead-letters …`: the ops view of messages a lane gave up on. The CLI dispatcher (src/bin) owns
- * process set-up; this module only parses its own arguments and prints ids, codes and reasons (never HL7 text).
- *
- *   dead-letters list [--destination D]
- *   dead-letters show <destination> <messageId>
- *   dead-letters replay <destination> <messageId> --actor WHO [--new-control-id [ID]] [--reason TEXT]
- *   dead-letters drop <destination> <messageId> --actor WHO [--reason TEXT]
- *   dead-letters audit [--limit N]
+ * `bars-bridge dead-letters …`: the ops view of messages a lane gave up on. Prints ids, codes and reasons (never HL7
+ * text); replay and drop are audited with --actor. Exit codes: 0 ok, 1 not found / failed / Redis unreachable,
+ * 2 usage.
  */
-import { Redis } from 'ioredis';
+import { Command } from 'commander';
+import { actorOption, integer, jsonOption, printJson, type Cli, type CliIo } from '../cli/context.js';
+import { openCliRedis, redisOptions, type RedisCliOptions } from '../cli/redis.js';
 import {
   DeadLetterNotFoundError,
   dropDeadLetter,
@@ -19,114 +16,144 @@ import {
 } from './dead-letters.js';
 import type { DeliveryStore } from './history.js';
 
-/** How the command reaches Redis; defaults come from REDIS_URL and BARS_PREFIX. */
-export interface DeadLettersCliOptions {
-  readonly redisUrl?: string;
-  readonly prefix?: string;
+interface Common extends RedisCliOptions {
+  readonly json?: boolean;
 }
 
-const USAGE = `usage: bars-bridge dead-letters list [--destination D]
-       bars-bridge dead-letters show <destination> <messageId>
-       bars-bridge dead-letters replay <destination> <messageId> --actor WHO [--new-control-id [ID]] [--reason TEXT]
-       bars-bridge dead-letters drop <destination> <messageId> --actor WHO [--reason TEXT]
-       bars-bridge dead-letters audit [--limit N]
-`;
-
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string | true>;
+/** Options of `dead-letters list`. */
+export interface ListOptions extends Common {
+  readonly destination?: string;
 }
 
-function parse(argv: readonly string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    if (arg.startsWith('--')) {
-      const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith('--')) {
-        flags.set(arg.slice(2), next);
-        i += 1;
-      } else {
-        flags.set(arg.slice(2), true);
-      }
-    } else {
-      positional.push(arg);
-    }
-  }
-  return { positional, flags };
+/** Options of `dead-letters replay`. */
+export interface ReplayOptions extends Common {
+  readonly actor: string;
+  /** true: a fresh MSH-10 is generated; a string: that MSH-10. */
+  readonly newControlId?: string | true;
+  readonly reason?: string;
 }
 
-const str = (v: string | true | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+/** Options of `dead-letters drop`. */
+export interface DropOptions extends Common {
+  readonly actor: string;
+  readonly reason?: string;
+}
 
-/**
- * Runs `dead-letters <sub-command>`.
- * @param argv - arguments after `dead-letters`.
- * @param out - where to print.
- * @returns process exit code (0 ok, 1 not found / failed, 2 usage).
- */
-export async function deadLettersCommand(
-  argv: readonly string[],
-  out: NodeJS.WritableStream,
-  options: DeadLettersCliOptions = {},
-): Promise<number> {
-  const { positional, flags } = parse(argv);
-  const [sub, destination, messageId] = positional;
-  const needsTarget = sub === 'show' || sub === 'replay' || sub === 'drop';
-  const needsActor = sub === 'replay' || sub === 'drop';
-  const actor = str(flags.get('actor'));
-  if (!sub || !['list', 'show', 'replay', 'drop', 'audit'].includes(sub) || (needsTarget && (!destination || !messageId)) || (needsActor && !actor)) {
-    out.write(USAGE);
-    return 2;
-  }
-  const redis = new Redis(options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
-    enableOfflineQueue: false,
-    lazyConnect: true,
-  });
-  const store: DeliveryStore = { redis, prefix: options.prefix ?? process.env.REDIS_PREFIX ?? '{bars}' };
+/** Options of `dead-letters audit`. */
+export interface AuditOptions extends Common {
+  readonly limit: number;
+}
+
+/** Runs `work` on the configured Redis; a dead letter that is not there is a failure (exit 1) with its message. */
+async function withStore(io: CliIo, options: RedisCliOptions, work: (store: DeliveryStore) => Promise<number>): Promise<number> {
+  const { redis, prefix, close } = await openCliRedis(io.env, options);
   try {
-    await redis.connect();
-    switch (sub) {
-      case 'list': {
-        const list = await listDeadLetters(store, { ...(str(flags.get('destination')) ? { destination: str(flags.get('destination'))! } : {}) });
-        for (const d of list) {
-          out.write(`${d.deadLetteredAt}  ${d.destination}  ${d.messageId}  MSH-10 ${d.controlId}  ${d.reason}  attempts ${d.attempts}  ${d.detail}\n`);
-        }
-        out.write(`${list.length} dead letter(s)\n`);
-        return 0;
-      }
-      case 'show': {
-        const { deadLetter, history } = await showDeadLetter(store, destination!, messageId!);
-        out.write(`${JSON.stringify({ deadLetter, history }, null, 2)}\n`);
-        return 0;
-      }
-      case 'replay': {
-        const fresh = flags.get('new-control-id');
-        const controlId = await replayDeadLetter(store, destination!, messageId!, {
-          actor: actor!,
-          controlId: fresh === undefined ? { mode: 'same' } : { mode: 'new', ...(typeof fresh === 'string' ? { controlId: fresh } : {}) },
-          ...(str(flags.get('reason')) ? { reason: str(flags.get('reason'))! } : {}),
-        });
-        out.write(`replayed ${destination}/${messageId} with MSH-10 ${controlId} (back of the lane)\n`);
-        return 0;
-      }
-      case 'drop': {
-        await dropDeadLetter(store, destination!, messageId!, { actor: actor!, ...(str(flags.get('reason')) ? { reason: str(flags.get('reason'))! } : {}) });
-        out.write(`dropped ${destination}/${messageId}\n`);
-        return 0;
-      }
-      default: {
-        const entries = await readDeadLetterAudit(store, Number(str(flags.get('limit')) ?? 100));
-        for (const e of entries) {
-          out.write(`${e.at}  ${e.actor}  ${e.action}  ${e.destination}/${e.messageId}  ${e.detail}\n`);
-        }
-        return 0;
-      }
-    }
+    return await work({ redis, prefix });
   } catch (err) {
-    out.write(`dead-letters: ${err instanceof DeadLetterNotFoundError ? err.message : (err as Error).message}\n`);
-    return 1;
+    if (err instanceof DeadLetterNotFoundError) {
+      io.err.write(`dead-letters: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
   } finally {
-    redis.disconnect();
+    close();
   }
+}
+
+/** `dead-letters list|show|replay|drop|audit`. */
+export function deadLettersCommand(cli: Cli): Command {
+  const group = new Command('dead-letters').description('messages that failed delivery for good: inspect, replay (same or new MSH-10), drop');
+  const sub = (name: string, description: string): Command => group.command(name).description(description);
+
+  sub('list', 'every dead letter: when, destination, message id, MSH-10, reason, attempts')
+    .option('--destination <name>', 'only this destination')
+    .action(
+      cli.action((options: ListOptions) =>
+        withStore(cli, options, async (store) => {
+          const list = await listDeadLetters(store, options.destination ? { destination: options.destination } : {});
+          if (options.json) {
+            printJson(cli.out, list);
+            return 0;
+          }
+          for (const d of list) {
+            cli.out.write(`${d.deadLetteredAt}  ${d.destination}  ${d.messageId}  MSH-10 ${d.controlId}  ${d.reason}  attempts ${d.attempts}  ${d.detail}\n`);
+          }
+          cli.out.write(`${list.length} dead letter(s)\n`);
+          return 0;
+        }),
+      ),
+    );
+
+  sub('show', 'one dead letter with its delivery history (every attempt and ACK code), as JSON')
+    .argument('<destination>')
+    .argument('<messageId>')
+    .action(
+      cli.action((destination: string, messageId: string, options: Common) =>
+        withStore(cli, options, async (store) => {
+          printJson(cli.out, await showDeadLetter(store, destination, messageId));
+          return 0;
+        }),
+      ),
+    );
+
+  sub('replay', 'put a dead letter back at the end of its lane, with the same MSH-10 or a new one')
+    .argument('<destination>')
+    .argument('<messageId>')
+    .addOption(actorOption(cli.env))
+    .option('--new-control-id [id]', 'send with a new MSH-10 (generated, or the one given) instead of the original')
+    .option('--reason <text>', 'why, for the audit log')
+    .action(
+      cli.action((destination: string, messageId: string, options: ReplayOptions) =>
+        withStore(cli, options, async (store) => {
+          const fresh = options.newControlId;
+          const controlId = await replayDeadLetter(store, destination, messageId, {
+            actor: options.actor,
+            controlId: fresh === undefined ? { mode: 'same' } : { mode: 'new', ...(typeof fresh === 'string' ? { controlId: fresh } : {}) },
+            ...(options.reason ? { reason: options.reason } : {}),
+          });
+          if (options.json) {printJson(cli.out, { replayed: { destination, messageId, controlId } });}
+          else {cli.out.write(`replayed ${destination}/${messageId} with MSH-10 ${controlId} (back of the lane)\n`);}
+          return 0;
+        }),
+      ),
+    );
+
+  sub('drop', 'give up on a dead letter for good (kept in the audit log)')
+    .argument('<destination>')
+    .argument('<messageId>')
+    .addOption(actorOption(cli.env))
+    .option('--reason <text>', 'why, for the audit log')
+    .action(
+      cli.action((destination: string, messageId: string, options: DropOptions) =>
+        withStore(cli, options, async (store) => {
+          await dropDeadLetter(store, destination, messageId, { actor: options.actor, ...(options.reason ? { reason: options.reason } : {}) });
+          if (options.json) {printJson(cli.out, { dropped: { destination, messageId } });}
+          else {cli.out.write(`dropped ${destination}/${messageId}\n`);}
+          return 0;
+        }),
+      ),
+    );
+
+  sub('audit', 'the latest replay and drop actions: when, who, what')
+    .option('--limit <n>', 'how many entries', integer(1), 100)
+    .action(
+      cli.action((options: AuditOptions) =>
+        withStore(cli, options, async (store) => {
+          const entries = await readDeadLetterAudit(store, options.limit);
+          if (options.json) {
+            printJson(cli.out, entries);
+            return 0;
+          }
+          for (const e of entries) {
+            cli.out.write(`${e.at}  ${e.actor}  ${e.action}  ${e.destination}/${e.messageId}  ${e.detail}\n`);
+          }
+          return 0;
+        }),
+      ),
+    );
+  // The options every sub-command shares, listed after its own.
+  for (const command of group.commands) {
+    redisOptions(command.addOption(jsonOption()));
+  }
+  return group;
 }

@@ -1,12 +1,13 @@
 /*
- * Tool commands of the mapping engine, called by the bars-bridge CLI dispatcher:
- *   bars-bridge map <mapping> <bundle.json> [--explain] [--mappings <dir>] [--workflow <workflow>]
- *   bars-bridge mappings test [--mappings <dir>]
- * Exit codes: 0 success, 1 mapping/golden failure, 2 usage error.
+ * Tool commands of the mapping engine (`bars-bridge map`, `bars-bridge mappings test`). Each command's options are
+ * declared once, on its commander definition, and arrive typed in its options interface; a new option is one
+ * `.option(…)` line and one field. Exit codes: 0 success, 1 mapping/golden failure, 2 usage error.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Bundle, StoredMessage, Workflow } from '../bars/types.js';
+import { Command, Option } from 'commander';
+import { WORKFLOWS, type Bundle, type StoredMessage, type Workflow } from '../bars/types.js';
+import { jsonOption, printJson, type Cli, type CliIo } from '../cli/context.js';
 import { MappingError } from './errors.js';
 import { formatExplain } from './explain.js';
 import { goldenDiff, GOLDEN_CONTROL_ID, GOLDEN_NOW, listGoldenCases, renderGoldenCase } from './golden.js';
@@ -16,101 +17,125 @@ import { storedMessageFromBundle } from './stored-message.js';
 
 const DEFAULT_DIR = 'mappings';
 
-function option(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(name);
-  if (i < 0) {return undefined;}
-  const v = argv[i + 1];
-  argv.splice(i, 2);
-  return v;
+const mappingsDirOption = (): Option => new Option('--mappings <dir>', 'mappings directory').default(DEFAULT_DIR);
+
+/** Options of `map`. */
+export interface MapOptions {
+  readonly mappings: string;
+  readonly explain?: boolean;
+  readonly workflow?: Workflow;
+  readonly json?: boolean;
 }
 
-function flag(argv: string[], name: string): boolean {
-  const i = argv.indexOf(name);
-  if (i >= 0) {argv.splice(i, 1);}
-  return i >= 0;
+/** Options of `mappings test`. */
+export interface MappingsTestOptions {
+  readonly mappings: string;
+  readonly json?: boolean;
 }
 
-function load(dir: string, out: NodeJS.WritableStream): MappingRegistry | undefined {
+/** `map <mapping> <bundle>`. */
+export function mapCommand(cli: Cli): Command {
+  return new Command('map')
+    .summary('print what a mapping makes of a message (--explain: which rule filled each field)')
+    .description(
+      'print what a mapping makes of a message (HL7 segments one per line), with a fixed clock and control id like the golden cases',
+    )
+    .argument('<mapping>', 'mapping id (e.g. referral-new.ref-i12) or the path of a rule file')
+    .argument('<bundle>', 'a stored message JSON, or a bare BaRS Bundle JSON (then the receiver is simulated: workflow inferred, planned Encounter added)')
+    .option('--explain', 'also print which rule filled each field')
+    .addOption(mappingsDirOption())
+    .addOption(new Option('--workflow <workflow>', 'workflow of a bare Bundle (default: inferred)').choices(WORKFLOWS))
+    .addOption(jsonOption())
+    .action(cli.action((mapping: string, bundle: string, options: MapOptions) => runMap(mapping, bundle, options, cli)));
+}
+
+/** `mappings test` (and the `mappings` group it belongs to). */
+export function mappingsCommand(cli: Cli): Command {
+  const mappings = new Command('mappings').description('mapping rule tools: golden cases');
+  mappings
+    .command('test')
+    .description('run every golden case under <mappings>/tests: ok/FAIL per case, a line/field diff for each failure')
+    .addOption(mappingsDirOption())
+    .addOption(jsonOption())
+    .action(cli.action((options: MappingsTestOptions) => runMappingsTest(options, cli)));
+  return mappings;
+}
+
+function load(dir: string, io: CliIo, json: boolean | undefined): MappingRegistry | undefined {
   try {
     return loadMappings(dir);
   } catch (err) {
     if (!(err instanceof MappingError)) {throw err;}
-    out.write(`${err.message}\n`);
+    if (json) {printJson(io.out, { ok: false, problems: err.problems });}
+    else {io.out.write(`${err.message}\n`);}
     return undefined;
   }
 }
 
-/**
- * `bars-bridge map <mapping> <bundle.json> [--explain]`: renders one message with one mapping and prints the result
- * (HL7 segments one per line). `<mapping>` is a mapping id or the path of a rule file; `<bundle.json>` is a
- * StoredMessage or a bare BaRS Bundle (then the receiver's view is simulated: workflow inferred, planned Encounter
- * added). Uses a fixed clock and control id, like the golden cases, so runs are comparable.
- */
-export async function mapCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const args = [...argv];
-  const explain = flag(args, '--explain');
-  let dir = option(args, '--mappings') ?? DEFAULT_DIR;
-  const workflow = option(args, '--workflow') as Workflow | undefined;
-  if (args.length !== 2) {
-    out.write('usage: bars-bridge map <mapping> <bundle.json> [--explain] [--mappings <dir>] [--workflow <workflow>]\n');
-    return 2;
-  }
-  const input = args[1];
-  let mappingId = args[0];
+/** Renders one message with one mapping and prints the result. */
+export async function runMap(mappingRef: string, input: string, options: MapOptions, io: CliIo): Promise<number> {
+  let dir = options.mappings;
+  let mappingId = mappingRef;
   if (/\.ya?ml$/.test(mappingId)) {
     dir = path.dirname(mappingId);
     mappingId = path.basename(mappingId).replace(/\.ya?ml$/, '');
   }
-  const registry = load(dir, out);
+  const registry = load(dir, io, options.json);
   if (!registry) {return 1;}
   const mapping = registry.get(mappingId);
   if (!mapping) {
-    out.write(`no mapping '${mappingId}' in ${dir} (have: ${registry.mappings.map((m) => m.id).join(', ')})\n`);
+    io.err.write(`no mapping '${mappingId}' in ${dir} (have: ${registry.mappings.map((m) => m.id).join(', ')})\n`);
     return 2;
   }
   let msg: StoredMessage;
   try {
     const json = JSON.parse(readFileSync(input, 'utf8')) as Bundle | StoredMessage;
-    msg = 'bundle' in json && 'workflow' in json ? (json as StoredMessage) : storedMessageFromBundle(json as Bundle, { workflow });
+    msg = 'bundle' in json && 'workflow' in json ? (json as StoredMessage) : storedMessageFromBundle(json as Bundle, { workflow: options.workflow });
   } catch (err) {
-    out.write(`cannot read ${input}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.err.write(`cannot read ${input}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
   try {
     const { output, trace } = renderWithTrace(mapping, msg, { now: GOLDEN_NOW, controlId: GOLDEN_CONTROL_ID });
-    out.write(output.text.replace(/\r\n?/g, '\n'));
-    if (explain) {out.write(`\n# explain: ${mapping.id} (${mapping.file})\n${formatExplain(trace)}\n`);}
+    const text = output.text.replace(/\r\n?/g, '\n');
+    if (options.json) {
+      printJson(io.out, { ok: true, mapping: mapping.id, file: mapping.file, output: text, ...(options.explain ? { explain: trace } : {}) });
+      return 0;
+    }
+    io.out.write(text);
+    if (options.explain) {io.out.write(`\n# explain: ${mapping.id} (${mapping.file})\n${formatExplain(trace)}\n`);}
     return 0;
   } catch (err) {
     if (!(err instanceof MappingError)) {throw err;}
-    out.write(`${err.message}\n`);
+    if (options.json) {printJson(io.out, { ok: false, mapping: mapping.id, problems: err.problems });}
+    else {io.out.write(`${err.message}\n`);}
     return 1;
   }
 }
 
-/**
- * `bars-bridge mappings test`: runs every golden case under `<mappings>/tests` and prints `ok`/`FAIL` per case, with
- * a line/field diff for each failure. Returns 0 when all pass, 1 otherwise.
- */
-export async function mappingsTestCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const args = [...argv];
-  const dir = option(args, '--mappings') ?? DEFAULT_DIR;
-  const registry = load(dir, out);
+/** Runs every golden case; 0 when all pass, 1 otherwise. */
+export async function runMappingsTest(options: MappingsTestOptions, io: CliIo): Promise<number> {
+  const dir = options.mappings;
+  const registry = load(dir, io, options.json);
   if (!registry) {return 1;}
   const { cases, problems } = listGoldenCases(dir);
-  for (const p of problems) {out.write(`FAIL ${p}\n`);}
-  let failed = problems.length;
-  for (const c of cases) {
+  const results = cases.map((c) => {
     const expected = readFileSync(c.expected, 'utf8').replace(/\r\n?/g, '\n');
     const actual = renderGoldenCase(registry, c);
-    if (actual === expected) {out.write(`ok   ${c.mappingId}/${c.name}\n`);}
-    else {
-      failed++;
-      out.write(`FAIL ${c.mappingId}/${c.name} (${c.expected})\n${goldenDiff(expected, actual, c.kind)}\n`);
-    }
+    return { mapping: c.mappingId, name: c.name, expected: c.expected, ok: actual === expected, diff: actual === expected ? undefined : goldenDiff(expected, actual, c.kind) };
+  });
+  const untested = registry.mappings.filter((m) => !cases.some((c) => c.mappingId === m.id)).map((m) => m.id);
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed + problems.length;
+  if (options.json) {
+    printJson(io.out, { passed, failed, cases: results, problems, untested });
+    return failed === 0 ? 0 : 1;
   }
-  const untested = registry.mappings.filter((m) => !cases.some((c) => c.mappingId === m.id));
-  for (const m of untested) {out.write(`note ${m.id} has no golden case\n`);}
-  out.write(`${cases.length - (failed - problems.length)} passed, ${failed} failed\n`);
+  for (const p of problems) {io.out.write(`FAIL ${p}\n`);}
+  for (const r of results) {
+    io.out.write(r.ok ? `ok   ${r.mapping}/${r.name}\n` : `FAIL ${r.mapping}/${r.name} (${r.expected})\n${r.diff}\n`);
+  }
+  for (const id of untested) {io.out.write(`note ${id} has no golden case\n`);}
+  io.out.write(`${passed} passed, ${failed} failed\n`);
   return failed === 0 ? 0 : 1;
 }

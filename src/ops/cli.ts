@@ -1,13 +1,13 @@
 /*
- * Ops commands: `trace` (the whole story of a message), `queues` (depths, oldest jobs, lane heads) and `pas-events`
- * (PAS events kept without a status change). They print for people by default and JSON with --json; they exit 0 when
- * they ran, 1 when nothing was found, 2 on usage errors.
+ * Ops commands: `trace` (the whole story of a message) and `queues` (depths, oldest jobs, lane heads). Both print for
+ * people by default and JSON with --json; both exit 0 when they ran, 1 when nothing was found or Redis is
+ * unreachable, 2 on usage errors.
  */
 import os from 'node:os';
+import { Command } from 'commander';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { createProducerConnection } from '../store/redis.js';
-import type { Config } from '../config/schema.js';
+import { actorOption, jsonOption, printJson, type Cli, type CliIo } from '../cli/context.js';
+import { openCliRedis, redisOptions, type RedisCliOptions } from '../cli/redis.js';
 import { getLaneStatus } from '../delivery/lanes.js';
 import { INBOUND_QUEUE } from '../queues/inbound.js';
 import { sequencerStatus } from '../queues/sequencer.js';
@@ -15,45 +15,55 @@ import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
 import { MessageStore } from '../store/message-store.js';
 import { destinationsOf } from '../runtime.js';
 import { formatTrace, trace } from './trace.js';
-import { listKeptEvents } from '../pas-events/kept.js';
 
-/** A connection for a one-off command: fails with a clear message rather than waiting for a Redis that is down. */
-async function connect(config: Readonly<Config>): Promise<Redis> {
-  const redis = createProducerConnection({ ...config.redis, commandTimeoutMs: 5000 });
-  const ready = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), 3000);
-    redis.once('ready', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  if (!ready) {
-    redis.disconnect();
-    throw new Error(`Redis at ${config.redis.url.replace(/\/\/[^@]*@/, '//***@')} does not answer`);
-  }
-  return redis;
+/** Options of `trace`. */
+export interface TraceOptions extends RedisCliOptions {
+  readonly actor: string;
+  readonly json?: boolean;
 }
 
-export async function traceCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
-  const key = argv.find((a) => !a.startsWith('--'));
-  if (!key) {
-    out.write('usage: bars-bridge trace <request-id | bundle-id | receiver-id | MSH-10 | NHS number | reference> [--json]\n');
-    return 2;
-  }
-  const redis = await connect(config);
+/** Options of `queues`. */
+export interface QueuesOptions extends RedisCliOptions {
+  readonly json?: boolean;
+}
+
+/** `trace <key>`. */
+export function traceCommand(cli: Cli): Command {
+  return redisOptions(
+    new Command('trace')
+      .summary('the whole story of a message')
+      .description('the whole story of a message: records, versions, outputs, delivery attempts, PAS events, responses (the look-up is audited)')
+      .argument('<key>', 'request id, Bundle id, our message id, MSH-10, NHS number or our reference (BB-…)')
+      .addOption(actorOption(cli.env, `${os.userInfo().username}@${os.hostname()} (cli)`))
+      .addOption(jsonOption()),
+  ).action(cli.action((key: string, options: TraceOptions) => runTrace(key, options, cli)));
+}
+
+/** `queues`. */
+export function queuesCommand(cli: Cli): Command {
+  return redisOptions(
+    new Command('queues')
+      .description('queue depths and oldest waiting jobs, delivery lane heads, receipt-order backlog')
+      .addOption(jsonOption()),
+  ).action(cli.action((options: QueuesOptions) => runQueues(options, cli)));
+}
+
+/** Looks a message up (the look-up is audited with the actor); 1 when nothing matches. */
+export async function runTrace(key: string, options: TraceOptions, io: CliIo): Promise<number> {
+  const { redis, prefix, close } = await openCliRedis(io.env, options);
   try {
-    const actor = process.env.BARS_ACTOR ?? `${os.userInfo().username}@${os.hostname()} (cli)`;
-    const result = await trace(new MessageStore(redis, config.redis.prefix), key, actor);
-    out.write(argv.includes('--json') ? `${JSON.stringify(result, null, 2)}\n` : formatTrace(result));
+    const result = await trace(new MessageStore(redis, prefix), key, options.actor);
+    if (options.json) {printJson(io.out, result);}
+    else {io.out.write(formatTrace(result));}
     return result.records.length > 0 ? 0 : 1;
   } finally {
-    redis.disconnect();
+    close();
   }
 }
 
-export async function queuesCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
-  const redis = await connect(config);
-  const prefix = config.redis.prefix;
+/** Prints queue, lane and sequencer state. */
+export async function runQueues(options: QueuesOptions, io: CliIo): Promise<number> {
+  const { redis, prefix, config, close } = await openCliRedis(io.env, options);
   const queues = [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map((name) => new Queue(name, { connection: redis, prefix }));
   try {
     const rows = await Promise.all(
@@ -65,40 +75,21 @@ export async function queuesCommand(argv: readonly string[], out: NodeJS.Writabl
     );
     const laneRows = await Promise.all(destinationsOf(config).map((d) => getLaneStatus({ redis, prefix }, d.name)));
     const sequence = await sequencerStatus(redis, prefix);
-    if (argv.includes('--json')) {
-      out.write(`${JSON.stringify({ queues: rows, lanes: laneRows, sequence }, null, 2)}\n`);
+    if (options.json) {
+      printJson(io.out, { queues: rows, lanes: laneRows, sequence });
       return 0;
     }
     for (const r of rows) {
-      out.write(`${r.queue.padEnd(12)} waiting ${r.waiting}  active ${r.active}  delayed ${r.delayed}  failed ${r.failed}  completed ${r.completed}  oldest waiting ${r.oldestWaitingSeconds}s\n`);
+      io.out.write(`${r.queue.padEnd(12)} waiting ${r.waiting}  active ${r.active}  delayed ${r.delayed}  failed ${r.failed}  completed ${r.completed}  oldest waiting ${r.oldestWaitingSeconds}s\n`);
     }
     for (const l of laneRows) {
       const head = l.head ? `head ${l.head.messageId} MSH-10 ${l.head.controlId} ${l.head.status}, attempt ${l.head.attempts}${l.head.lastOutcome ? `, last ${l.head.lastOutcome}` : ''}` : 'idle';
-      out.write(`lane ${l.destination.padEnd(7)} waiting ${l.waiting}  ${head}\n`);
+      io.out.write(`lane ${l.destination.padEnd(7)} waiting ${l.waiting}  ${head}\n`);
     }
-    out.write(`receipt order: ${sequence.received} received, ${sequence.flushed} handed to lanes, ${sequence.ready} mapped and waiting for an earlier message\n`);
+    io.out.write(`receipt order: ${sequence.received} received, ${sequence.flushed} handed to lanes, ${sequence.ready} mapped and waiting for an earlier message\n`);
     return 0;
   } finally {
     await Promise.all(queues.map((q) => q.close()));
-    redis.disconnect();
-  }
-}
-
-/** PAS events that changed nothing (no rule for their type, or no record of ours), within PAS_EVENTS_RETENTION_DAYS. */
-export async function pasEventsCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
-  const redis = await connect(config);
-  try {
-    const events = await listKeptEvents(redis, config.redis.prefix, { now: Date.now(), retentionMs: config.pasEvents.retentionDays * 86_400_000 });
-    if (argv.includes('--json')) {
-      out.write(`${JSON.stringify({ retentionDays: config.pasEvents.retentionDays, events }, null, 2)}\n`);
-      return 0;
-    }
-    out.write(`PAS events kept without a status change (last ${config.pasEvents.retentionDays} days): ${events.length}\n`);
-    for (const e of events) {
-      out.write(`${e.keptAt}  ${e.kind.padEnd(9)}  ${e.messageType.padEnd(7)}  from ${e.sender}  MSH-10 ${e.controlId}  event ${e.eventId}\n`);
-    }
-    return 0;
-  } finally {
-    redis.disconnect();
+    close();
   }
 }
