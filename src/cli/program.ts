@@ -5,12 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { loadConfig, ConfigError } from '../config/load.js';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { certsCommand, pasSimCommand, sendCommand } from '../dev/cli.js';
 import { mapCommand, mappingsCommand } from '../mapping/cli.js';
 import { queuesCommand, traceCommand } from '../ops/cli.js';
-import { shutdownOnSignals, start } from '../runtime.js';
 import { CliFailure, type Cli, type CliIo } from './context.js';
 
 /** `start [--web] [--worker]`: runs until SIGTERM/SIGINT (shutdownOnSignals exits the process). */
@@ -22,6 +20,7 @@ function startCommand(cli: Cli): Command {
     .option('--worker', 'only the queue workers: mapping, delivery lanes, PAS events, responses (the Procfile worker process)')
     .action(
       cli.action(async (options: { web?: boolean; worker?: boolean }) => {
+        const [{ loadConfig }, { shutdownOnSignals, start }] = await Promise.all([import('../config/load.js'), import('../runtime.js')]);
         const running = await start({ web: !!options.web || !options.worker, worker: !!options.worker || !options.web, config: loadConfig(cli.env) });
         // SIGTERM/SIGINT: stop in reverse order of start-up, bounded; the process exits from there.
         shutdownOnSignals(running);
@@ -106,7 +105,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // commander has printed the message (or the help / version asked for).
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof ConfigError) {
+    // By name: the configuration module is loaded only by the commands that need it.
+    if (err instanceof Error && err.name === 'ConfigError') {
       io.err.write(`${err.message}\n`);
       return 2;
     }

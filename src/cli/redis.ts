@@ -4,27 +4,13 @@
  * nothing answers on the default URL — the private one it recorded in `<dataDir>/redis/url`, else the default URL.
  * When none answers the command fails (exit 1) naming every URL it tried and the key prefix, never with a stack trace.
  */
-import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { isListening } from '../dev/redis-child.js';
 import { devRedisUrlFile, readDevRedisUrl } from '../dev/redis-url-file.js';
 import { createProducerConnection } from '../store/redis.js';
-import { CliFailure, type Env } from './context.js';
-
-/** Options every command that reads Redis takes. */
-export interface RedisCliOptions {
-  readonly redisUrl?: string;
-  readonly redisPrefix?: string;
-}
-
-/** Adds `--redis-url` and `--redis-prefix` (same names on every command that reads Redis). */
-export function redisOptions(command: Command): Command {
-  return command
-    .option('--redis-url <url>', 'Redis to use (default: REDIS_URL, else the development Redis `npm start` recorded in .dev/redis/url, else redis://127.0.0.1:6379)')
-    .option('--redis-prefix <prefix>', 'key prefix (default: REDIS_PREFIX, else {bars})');
-}
+import { CliFailure, type Env, type RedisCliOptions } from './context.js';
 
 /** Where a command looked, for the message when nothing answers. */
 export interface RedisTarget {

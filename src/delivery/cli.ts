@@ -4,8 +4,7 @@
  * 2 usage.
  */
 import { Command } from 'commander';
-import { actorOption, integer, jsonOption, printJson, type Cli, type CliIo } from '../cli/context.js';
-import { openCliRedis, redisOptions, type RedisCliOptions } from '../cli/redis.js';
+import { actorOption, integer, jsonOption, printJson, redisOptions, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
 import {
   DeadLetterNotFoundError,
   dropDeadLetter,
@@ -46,6 +45,7 @@ export interface AuditOptions extends Common {
 
 /** Runs `work` on the configured Redis; a dead letter that is not there is a failure (exit 1) with its message. */
 async function withStore(io: CliIo, options: RedisCliOptions, work: (store: DeliveryStore) => Promise<number>): Promise<number> {
+  const { openCliRedis } = await import('../cli/redis.js');
   const { redis, prefix, close } = await openCliRedis(io.env, options);
   try {
     return await work({ redis, prefix });

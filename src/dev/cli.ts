@@ -5,13 +5,13 @@
  */
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { loadConfig } from '../config/load.js';
 import { ACK_CODES, type AckCode } from '../delivery/hl7-header.js';
 import { CliFailure, integer, jsonOption, port, printJson, rate, type Cli, type CliIo } from '../cli/context.js';
-import { ensureDevCerts, readPem } from './certs.js';
-import { startPasSimulator, type PasScenario, type PasSimulator, type ReceivedMessage } from './pas-sim.js';
-import { buildArrivalA04, sendPasEvent } from './pas-sim-events.js';
-import { sendBundle, type SendResult } from './send.js';
+import type { PasScenario, PasSimulator, ReceivedMessage } from './pas-sim.js';
+import type { SendResult } from './send.js';
+
+// What the commands run is loaded when they run (src/cli/context.ts says why).
+const loadConfig = async (env: CliIo['env']) => (await import('../config/load.js')).loadConfig(env);
 
 /** Options of `send`. */
 export interface SendCliOptions {
@@ -67,7 +67,8 @@ function summarise(result: SendResult): Summary {
 
 /** Posts the Bundle; 0 on HTTP 200, 1 otherwise. */
 export async function runSend(file: string, options: SendCliOptions, io: CliIo): Promise<number> {
-  const config = loadConfig(io.env);
+  const config = await loadConfig(io.env);
+  const [{ ensureDevCerts, readPem }, { sendBundle }] = await Promise.all([import('./certs.js'), import('./send.js')]);
   const url = options.url ?? `https://localhost:${config.http.port}`;
   const certs = ensureDevCerts(config.dataDir);
   let result: SendResult;
@@ -106,7 +107,8 @@ export function certsCommand(cli: Cli): Command {
     .addOption(jsonOption())
     .action(
       cli.action(async (options: { json?: boolean }) => {
-        const p = ensureDevCerts(loadConfig(cli.env).dataDir);
+        const { ensureDevCerts } = await import('./certs.js');
+        const p = ensureDevCerts((await loadConfig(cli.env)).dataDir);
         if (options.json) {printJson(cli.out, p);}
         else {cli.out.write(`CA ${p.caCert}\nserver ${p.serverCert}\nclient ${p.clientCert}\n`);}
         return 0;
@@ -199,6 +201,7 @@ export async function runPasSim(options: PasSimCliOptions, io: CliIo): Promise<n
     io.out.write(options.json ? `${JSON.stringify(event)}\n` : `${line}\n`);
   };
   const describe = (m: ReceivedMessage): string => (m.action.kind === 'ack' ? m.action.code : m.action.kind);
+  const { startPasSimulator } = await import('./pas-sim.js');
   let sim: PasSimulator;
   try {
     sim = await startPasSimulator({
@@ -226,7 +229,8 @@ export async function runPasSim(options: PasSimCliOptions, io: CliIo): Promise<n
 
 /** Sends one ADT^A04 arrival and prints the ACK code; 0 on AA/CA, 1 otherwise. */
 export async function runArrival(visitNumber: string, options: ArrivalCliOptions, io: CliIo): Promise<number> {
-  const target = { host: options.eventsHost, port: options.eventsPort ?? loadConfig(io.env).pasEvents.port };
+  const { buildArrivalA04, sendPasEvent } = await import('./pas-sim-events.js');
+  const target = { host: options.eventsHost, port: options.eventsPort ?? (await loadConfig(io.env)).pasEvents.port };
   const controlId = options.controlId ?? `PASSIM${Date.now()}`;
   const text = buildArrivalA04({ controlId, patientId: options.patientId, visitNumber });
   let code: AckCode;

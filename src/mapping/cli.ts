@@ -1,7 +1,8 @@
 /*
  * Tool commands of the mapping engine (`bars-bridge map`, `bars-bridge mappings test`). Each command's options are
  * declared once, on its commander definition, and arrive typed in its options interface; a new option is one
- * `.option(…)` line and one field. Exit codes: 0 success, 1 mapping/golden failure, 2 usage error.
+ * `.option(…)` line and one field. The engine is loaded when a command runs (src/cli/context.ts says why).
+ * Exit codes: 0 success, 1 mapping/golden failure, 2 usage error.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,11 +10,7 @@ import { Command, Option } from 'commander';
 import { WORKFLOWS, type Bundle, type StoredMessage, type Workflow } from '../bars/types.js';
 import { jsonOption, printJson, type Cli, type CliIo } from '../cli/context.js';
 import { MappingError } from './errors.js';
-import { formatExplain } from './explain.js';
-import { goldenDiff, GOLDEN_CONTROL_ID, GOLDEN_NOW, listGoldenCases, renderGoldenCase } from './golden.js';
-import { loadMappings, type MappingRegistry } from './registry.js';
-import { renderWithTrace } from './render.js';
-import { storedMessageFromBundle } from './stored-message.js';
+import type { MappingRegistry } from './registry.js';
 
 const DEFAULT_DIR = 'mappings';
 
@@ -61,7 +58,8 @@ export function mappingsCommand(cli: Cli): Command {
   return mappings;
 }
 
-function load(dir: string, io: CliIo, json: boolean | undefined): MappingRegistry | undefined {
+async function load(dir: string, io: CliIo, json: boolean | undefined): Promise<MappingRegistry | undefined> {
+  const { loadMappings } = await import('./registry.js');
   try {
     return loadMappings(dir);
   } catch (err) {
@@ -80,8 +78,14 @@ export async function runMap(mappingRef: string, input: string, options: MapOpti
     dir = path.dirname(mappingId);
     mappingId = path.basename(mappingId).replace(/\.ya?ml$/, '');
   }
-  const registry = load(dir, io, options.json);
+  const registry = await load(dir, io, options.json);
   if (!registry) {return 1;}
+  const [{ formatExplain }, { GOLDEN_CONTROL_ID, GOLDEN_NOW }, { renderWithTrace }, { storedMessageFromBundle }] = await Promise.all([
+    import('./explain.js'),
+    import('./golden.js'),
+    import('./render.js'),
+    import('./stored-message.js'),
+  ]);
   const mapping = registry.get(mappingId);
   if (!mapping) {
     io.err.write(`no mapping '${mappingId}' in ${dir} (have: ${registry.mappings.map((m) => m.id).join(', ')})\n`);
@@ -116,8 +120,9 @@ export async function runMap(mappingRef: string, input: string, options: MapOpti
 /** Runs every golden case; 0 when all pass, 1 otherwise. */
 export async function runMappingsTest(options: MappingsTestOptions, io: CliIo): Promise<number> {
   const dir = options.mappings;
-  const registry = load(dir, io, options.json);
+  const registry = await load(dir, io, options.json);
   if (!registry) {return 1;}
+  const { goldenDiff, listGoldenCases, renderGoldenCase } = await import('./golden.js');
   const { cases, problems } = listGoldenCases(dir);
   const results = cases.map((c) => {
     const expected = readFileSync(c.expected, 'utf8').replace(/\r\n?/g, '\n');

@@ -5,16 +5,7 @@
  */
 import os from 'node:os';
 import { Command } from 'commander';
-import { Queue } from 'bullmq';
-import { actorOption, jsonOption, printJson, type Cli, type CliIo } from '../cli/context.js';
-import { openCliRedis, redisOptions, type RedisCliOptions } from '../cli/redis.js';
-import { getLaneStatus } from '../delivery/lanes.js';
-import { INBOUND_QUEUE } from '../queues/inbound.js';
-import { sequencerStatus } from '../queues/sequencer.js';
-import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
-import { MessageStore } from '../store/message-store.js';
-import { destinationsOf } from '../runtime.js';
-import { formatTrace, trace } from './trace.js';
+import { actorOption, jsonOption, printJson, redisOptions, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
 
 /** Options of `trace`. */
 export interface TraceOptions extends RedisCliOptions {
@@ -50,6 +41,11 @@ export function queuesCommand(cli: Cli): Command {
 
 /** Looks a message up (the look-up is audited with the actor); 1 when nothing matches. */
 export async function runTrace(key: string, options: TraceOptions, io: CliIo): Promise<number> {
+  const [{ openCliRedis }, { MessageStore }, { formatTrace, trace }] = await Promise.all([
+    import('../cli/redis.js'),
+    import('../store/message-store.js'),
+    import('./trace.js'),
+  ]);
   const { redis, prefix, close } = await openCliRedis(io.env, options);
   try {
     const result = await trace(new MessageStore(redis, prefix), key, options.actor);
@@ -63,6 +59,15 @@ export async function runTrace(key: string, options: TraceOptions, io: CliIo): P
 
 /** Prints queue, lane and sequencer state. */
 export async function runQueues(options: QueuesOptions, io: CliIo): Promise<number> {
+  const [{ openCliRedis }, { Queue }, { getLaneStatus }, { INBOUND_QUEUE }, { sequencerStatus }, { PAS_EVENTS_QUEUE }, { destinationsOf }] = await Promise.all([
+    import('../cli/redis.js'),
+    import('bullmq'),
+    import('../delivery/lanes.js'),
+    import('../queues/inbound.js'),
+    import('../queues/sequencer.js'),
+    import('../pas-events/listener.js'),
+    import('../runtime.js'),
+  ]);
   const { redis, prefix, config, close } = await openCliRedis(io.env, options);
   const queues = [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map((name) => new Queue(name, { connection: redis, prefix }));
   try {

@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { deadLettersCommand } from '../../../src/delivery/cli.js';
+import { runCommand } from '../../helpers/cli.js';
 import { recordDeadLetter } from '../../../src/delivery/dead-letters.js';
 import { enqueueDelivery } from '../../../src/delivery/lanes.js';
 import { adt, testRedis, uniquePrefix } from './helpers.js';
 
 async function run(argv: string[], prefix: string): Promise<{ code: number; text: string }> {
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (c: Buffer) => (text += c.toString()));
-  const code = await deadLettersCommand(argv, out, { redisUrl: process.env.TEST_REDIS_URL!, prefix });
-  return { code, text };
+  const { code, out, err } = await runCommand(['dead-letters', ...argv, '--redis-url', process.env.TEST_REDIS_URL!, '--redis-prefix', prefix], {});
+  return { code, text: out + err };
 }
 
 describe('dead-letters CLI', () => {
@@ -24,6 +20,8 @@ describe('dead-letters CLI', () => {
       assert.equal(list.code, 0);
       assert.match(list.text, /pas {2}m1 {2}MSH-10 C1 {2}ack-AR/);
       assert.ok(!list.text.includes('PID'), 'no HL7 text printed');
+      const json = await run(['list', '--json'], prefix);
+      assert.deepEqual((JSON.parse(json.text) as Array<{ messageId: string; controlId: string }>).map((d) => [d.messageId, d.controlId]), [['m1', 'C1']]);
       assert.equal((await run(['replay', 'pas', 'm1'], prefix)).code, 2);
       const replay = await run(['replay', 'pas', 'm1', '--actor', 'ops:dave', '--new-control-id', 'C1B'], prefix);
       assert.equal(replay.code, 0, replay.text);

@@ -5,7 +5,8 @@ import { readAck, readMessageHeader } from '../../../src/delivery/hl7-header.js'
 import { MllpClient } from '../../../src/delivery/mllp-client.js';
 import { buildAck } from '../../../src/dev/pas-sim-ack.js';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
-import { chooseAction, parsePasSimArgs, startPasSimulator } from '../../../src/dev/pas-sim.js';
+import { chooseAction, startPasSimulator } from '../../../src/dev/pas-sim.js';
+import { runCommand } from '../../helpers/cli.js';
 
 const A04 = 'MSH|^~\\&|BARS|RXX1|PAS|RXX2|20260101000000||ADT^A04^ADT_A01|CTRL42|P|2.4\rPID|1||943\r';
 
@@ -80,37 +81,62 @@ describe('PAS simulator', () => {
     }
   });
 
-  it('parses its command line and rejects bad options', () => {
-    assert.deepEqual(parsePasSimArgs(['--port', '2576', '--nak-rate', '0.1', '--delay-ms', '5']), {
-      port: 2576,
-      host: '127.0.0.1',
-      scenario: { nakRate: 0.1, delayMs: 5 },
-    });
-    assert.throws(() => parsePasSimArgs(['--nak-rate', '2']), /between 0 and 1/);
-    assert.throws(() => parsePasSimArgs(['--bogus']), /unknown option/);
+  it('rejects bad options with exit 2 and says why', async () => {
+    const badRate = await runCommand(['pas-sim', '--nak-rate', '2']);
+    assert.equal(badRate.code, 2);
+    assert.match(badRate.err, /option '--nak-rate <rate>' argument '2' is invalid\. must be between 0 and 1/);
+    const unknown = await runCommand(['pas-sim', '--bogus']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /unknown option '--bogus'/);
+    assert.equal((await runCommand(['pas-sim', '--ack', 'XX'])).code, 2, 'MSA-1 must be an HL7 table 0008 code');
+    assert.equal((await runCommand(['pas-sim', '--port', '70000'])).code, 2);
+  });
+
+  it('pas-sim arrival sends an ADT^A04 carrying the visit number and exits by the ACK code', async () => {
+    const pas = await startPasSimulator();
+    try {
+      const ok = await runCommand(['pas-sim', 'arrival', 'BB-7Q3K9M2T', '--events-port', String(pas.port), '--control-id', 'ARR1']);
+      assert.equal(ok.code, 0, ok.err);
+      assert.equal(ok.out, 'ADT^A04 ARR1 -> AA\n');
+      assert.equal(pas.received[0]!.messageType, 'ADT^A04^ADT_A01');
+      assert.equal(Hl7Message.parse(pas.received[0]!.text).getSegment('PV1')!.getField(19).toString(), 'BB-7Q3K9M2T');
+      pas.setScenario({ ackCode: 'AE' });
+      const refused = await runCommand(['pas-sim', 'arrival', 'BB-1', '--events-port', String(pas.port), '--json']);
+      assert.equal(refused.code, 1);
+      assert.equal((JSON.parse(refused.out) as { ack: string }).ack, 'AE');
+    } finally {
+      await pas.close();
+    }
   });
 
   it('pas-sim command runs until SIGINT and prints ids and codes, not message text', async function () {
-    this.timeout(15000);
+    this.timeout(60000);
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '-e', "import('./src/dev/pas-sim.ts').then((m) => m.pasSimCommand(['--port', '0', '--ack', 'AE'], process.stdout)).then((c) => process.exit(c))"],
+      ['--import', 'tsx', 'src/bin/cli.ts', 'pas-sim', '--port', '0', '--ack', 'AE'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let output = '';
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const deadline = Date.now() + 10000;
-    while (!/listening on 127\.0\.0\.1:(\d+)/.test(output) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
+    try {
+      const deadline = Date.now() + 45000;
+      while (!/listening on 127\.0\.0\.1:(\d+)/.test(output) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
+      const client = new MllpClient({ host: '127.0.0.1', port, connectTimeoutMs: 2000, ackTimeoutMs: 5000, keepAlive: false, reconnect: { initialMs: 50, maxMs: 100 } });
+      assert.equal((await client.send(A04, 'CTRL42')).code, 'AE');
+      await client.close();
+      child.kill('SIGINT');
+      assert.equal(await exit, 0);
+      assert.match(output, /#1 ADT\^A04\^ADT_A01 CTRL42 -> AE/);
+      assert.match(output, /PAS simulator stopped after 1 messages/);
+    } finally {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+      }
     }
-    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
-    const client = new MllpClient({ host: '127.0.0.1', port, connectTimeoutMs: 500, ackTimeoutMs: 1000, keepAlive: false, reconnect: { initialMs: 50, maxMs: 100 } });
-    assert.equal((await client.send(A04, 'CTRL42')).code, 'AE');
-    await client.close();
-    child.kill('SIGINT');
-    assert.equal(await exit, 0);
-    assert.match(output, /#1 ADT\^A04\^ADT_A01 CTRL42 -> AE/);
     assert.ok(!output.includes('PID'), 'no message text printed');
   });
 });

@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import type { Bundle, Resource } from '../../../src/bars/types.js';
-import { mapCommand, mappingsTestCommand } from '../../../src/mapping/cli.js';
 import { fhirToHl7Date, fhirToHl7Ts } from '../../../src/mapping/datetime.js';
 import { loadMappings, MappingError, renderMessage } from '../../../src/mapping/index.js';
 import { storedMessageFromBundle } from '../../../src/mapping/stored-message.js';
+import { runCommand } from '../../helpers/cli.js';
 import { EXAMPLES_DIR, readExample } from './helpers/examples.js';
 
 const OPTS = { now: new Date('2024-03-01T09:30:05Z'), controlId: 'T1' };
@@ -29,11 +28,6 @@ function problemsOf(fn: () => unknown): string[] {
     throw e;
   }
   assert.fail('expected a MappingError');
-}
-
-function sink(): { stream: Writable; text: () => string } {
-  let s = '';
-  return { stream: new Writable({ write: (c, _e, cb) => ((s += String(c)), cb()) }), text: () => s };
 }
 
 describe('FHIR → HL7 date/time', function () {
@@ -129,26 +123,40 @@ describe('mapping render', function () {
 });
 
 describe('mapping CLI commands', function () {
+  const bundle = (name: string): string => `${EXAMPLES_DIR}/${name}`;
+
   it('map prints the HL7 message and, with --explain, the rule behind each value', async function () {
-    const out = sink();
-    const code = await mapCommand(['referral-new.ref-i12', `${EXAMPLES_DIR}/referral-request_new_111-to-ED_APP1_REFREQ01.json`, '--explain'], out.stream);
-    assert.equal(code, 0);
-    assert.match(out.text(), /^MSH\|\^~\\&\|BARS-BRIDGE\|/);
-    assert.match(out.text(), /PID-3\[1\]\.1 +"3478526985"\n +← mappings\/_shared\/pid\.yaml:\d+  iif\(%rep is String, %rep, value\)/);
+    const run = await runCommand(['map', 'referral-new.ref-i12', bundle('referral-request_new_111-to-ED_APP1_REFREQ01.json'), '--explain']);
+    assert.equal(run.code, 0, run.err);
+    assert.match(run.out, /^MSH\|\^~\\&\|BARS-BRIDGE\|/);
+    assert.match(run.out, /PID-3\[1\]\.1 +"3478526985"\n +← mappings\/_shared\/pid\.yaml:\d+  iif\(%rep is String, %rep, value\)/);
+    const json = await runCommand(['map', 'referral-new.ref-i12', bundle('referral-request_new_111-to-ED_APP1_REFREQ01.json'), '--json']);
+    assert.equal(json.code, 0, json.err);
+    const parsed = JSON.parse(json.out) as { ok: boolean; mapping: string; output: string };
+    assert.equal(parsed.mapping, 'referral-new.ref-i12');
+    assert.equal(parsed.output, run.out.slice(0, run.out.indexOf('\n# explain')), 'the same message as the text output');
   });
 
   it('map exits 1 with the problems of a failing message, 2 on usage errors', async function () {
-    const out = sink();
-    assert.equal(await mapCommand(['referral-update.ref-i13', `${EXAMPLES_DIR}/booking-cancel_BOOKREQ02.json`], out.stream), 1);
-    assert.match(out.text(), /RF1-1\.1: required/);
-    assert.equal(await mapCommand(['only-one-arg'], sink().stream), 2);
-    assert.equal(await mapCommand(['no-such-mapping', `${EXAMPLES_DIR}/booking-cancel_BOOKREQ02.json`], sink().stream), 2);
+    const failing = await runCommand(['map', 'referral-update.ref-i13', bundle('booking-cancel_BOOKREQ02.json')]);
+    assert.equal(failing.code, 1);
+    assert.match(failing.out, /RF1-1\.1: required/);
+    const missing = await runCommand(['map', 'only-one-arg']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /missing required argument 'bundle'/);
+    const unknown = await runCommand(['map', 'no-such-mapping', bundle('booking-cancel_BOOKREQ02.json')]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /no mapping 'no-such-mapping' in mappings/);
+    assert.equal((await runCommand(['map', 'referral-new.ref-i12', bundle('booking-cancel_BOOKREQ02.json'), '--workflow', 'nonsense'])).code, 2);
   });
 
   it('mappings test passes on the shipped cases and fails with a field diff on a changed expectation', async function () {
-    const ok = sink();
-    assert.equal(await mappingsTestCommand([], ok.stream), 0);
-    assert.match(ok.text(), /16 passed, 0 failed/);
+    const ok = await runCommand(['mappings', 'test']);
+    assert.equal(ok.code, 0, ok.out);
+    assert.match(ok.out, /16 passed, 0 failed/);
+    const json = await runCommand(['mappings', 'test', '--json']);
+    assert.equal(json.code, 0);
+    assert.deepEqual((({ passed, failed }) => ({ passed, failed }))(JSON.parse(json.out) as { passed: number; failed: number }), { passed: 16, failed: 0 });
 
     const dir = mkdtempSync(path.join(tmpdir(), 'bb-mappings-'));
     try {
@@ -156,10 +164,10 @@ describe('mapping CLI commands', function () {
       const f = path.join(dir, 'tests/referral-cancel.ref-i14/SERVREQ01-revoked.hl7');
       const { readFileSync } = await import('node:fs');
       writeFileSync(f, readFileSync(f, 'utf8').replace('Jones^Julie', 'Jones^Julia'));
-      const bad = sink();
-      assert.equal(await mappingsTestCommand(['--mappings', dir], bad.stream), 1);
-      assert.match(bad.text(), /FAIL referral-cancel\.ref-i14\/SERVREQ01-revoked/);
-      assert.match(bad.text(), /PID-5: expected "Jones\^Julia\^\^\^Mrs\^\^L" got "Jones\^Julie\^\^\^Mrs\^\^L"/);
+      const bad = await runCommand(['mappings', 'test', '--mappings', dir]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.out, /FAIL referral-cancel\.ref-i14\/SERVREQ01-revoked/);
+      assert.match(bad.out, /PID-5: expected "Jones\^Julia\^\^\^Mrs\^\^L" got "Jones\^Julie\^\^\^Mrs\^\^L"/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
