@@ -44,9 +44,14 @@ function version(): string {
   return 'unknown';
 }
 
-/** Applies the run's output streams and exit handling to a command and every sub-command under it. */
+/**
+ * Applies the run's output streams and exit handling to a command and every sub-command under it. Positional
+ * options: an option belongs to the command it follows (`pas-sim arrival BB-1 --json` is arrival's --json, not
+ * pas-sim's).
+ */
 function configure(command: Command, io: CliIo): void {
   command
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.out.write(s), writeErr: (s) => void io.err.write(s) })
     .showHelpAfterError('(add --help for usage)');
