@@ -92,7 +92,7 @@ export const VARIABLES: readonly Variable[] = [
 
   // Read outside the configuration.
   { name: 'LOG_FORMAT', type: 'enum', readBy: 'src/logging.ts' },
-  { name: 'BARS_ACTOR', type: 'string', readBy: 'src/ops/cli.ts (audit actor of CLI look-ups)' },
+  { name: 'BARS_ACTOR', type: 'string', readBy: 'src/cli/context.ts (--actor default: audit actor of CLI look-ups and dead-letter actions)' },
   { name: 'BARS_MAX_OLD_SPACE_MB', type: 'integer', readBy: 'bin/bars-node' },
   { name: 'MALLOC_MMAP_THRESHOLD_', type: 'integer', readBy: 'bin/bars-node (glibc)' },
   { name: 'NODE', type: 'string', readBy: 'bin/bars-node (node binary)' },
