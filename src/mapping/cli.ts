@@ -9,7 +9,6 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { WORKFLOWS, type Bundle, type StoredMessage, type Workflow } from '../bars/types.js';
 import { jsonOption, printJson, type Cli, type CliIo } from '../cli/context.js';
-import { MappingError } from './errors.js';
 import type { MappingRegistry } from './registry.js';
 
 const DEFAULT_DIR = 'mappings';
@@ -59,7 +58,7 @@ export function mappingsCommand(cli: Cli): Command {
 }
 
 async function load(dir: string, io: CliIo, json: boolean | undefined): Promise<MappingRegistry | undefined> {
-  const { loadMappings } = await import('./registry.js');
+  const [{ loadMappings }, { MappingError }] = await Promise.all([import('./registry.js'), import('./errors.js')]);
   try {
     return loadMappings(dir);
   } catch (err) {
@@ -80,7 +79,9 @@ export async function runMap(mappingRef: string, input: string, options: MapOpti
   }
   const registry = await load(dir, io, options.json);
   if (!registry) {return 1;}
-  const [{ formatExplain }, { GOLDEN_CONTROL_ID, GOLDEN_NOW }, { renderWithTrace }, { storedMessageFromBundle }] = await Promise.all([
+  // MappingError from the same (dynamically loaded) module instance as the engine that throws it.
+  const [{ MappingError }, { formatExplain }, { GOLDEN_CONTROL_ID, GOLDEN_NOW }, { renderWithTrace }, { storedMessageFromBundle }] = await Promise.all([
+    import('./errors.js'),
     import('./explain.js'),
     import('./golden.js'),
     import('./render.js'),

@@ -2,7 +2,7 @@
  * Runs one `bars-bridge` command line in this process (the same program as the installed CLI) and collects what it
  * printed on stdout and stderr.
  */
-import { PassThrough } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { Env } from '../../src/cli/context.js';
 import { runCli } from '../../src/cli/program.js';
 
@@ -13,12 +13,11 @@ export interface CliRun {
 }
 
 export async function runCommand(argv: readonly string[], env: Env = process.env): Promise<CliRun> {
-  const out = new PassThrough();
-  const err = new PassThrough();
+  // Writables that collect synchronously: everything printed is in the text when runCli resolves.
   let outText = '';
   let errText = '';
-  out.on('data', (c: Buffer) => (outText += c.toString()));
-  err.on('data', (c: Buffer) => (errText += c.toString()));
+  const out = new Writable({ write: (chunk, _encoding, done) => ((outText += String(chunk)), done()) });
+  const err = new Writable({ write: (chunk, _encoding, done) => ((errText += String(chunk)), done()) });
   const code = await runCli(argv, { out, err, env });
   return { code, out: outText, err: errText };
 }
