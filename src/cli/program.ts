@@ -20,8 +20,9 @@ function startCommand(cli: Cli): Command {
     .option('--worker', 'only the queue workers: mapping, delivery lanes, PAS events, responses (the Procfile worker process)')
     .action(
       cli.action(async (options: { web?: boolean; worker?: boolean }) => {
-        const [{ loadConfig }, { shutdownOnSignals, start }] = await Promise.all([import('../config/load.js'), import('../runtime.js')]);
-        const running = await start({ web: !!options.web || !options.worker, worker: !!options.worker || !options.web, config: loadConfig(cli.env) });
+        const { shutdownOnSignals, start } = await import('../runtime.js');
+        // start() loads the configuration from process.env itself, and then warns about unknown variables.
+        const running = await start({ web: !!options.web || !options.worker, worker: !!options.worker || !options.web });
         // SIGTERM/SIGINT: stop in reverse order of start-up, bounded; the process exits from there.
         shutdownOnSignals(running);
         return new Promise<number>(() => undefined);
