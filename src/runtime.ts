@@ -10,8 +10,8 @@ import { loadConfig } from './config/load.js';
 import { unknownVariables } from './config/variables.js';
 import { createLogger, type Logger } from './logging.js';
 import { ensureDevCerts } from './dev/certs.js';
-import { isListening, startRedisChild } from './dev/redis-child.js';
-import { forgetDevRedisUrl, recordDevRedisUrl } from './dev/redis-url-file.js';
+import { adoptRedisChild, isListening, startRedisChild } from './dev/redis-child.js';
+import { forgetDevRedisUrl, readDevRedisUrl, recordDevRedisUrl } from './dev/redis-url-file.js';
 import { createApp } from './http/app.js';
 import { listenReceiver, type ReceiverServer } from './http/server.js';
 import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
@@ -85,15 +85,22 @@ export async function originalRequestFor(
 async function devDefaults(config: Readonly<Config>, log: Logger, stack: Stopper[]): Promise<Readonly<Config>> {
   let redisUrl = config.redis.url;
   const url = new URL(config.redis.url);
+  const childDir = path.join(config.dataDir, 'redis');
   if (config.redis.embedded && !(await isListening(url.hostname, Number(url.port || 6379)))) {
-    const child = await startRedisChild(path.join(config.dataDir, 'redis'));
+    const recorded = readDevRedisUrl(config.dataDir);
+    const adopted = recorded ? await adoptRedisChild(recorded, childDir) : undefined;
+    const child = adopted ?? (await startRedisChild(childDir));
     stack.push({ name: 'redis-server child', stop: () => child.stop() });
     // The CLI run beside `npm start` finds this Redis through the record (src/dev/redis-url-file.ts); gone on a clean
     // stop, before the child itself stops.
     recordDevRedisUrl(config.dataDir, child.url);
     stack.push({ name: 'redis-server child record', stop: async () => forgetDevRedisUrl(config.dataDir, child.url) });
     redisUrl = child.url;
-    log.info({ port: child.port, dir: child.dir }, 'started a private redis-server (AOF on) because nothing answered at REDIS_URL');
+    if (adopted) {
+      log.warn({ port: child.port, dir: child.dir }, 'using the private redis-server an earlier run left running (it was not stopped cleanly)');
+    } else {
+      log.info({ port: child.port, dir: child.dir }, 'started a private redis-server (AOF on) because nothing answered at REDIS_URL');
+    }
   }
   let tls = config.tls;
   if (!tls.cert || !tls.key || !tls.ca) {

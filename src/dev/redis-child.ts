@@ -112,3 +112,43 @@ export async function startRedisChild(dir: string, port?: number, fsync: 'always
     });
   return { url: `redis://127.0.0.1:${chosen}`, port: chosen, dir, stop: signal('SIGTERM'), kill: signal('SIGKILL') };
 }
+
+/**
+ * The private child of an earlier run that was killed without stopping it (the child outlives a SIGKILLed parent),
+ * if `url` is a redis-server on this machine serving `dir`. Starting a second child on the same AOF directory would
+ * have two servers appending to one file, so the earlier one is adopted: used, and stopped (SIGTERM: AOF flushed) on
+ * a clean stop like a child of our own.
+ */
+export async function adoptRedisChild(url: string, dir: string, timeoutMs = 1000): Promise<RedisChild | undefined> {
+  const { hostname, port } = new URL(url);
+  if (hostname !== '127.0.0.1' || !(await isListening(hostname, Number(port || 6379)))) {
+    return undefined;
+  }
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, commandTimeout: timeoutMs });
+  redis.on('error', () => undefined);
+  let pid: number;
+  try {
+    await redis.connect();
+    const [, served] = (await redis.call('CONFIG', 'GET', 'dir')) as [string, string];
+    pid = Number(/^process_id:(\d+)/m.exec(await redis.info('server'))?.[1]);
+    if (path.resolve(served) !== path.resolve(dir) || !Number.isInteger(pid)) {
+      return undefined;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
+  const signal = (sig: NodeJS.Signals) => async (): Promise<void> => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      return; // already gone
+    }
+    for (let waited = 0; waited < 10_000 && (await isListening('127.0.0.1', Number(port))); waited += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { url, port: Number(port), dir, stop: signal('SIGTERM'), kill: signal('SIGKILL') };
+}

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { loadConfig } from '../../src/config/load.js';
-import { freePort } from '../../src/dev/redis-child.js';
+import { freePort, isListening, startRedisChild } from '../../src/dev/redis-child.js';
 import { devRedisUrlFile, recordDevRedisUrl } from '../../src/dev/redis-url-file.js';
 import { start } from '../../src/runtime.js';
 import { runCommand } from '../helpers/cli.js';
@@ -151,6 +151,8 @@ describe('bars-bridge command line', function () {
       const file = configFile();
       const dataDir = path.join(dir, '.dev');
       const config = loadConfig({ NODE_ENV: 'test', BARS_CONFIG: file }, { tls: { cert: 'unused', key: 'unused', ca: 'unused' }, alerts: { enabled: false } });
+      // A record naming a Redis that serves another directory (the test run's) is not this service's child.
+      recordDevRedisUrl(dataDir, process.env.TEST_REDIS_URL!);
       const running = await start({ web: false, worker: false, admin: false, config });
       let stopped = false;
       try {
@@ -158,6 +160,7 @@ describe('bars-bridge command line', function () {
         const recorded = readFileSync(devRedisUrlFile(dataDir), 'utf8').trim();
         assert.equal(recorded, running.config.redis.url, 'the URL of the private child the service uses');
         assert.notEqual(recorded, deadUrl);
+        assert.notEqual(recorded, process.env.TEST_REDIS_URL);
         const run = await runCommand(['queues'], { NODE_ENV: 'test', BARS_CONFIG: file });
         assert.equal(run.code, 0, run.err);
         assert.match(run.out, /receipt order: 0 received/);
@@ -168,6 +171,26 @@ describe('bars-bridge command line', function () {
         if (!stopped) {
           await running.stop();
         }
+      }
+    });
+
+    it('a private Redis an earlier run left running (killed without stopping it) is adopted, not doubled, and stopped on a clean stop', async function () {
+      const file = configFile();
+      const dataDir = path.join(dir, '.dev');
+      const orphan = await startRedisChild(path.join(dataDir, 'redis'));
+      try {
+        recordDevRedisUrl(dataDir, orphan.url);
+        const config = loadConfig({ NODE_ENV: 'test', BARS_CONFIG: file }, { tls: { cert: 'unused', key: 'unused', ca: 'unused' }, alerts: { enabled: false } });
+        const running = await start({ web: false, worker: false, admin: false, config });
+        try {
+          assert.equal(running.config.redis.url, orphan.url, 'the same redis-server: no second one on the same AOF directory');
+        } finally {
+          await running.stop();
+        }
+        assert.ok(!existsSync(devRedisUrlFile(dataDir)), 'record removed on a clean stop');
+        assert.equal(await isListening('127.0.0.1', orphan.port), false, 'and the adopted server stopped');
+      } finally {
+        await orphan.kill();
       }
     });
   });
