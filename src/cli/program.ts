@@ -8,7 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { certsCommand, pasSimCommand, sendCommand } from '../dev/cli.js';
 import { mapCommand, mappingsCommand } from '../mapping/cli.js';
-import { queuesCommand, traceCommand } from '../ops/cli.js';
+import { pasEventsCommand, queuesCommand, traceCommand } from '../ops/cli.js';
 import { CliFailure, type Cli, type CliIo } from './context.js';
 
 /** `start [--web] [--worker]`: runs until SIGTERM/SIGINT (shutdownOnSignals exits the process). */
@@ -76,6 +76,7 @@ export function buildProgram(cli: Cli): Command {
     sendCommand(cli),
     traceCommand(cli),
     queuesCommand(cli),
+    pasEventsCommand(cli),
     deadLettersCommand(cli),
     mapCommand(cli),
     mappingsCommand(cli),

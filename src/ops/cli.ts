@@ -1,7 +1,7 @@
 /*
- * Ops commands: `trace` (the whole story of a message) and `queues` (depths, oldest jobs, lane heads). Both print for
- * people by default and JSON with --json; both exit 0 when they ran, 1 when nothing was found or Redis is
- * unreachable, 2 on usage errors.
+ * Ops commands: `trace` (the whole story of a message), `queues` (depths, oldest jobs, lane heads) and `pas-events`
+ * (PAS events kept without a status change). They print for people by default and JSON with --json; they exit 0 when
+ * they ran, 1 when nothing was found or Redis is unreachable, 2 on usage errors.
  */
 import os from 'node:os';
 import { Command } from 'commander';
@@ -15,6 +15,11 @@ export interface TraceOptions extends RedisCliOptions {
 
 /** Options of `queues`. */
 export interface QueuesOptions extends RedisCliOptions {
+  readonly json?: boolean;
+}
+
+/** Options of `pas-events`. */
+export interface PasEventsOptions extends RedisCliOptions {
   readonly json?: boolean;
 }
 
@@ -37,6 +42,15 @@ export function queuesCommand(cli: Cli): Command {
       .description('queue depths and oldest waiting jobs, delivery lane heads, receipt-order backlog')
       .addOption(jsonOption()),
   ).action(cli.action((options: QueuesOptions) => runQueues(options, cli)));
+}
+
+/** `pas-events`. */
+export function pasEventsCommand(cli: Cli): Command {
+  return redisOptions(
+    new Command('pas-events')
+      .description('PAS events kept without a status change (no rule for their type, or no record of ours), within PAS_EVENTS_RETENTION_DAYS')
+      .addOption(jsonOption()),
+  ).action(cli.action((options: PasEventsOptions) => runPasEvents(options, cli)));
 }
 
 /** Looks a message up (the look-up is audited with the actor); 1 when nothing matches. */
@@ -95,6 +109,27 @@ export async function runQueues(options: QueuesOptions, io: CliIo): Promise<numb
     return 0;
   } finally {
     await Promise.all(queues.map((q) => q.close()));
+    close();
+  }
+}
+
+/** Lists the PAS events that changed nothing (ids and codes only). */
+export async function runPasEvents(options: PasEventsOptions, io: CliIo): Promise<number> {
+  const [{ openCliRedis }, { listKeptEvents }] = await Promise.all([import('../cli/redis.js'), import('../pas-events/kept.js')]);
+  const { redis, prefix, config, close } = await openCliRedis(io.env, options);
+  try {
+    const retentionDays = config.pasEvents.retentionDays;
+    const events = await listKeptEvents(redis, prefix, { now: Date.now(), retentionMs: retentionDays * 86_400_000 });
+    if (options.json) {
+      printJson(io.out, { retentionDays, events });
+      return 0;
+    }
+    io.out.write(`PAS events kept without a status change (last ${retentionDays} days): ${events.length}\n`);
+    for (const e of events) {
+      io.out.write(`${e.keptAt}  ${e.kind.padEnd(9)}  ${e.messageType.padEnd(7)}  from ${e.sender}  MSH-10 ${e.controlId}  event ${e.eventId}\n`);
+    }
+    return 0;
+  } finally {
     close();
   }
 }

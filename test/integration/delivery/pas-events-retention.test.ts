@@ -3,14 +3,13 @@
  * Now they are kept for PAS_EVENTS_RETENTION_DAYS, counted in metrics and listed by `bars-bridge pas-events`.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/config/load.js';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
 import { createMetrics } from '../../../src/ops/metrics.js';
-import { pasEventsCommand } from '../../../src/ops/cli.js';
+import { runCommand } from '../../helpers/cli.js';
 import { keptKey, listKeptEvents } from '../../../src/pas-events/kept.js';
 import { pasEventKey, startPasEventsListener, type PasEventJobData, type PasEventsListener } from '../../../src/pas-events/listener.js';
 import { processPasEvent } from '../../../src/pas-events/processor.js';
@@ -79,13 +78,11 @@ describe('PAS events retention (issue 14)', function () {
       assert.ok((await redis.ttl(k)) > 0, 'the de-duplication marker expires too');
     }
 
-    const out: string[] = [];
-    const sink = new Writable({ write: (c: Buffer, _e, done) => (out.push(c.toString('utf8')), done()) });
-    const config = loadConfig({ NODE_ENV: 'test' }, { redis: { url: process.env.TEST_REDIS_URL!, prefix, embedded: false }, pasEvents: { retentionDays: 1 } });
-    assert.equal(await pasEventsCommand([], sink, config), 0);
-    assert.match(out.join(''), /: 2\n/);
-    assert.match(out.join(''), /no-record\s+ADT\^A04\s+from PAS\^RXX\s+MSH-10 UNM1/);
-    assert.doesNotMatch(out.join(''), /9000000009|TEST\^PATIENT/, 'ids and codes only');
+    const run = await runCommand(['pas-events', '--redis-url', process.env.TEST_REDIS_URL!, '--redis-prefix', prefix], { NODE_ENV: 'test', PAS_EVENTS_RETENTION_DAYS: '1' });
+    assert.equal(run.code, 0, run.err);
+    assert.match(run.out, /\(last 1 days\): 2\n/);
+    assert.match(run.out, /no-record\s+ADT\^A04\s+from PAS\^RXX\s+MSH-10 UNM1/);
+    assert.doesNotMatch(run.out, /9000000009|TEST\^PATIENT/, 'ids and codes only');
 
     await new Promise((r) => setTimeout(r, 2300));
     assert.deepEqual(await redis.keys(`${prefix}:pasev:*:*`).then((keys) => keys.filter((k) => !k.startsWith(keptKey(prefix, 'no-rule')) && !k.startsWith(keptKey(prefix, 'no-record')))), [], 'texts and markers expired');
