@@ -93,7 +93,7 @@ describe('bars-bridge command line', function () {
     };
 
     it('every command that needs Redis names the URL and prefix it tried when nothing answers: exit 1, no stack trace', async function () {
-      for (const argv of [['trace', 'BB-1'], ['queues'], ['queues', '--json'], ['dead-letters', 'list'], ['dead-letters', 'show', 'pas', 'm1'], ['dead-letters', 'audit']]) {
+      for (const argv of [['trace', 'BB-1'], ['queues'], ['queues', '--json'], ['pas-events'], ['dead-letters', 'list'], ['dead-letters', 'show', 'pas', 'm1'], ['dead-letters', 'audit']]) {
         const run = await runCommand(argv, { NODE_ENV: 'test', REDIS_URL: deadUrl, REDIS_PREFIX: '{cli-test}' });
         assert.equal(run.code, 1, `${argv.join(' ')}: ${run.err}`);
         assert.equal(run.out, '', 'nothing on stdout (a --json reader sees no half output)');
