@@ -7,7 +7,7 @@
 import { DateFormatError, fhirToHl7Date, fhirToHl7Ts } from './datetime.js';
 import { resultsOf, type Environment } from './context.js';
 import { lookup } from './tables.js';
-import type { CompiledExpression, CompiledMapping, FieldRule, RepeatingFieldRule, SegmentRule, ValueRule } from './types.js';
+import type { CompiledExpression, CompiledMapping, FieldRule, GroupRule, RepeatingFieldRule, SegmentItem, SegmentRule, ValueRule } from './types.js';
 
 /** One field: repetitions → components → sub-components, each array 1-based (index 0 unused). */
 export type FieldValue = string[][][];
@@ -229,12 +229,27 @@ function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scop
   if (written === 0 && rule.required) {problems.push(`${rule.where}: ${seg.type}-${rule.field}: required, but foreach yields no repetition`);}
 }
 
+/** The scopes a `foreach` rule runs in (one per item, with %item and %index), or just `scope`. */
+function scopesOf(rule: SegmentItem, scope: Scope, problems: string[]): Scope[] {
+  if (!rule.foreach) {return [scope];}
+  const items = run(rule.foreach, scope, problems) ?? [];
+  return items.map((item, i) => ({ focus: item, env: { ...scope.env, item, index: i + 1 } }));
+}
+
+function applyGroup(rule: GroupRule, scope: Scope, problems: string[], trace: TraceEntry[] | undefined, out: BuiltSegment[]): void {
+  for (const s of scopesOf(rule, scope, problems)) {
+    if (!holds(rule.when, s, problems)) {continue;}
+    for (const r of rule.segments) {applyItem(r, s, problems, trace, out);}
+  }
+}
+
+function applyItem(rule: SegmentItem, scope: Scope, problems: string[], trace: TraceEntry[] | undefined, out: BuiltSegment[]): void {
+  if (rule.kind === 'group') {applyGroup(rule, scope, problems, trace, out);}
+  else {applySegment(rule, scope, problems, trace, out);}
+}
+
 function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace: TraceEntry[] | undefined, out: BuiltSegment[]): number {
-  const scopes: Scope[] = [];
-  if (rule.foreach) {
-    const items = run(rule.foreach, scope, problems) ?? [];
-    items.forEach((item, i) => scopes.push({ focus: item, env: { ...scope.env, item, index: i + 1 } }));
-  } else {scopes.push(scope);}
+  const scopes = scopesOf(rule, scope, problems);
   let made = 0;
   for (const s of scopes) {
     if (!holds(rule.when, s, problems)) {continue;}
@@ -270,7 +285,7 @@ export function evaluateMapping(mapping: CompiledMapping, baseEnv: Environment, 
   const segments: BuiltSegment[] = [];
   const rows: string[][] = [];
   if (mapping.output.format === 'hl7v2') {
-    for (const rule of mapping.segments) {applySegment(rule, scope, problems, trace, segments);}
+    for (const rule of mapping.segments) {applyItem(rule, scope, problems, trace, segments);}
   } else {
     const scopes: Scope[] = [];
     if (mapping.rows) {
