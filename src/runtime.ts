@@ -29,6 +29,8 @@ import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from '
 import { processPasEvent, type StatusEvent } from './pas-events/processor.js';
 import { loadPasEventRules } from './pas-events/rules.js';
 import { enqueueResponsesFor, startResponses, type ResponseEvent, type Responses } from './responses/index.js';
+import { checkResponseRules, pasEventSources } from './responses/reachability.js';
+import { DEFAULT_RULES_FILE, loadRules, ruleLines } from './responses/rules.js';
 import { ensureMockProxyKey, startMockProxy } from './dev/mock-proxy.js';
 import type { RecordState } from './store/message-store.js';
 import type { ReloadResult } from './mapping/registry.js';
@@ -66,7 +68,8 @@ export async function originalRequestFor(
 ): Promise<{ messageId: string; event: ResponseEvent } | undefined> {
   if (event.event === 'encounter-status-changed' && event.from && event.to) {
     const [first] = await store.getRecordVersions(record.type, record.id);
-    return first ? { messageId: first, event: { type: 'encounter-status-changed', from: event.from, to: event.to } as ResponseEvent } : undefined;
+    const reason = event.reasonCode ? { reasonCode: event.reasonCode } : {};
+    return first ? { messageId: first, event: { type: 'encounter-status-changed', from: event.from, to: event.to, ...reason } as ResponseEvent } : undefined;
   }
   if (event.event === 'appointment-no-show') {
     const basedOn = (record.resource.basedOn as Array<{ reference?: string }> | undefined)?.[0]?.reference;
@@ -318,7 +321,16 @@ export async function start(options: StartOptions): Promise<Running> {
         await enqueueResponsesFor(responses.deps, { messageId: request.messageId, event: { ...request.event, eventId, at: event.at } as ResponseEvent });
       };
 
-      const pasRules = loadPasEventRules(path.join(config.mappingsDir, 'pas-events', 'rules.yaml'));
+      const pasRulesFile = path.join(config.mappingsDir, 'pas-events', 'rules.yaml');
+      const pasRules = loadPasEventRules(pasRulesFile);
+      // Response rules no emitter can satisfy are responses a sender would never get: refuse to start with them.
+      const reach = checkResponseRules(loadRules(), ruleLines(DEFAULT_RULES_FILE), pasEventSources(pasRules, pasRulesFile));
+      if (reach.errors.length > 0) {
+        throw new Error(`Response rules that can never match:\n  ${reach.errors.join('\n  ')}`);
+      }
+      if (reach.unreached.length > 0) {
+        log.warn({ rules: reach.unreached }, 'response rules for events nothing in this build emits');
+      }
       const pasWorker = new Worker<PasEventJobData>(
         PAS_EVENTS_QUEUE,
         (job: Job<PasEventJobData>) =>
