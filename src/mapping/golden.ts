@@ -31,12 +31,19 @@ export interface GoldenCase {
   readonly kind: 'hl7' | 'csv' | 'error';
 }
 
-/** Every case under `<mappingsDir>/tests`, sorted; cases without an expected file are reported as problems. */
-export function listGoldenCases(mappingsDir: string): { cases: GoldenCase[]; problems: string[] } {
+/** A golden input without an expected file yet (`mappings test --update` writes one). */
+export type PendingCase = Pick<GoldenCase, 'mappingId' | 'name' | 'input'>;
+
+/**
+ * Every case under `<mappingsDir>/tests`, sorted; inputs without an expected file are `pending` (and also reported as
+ * problems, for callers that only run cases).
+ */
+export function listGoldenCases(mappingsDir: string): { cases: GoldenCase[]; problems: string[]; pending: PendingCase[] } {
   const root = path.join(mappingsDir, 'tests');
   const cases: GoldenCase[] = [];
   const problems: string[] = [];
-  if (!existsSync(root)) {return { cases, problems: [`${root}: no golden cases`] };}
+  const pending: PendingCase[] = [];
+  if (!existsSync(root)) {return { cases, problems: [`${root}: no golden cases`], pending };}
   for (const mappingId of readdirSync(root).sort()) {
     const dir = path.join(root, mappingId);
     if (!statSync(dir).isDirectory()) {continue;}
@@ -44,11 +51,14 @@ export function listGoldenCases(mappingsDir: string): { cases: GoldenCase[]; pro
       if (!f.endsWith('.json')) {continue;}
       const name = f.slice(0, -5);
       const kind = (['hl7', 'csv', 'error'] as const).find((k) => existsSync(path.join(dir, `${name}.${k}`)));
-      if (!kind) {problems.push(`${path.join(dir, f)}: no expected ${name}.hl7, .csv or .error`);}
+      if (!kind) {
+        problems.push(`${path.join(dir, f)}: no expected ${name}.hl7, .csv or .error`);
+        pending.push({ mappingId, name, input: path.join(dir, f) });
+      }
       else {cases.push({ mappingId, name, input: path.join(dir, f), expected: path.join(dir, `${name}.${kind}`), kind });}
     }
   }
-  return { cases, problems };
+  return { cases, problems, pending };
 }
 
 /** Output as stored in golden files: one segment (or CSV line) per line, LF, final newline. */
