@@ -1,7 +1,8 @@
 /*
  * `--explain` output: for every position written, the value, the rule (file:line) and the expression that produced
  * it; then every rule that produced nothing for this message (its `when` failed, its expression or `foreach` yielded
- * nothing), so a missing field can be traced to its rule. For people writing and debugging rule files; it prints message content, so it is a local tool, never a log.
+ * nothing), so a missing field can be traced to its rule. For people writing and debugging rule files; it prints
+ * message content, so it is a local tool, never a log.
  */
 import type { TraceEntry } from './evaluate.js';
 
