@@ -20,7 +20,16 @@ import { watchTree } from './watch-dir.js';
  */
 export type ReloadResult =
   | { readonly ok: true; readonly outcome: 'unchanged' | 'reloaded'; readonly mappings: number; readonly hash: string; readonly changed: readonly string[] }
-  | { readonly ok: false; readonly outcome: 'rejected'; readonly problems: readonly string[]; readonly hash: string; readonly candidate: string; readonly changed: readonly string[] };
+  | {
+      readonly ok: false;
+      readonly outcome: 'rejected';
+      readonly problems: readonly string[];
+      readonly hash: string;
+      readonly candidate: string;
+      readonly changed: readonly string[];
+      /** The same content was refused by the reload before (the watcher does not report it again). */
+      readonly again: boolean;
+    };
 
 /** True when `useCase` is selected by the mapping's list (exact codes or `a1t*` prefixes; empty list = all). */
 export function useCaseMatches(patterns: readonly string[], useCase: string | undefined): boolean {
@@ -40,6 +49,8 @@ export interface RegistryWatchOptions {
 export class MappingRegistry {
   private current: readonly CompiledMapping[];
   private active: SetHash;
+  /** Hash of the last set refused, so that a broken edit left in place is reported once, not at every poll. */
+  private refused: string | undefined;
 
   /** Use `loadMappings(dir)`; this constructor takes an already loaded, problem-free set and its hash. */
   constructor(
@@ -80,7 +91,12 @@ export class MappingRegistry {
     const changed = changedFiles(this.active, candidate);
     if (candidate.hash === this.active.hash) {return { ok: true, outcome: 'unchanged', mappings: this.current.length, hash: this.active.hash, changed };}
     const result = checkedSet(this.dir);
-    if (result.problems.length > 0) {return { ok: false, outcome: 'rejected', problems: result.problems, hash: this.active.hash, candidate: candidate.hash, changed };}
+    if (result.problems.length > 0) {
+      const again = this.refused === candidate.hash;
+      this.refused = candidate.hash;
+      return { ok: false, outcome: 'rejected', problems: result.problems, hash: this.active.hash, candidate: candidate.hash, changed, again };
+    }
+    this.refused = undefined;
     this.current = result.mappings;
     // The hash of what was read: a save during the load is seen as a change by the next event or poll.
     this.active = candidate;
@@ -89,7 +105,8 @@ export class MappingRegistry {
 
   /**
    * Reloads whenever anything under the directory changes (watch-dir.ts: directory watches, so rename-saves and
-   * in-place saves are both seen, plus a poll), reporting each reload that found a change to `onReload`.
+   * in-place saves are both seen, plus a poll), reporting each reload that found a change to `onReload` (a refused
+   * set once: the poll does not report the same broken content again).
    * Returns a function that stops watching.
    */
   watch(onReload: (result: ReloadResult) => void, opts: RegistryWatchOptions = {}): () => void {
@@ -97,7 +114,7 @@ export class MappingRegistry {
       this.dir,
       () => {
         const r = this.reload();
-        if (r.outcome !== 'unchanged') {onReload(r);}
+        if (r.outcome !== 'unchanged' && !(r.outcome === 'rejected' && r.again)) {onReload(r);}
       },
       { debounceMs: opts.debounceMs ?? 200, pollMs: opts.pollMs ?? 0 },
     );
