@@ -29,8 +29,11 @@ import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from '
 import { processPasEvent, type StatusEvent } from './pas-events/processor.js';
 import { loadPasEventRules } from './pas-events/rules.js';
 import { enqueueResponsesFor, startResponses, type ResponseEvent, type Responses } from './responses/index.js';
+import { checkResponseRules, pasEventSources } from './responses/reachability.js';
+import { DEFAULT_RULES_FILE, loadRules, ruleLines } from './responses/rules.js';
 import { ensureMockProxyKey, startMockProxy } from './dev/mock-proxy.js';
 import type { RecordState } from './store/message-store.js';
+import type { ReloadResult } from './mapping/registry.js';
 import { readPem } from './dev/certs.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
 import { startRetention } from './ops/retention.js';
@@ -65,7 +68,8 @@ export async function originalRequestFor(
 ): Promise<{ messageId: string; event: ResponseEvent } | undefined> {
   if (event.event === 'encounter-status-changed' && event.from && event.to) {
     const [first] = await store.getRecordVersions(record.type, record.id);
-    return first ? { messageId: first, event: { type: 'encounter-status-changed', from: event.from, to: event.to } as ResponseEvent } : undefined;
+    const reason = event.reasonCode ? { reasonCode: event.reasonCode } : {};
+    return first ? { messageId: first, event: { type: 'encounter-status-changed', from: event.from, to: event.to, ...reason } as ResponseEvent } : undefined;
   }
   if (event.event === 'appointment-no-show') {
     const basedOn = (record.resource.basedOn as Array<{ reference?: string }> | undefined)?.[0]?.reference;
@@ -317,7 +321,16 @@ export async function start(options: StartOptions): Promise<Running> {
         await enqueueResponsesFor(responses.deps, { messageId: request.messageId, event: { ...request.event, eventId, at: event.at } as ResponseEvent });
       };
 
-      const pasRules = loadPasEventRules(path.join(config.mappingsDir, 'pas-events', 'rules.yaml'));
+      const pasRulesFile = path.join(config.mappingsDir, 'pas-events', 'rules.yaml');
+      const pasRules = loadPasEventRules(pasRulesFile);
+      // Response rules no emitter can satisfy are responses a sender would never get: refuse to start with them.
+      const reach = checkResponseRules(loadRules(), ruleLines(DEFAULT_RULES_FILE), pasEventSources(pasRules, pasRulesFile));
+      if (reach.errors.length > 0) {
+        throw new Error(`Response rules that can never match:\n  ${reach.errors.join('\n  ')}`);
+      }
+      if (reach.unreached.length > 0) {
+        log.warn({ rules: reach.unreached }, 'response rules for events nothing in this build emits');
+      }
       const pasWorker = new Worker<PasEventJobData>(
         PAS_EVENTS_QUEUE,
         (job: Job<PasEventJobData>) =>
@@ -368,24 +381,29 @@ export async function start(options: StartOptions): Promise<Running> {
       // Mappings are compiled once here; a broken file stops start-up with every problem listed. Later edits are
       // picked up on file change or SIGHUP, and a broken edit keeps the previous good set running.
       // Loaded here, not at module load: the web process never maps, and the HL7 dictionaries are large.
-      const { loadMappings } = await import('./mapping/index.js');
+      const { loadLiveMappings } = await import('./mapping/index.js');
       const { processInbound } = await import('./queues/inbound-processor.js');
-      const registry = loadMappings(config.mappingsDir);
-      const onReload = (r: { ok: boolean; problems?: readonly string[]; mappings?: number }): void => {
-        if (r.ok) {
-          log.info({ mappings: r.mappings }, 'mappings reloaded');
+      const registry = loadLiveMappings(config.mappingsDir);
+      const short = (hash: string): string => hash.slice(0, 12);
+      // pas-events/ and responses/ rules are part of the directory (and of its hash) but are read at start-up only.
+      const restartOnly = (changed: readonly string[]): string[] => changed.filter((f) => /^(?:pas-events|responses)\//.test(f));
+      const onReload = (r: ReloadResult): void => {
+        if (r.outcome === 'unchanged') {
+          log.info({ hash: short(r.hash) }, 'mappings unchanged');
+        } else if (r.ok) {
+          log.info({ mappings: r.mappings, hash: short(r.hash), changed: r.changed, restartToApply: restartOnly(r.changed) }, 'mappings reloaded');
         } else {
-          log.error({ problems: r.problems }, 'mapping edit rejected; previous mappings still running');
+          log.error({ problems: r.problems, changed: r.changed, rejected: short(r.candidate), hash: short(r.hash) }, 'mapping edit rejected; previous mappings still running');
         }
       };
-      const unwatch = registry.watch(onReload);
+      const unwatch = registry.watch(onReload, { pollMs: config.mappingsPollSeconds * 1000 });
       stack.push({ name: 'mappings watcher', stop: async () => unwatch() });
       const onHupMappings = (): void => onReload(registry.reload());
       process.on('SIGHUP', onHupMappings);
       stack.push({ name: 'SIGHUP mappings handler', stop: async () => process.off('SIGHUP', onHupMappings) });
       const active = new Set(destinations.map((d) => d.name));
       const inactive = registry.mappings.filter((m) => !active.has(m.destination)).map((m) => m.id);
-      log.info({ mappings: registry.mappings.length, inactive }, 'mappings loaded (inactive: destination not configured)');
+      log.info({ mappings: registry.mappings.length, inactive, hash: short(registry.hash) }, 'mappings loaded (inactive: destination not configured)');
 
       const sequencer: SequencerDeps = {
         redis: workerConnection,

@@ -12,7 +12,7 @@ import { shutdownOnSignals, start } from '../runtime.js';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { pasSimCommand } from '../dev/pas-sim.js';
 import { mapCommand, mappingsTestCommand } from '../mapping/cli.js';
-import { pasEventsCommand, queuesCommand, traceCommand } from '../ops/cli.js';
+import { pasEventsCommand, queuesCommand, storedMessages, traceCommand } from '../ops/cli.js';
 
 type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
 
@@ -21,8 +21,12 @@ const USAGE = `Usage: bars-bridge <command>
   start [--web] [--worker]      run the receiver and/or the workers (both by default)
   send <bundle.json> [--url U]  post a Bundle to $process-message with dev headers and client certificate
   map <mapping> <bundle.json> [--explain]
-                                print what a mapping makes of a Bundle (--explain: which rule filled each field)
-  mappings test                 run every golden case under mappings/tests (diff on mismatch)
+                                print what a mapping makes of a Bundle (--explain: which rule filled each field,
+                                and which rules produced nothing)
+  map [<mapping>] --message <reference | message id> [--explain]
+                                re-render a stored message (all of a referral's for a reference) with the current mappings
+  mappings test [--update]      run every golden case under mappings/tests (diff on mismatch; --update: show the
+                                diff, then write the new expected output)
   certs dev                     create development CA, server and client certificates under .dev/certs
   trace <id> [--json]           the whole story of a message: request id, Bundle id, our id, MSH-10, NHS number or reference
   queues [--json]               queue depths, oldest jobs, delivery lane heads, receipt-order backlog
@@ -100,13 +104,13 @@ const COMMANDS: Record<string, Command> = {
   send: sendCommand,
   certs: certsCommand,
   'pas-sim': (argv, out) => pasSimCommand(argv, out),
-  map: (argv, out) => mapCommand(argv, out),
+  map: (argv, out) => mapCommand(argv, out, { messages: (key) => storedMessages(loadConfig(), key) }),
   trace: (argv, out) => traceCommand(argv, out, loadConfig()),
   queues: (argv, out) => queuesCommand(argv, out, loadConfig()),
   'pas-events': (argv, out) => pasEventsCommand(argv, out, loadConfig()),
   mappings: (argv, out) => {
     if (argv[0] !== 'test') {
-      out.write('usage: bars-bridge mappings test\n');
+      out.write('usage: bars-bridge mappings test [--update]\n');
       return Promise.resolve(2);
     }
     return mappingsTestCommand(argv.slice(1), out);

@@ -14,7 +14,8 @@ import { sequencerStatus } from '../queues/sequencer.js';
 import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
 import { MessageStore } from '../store/message-store.js';
 import { destinationsOf } from '../runtime.js';
-import { formatTrace, trace } from './trace.js';
+import type { StoredMessage } from '../bars/types.js';
+import { formatTrace, messagesFor, trace } from './trace.js';
 import { listKeptEvents } from '../pas-events/kept.js';
 
 /** A connection for a one-off command: fails with a clear message rather than waiting for a Redis that is down. */
@@ -32,6 +33,16 @@ async function connect(config: Readonly<Config>): Promise<Redis> {
     throw new Error(`Redis at ${config.redis.url.replace(/\/\/[^@]*@/, '//***@')} does not answer`);
   }
   return redis;
+}
+
+/** The stored messages `key` names (trace.ts `messagesFor`), read from the configured Redis: for `map --message`. */
+export async function storedMessages(config: Readonly<Config>, key: string): Promise<StoredMessage[]> {
+  const redis = await connect(config);
+  try {
+    return await messagesFor(new MessageStore(redis, config.redis.prefix), key);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export async function traceCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
