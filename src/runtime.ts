@@ -22,7 +22,7 @@ import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { parseCredentials } from './ops/admin-auth.js';
 import { createMetrics } from './ops/metrics.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
-import { enqueueDeliveries, startLaneWorkers } from './delivery/lanes.js';
+import { handOffToLanes, startLaneWorkers } from './delivery/lanes.js';
 import { loadDeliveryPolicy } from './delivery/policy.js';
 import { startPasSimulator, type PasSimulator } from './dev/pas-sim.js';
 import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from './pas-events/listener.js';
@@ -405,16 +405,7 @@ export async function start(options: StartOptions): Promise<Running> {
       const inactive = registry.mappings.filter((m) => !active.has(m.destination)).map((m) => m.id);
       log.info({ mappings: registry.mappings.length, inactive, hash: short(registry.hash) }, 'mappings loaded (inactive: destination not configured)');
 
-      const sequencer: SequencerDeps = {
-        redis: workerConnection,
-        prefix,
-        handOff: async (outputs) => {
-          await enqueueDeliveries(
-            { redis: workerConnection, prefix },
-            outputs.map((o) => ({ messageId: o.deliveryId, destination: o.destination, controlId: o.controlId, contentType: o.contentType, text: { key: o.textKey } })),
-          );
-        },
-      };
+      const sequencer: SequencerDeps = { redis: workerConnection, prefix, handOff: handOffToLanes({ redis: workerConnection, prefix }) };
       const inboundPolicy = loadInboundPolicy(path.join(config.queuesDir, 'inbound.yaml'));
       const worker = new Worker<InboundJobData>(
         INBOUND_QUEUE,

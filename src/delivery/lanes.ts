@@ -124,6 +124,41 @@ export async function enqueueDeliveries(deps: DeliveryStore, items: readonly Del
   return added;
 }
 
+/**
+ * The sequencer's hand-off (src/queues/sequencer.ts): its outputs, mapping failures included, to their lanes, keyed
+ * by record and receipt position.
+ */
+export function handOffToLanes(deps: DeliveryStore) {
+  return async (
+    outputs: ReadonlyArray<{
+      deliveryId: string;
+      destination: string;
+      controlId: string;
+      contentType: string;
+      textKey: string;
+      record?: string;
+      order?: number;
+      failure?: string;
+    }>,
+    mode: 'tail' | 'position',
+  ): Promise<void> => {
+    await enqueueDeliveries(
+      deps,
+      outputs.map((o) => ({
+        messageId: o.deliveryId,
+        destination: o.destination,
+        controlId: o.controlId,
+        contentType: o.contentType,
+        text: { key: o.textKey },
+        ...(o.record ? { record: o.record } : {}),
+        ...(o.order !== undefined ? { order: o.order } : {}),
+        ...(o.failure !== undefined ? { failure: o.failure } : {}),
+      })),
+      mode,
+    );
+  };
+}
+
 /** Queues one rendered message (see enqueueDeliveries). */
 export async function enqueueDelivery(deps: DeliveryStore, item: DeliveryItem): Promise<void> {
   await enqueueDeliveries(deps, [item]);
