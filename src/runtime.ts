@@ -482,6 +482,7 @@ export async function start(options: StartOptions): Promise<Running> {
           production: config.env === 'production',
           checks: readiness,
           store,
+          destinations: destinationsOf(config).map((d) => d.name),
         }),
         config.admin.host,
         config.admin.port,
