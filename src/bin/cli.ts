@@ -12,7 +12,7 @@ import { shutdownOnSignals, start } from '../runtime.js';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { pasSimCommand } from '../dev/pas-sim.js';
 import { mapCommand, mappingsTestCommand } from '../mapping/cli.js';
-import { pasEventsCommand, queuesCommand, storedMessages, traceCommand } from '../ops/cli.js';
+import { pasEventsCommand, queuesCommand, reprocessCommand, storedMessages, traceCommand } from '../ops/cli.js';
 
 type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
 
@@ -33,7 +33,10 @@ const USAGE = `Usage: bars-bridge <command>
   pas-events [--json]           PAS events kept without a status change (no rule, no record of ours)
   pas-sim [--port 2576] …       run the PAS simulator (MLLP; ACK AA or scripted AE/AR/delays/drops)
   dead-letters list|show|replay|drop|audit …
-                                messages that failed delivery for good: inspect, replay (same or new MSH-10), drop
+                                messages that failed delivery for good: inspect, replay (same or new MSH-10), drop;
+                                replay --all [--since T] [--workflow W] [--dry-run] replays in bulk
+  reprocess <reference | message id> | --failed [--since T] [--workflow W] [--dry-run]
+                                render stored messages again with the current mappings and queue them in receipt order
   help                          this text
 `;
 
@@ -108,6 +111,7 @@ const COMMANDS: Record<string, Command> = {
   trace: (argv, out) => traceCommand(argv, out, loadConfig()),
   queues: (argv, out) => queuesCommand(argv, out, loadConfig()),
   'pas-events': (argv, out) => pasEventsCommand(argv, out, loadConfig()),
+  reprocess: (argv, out) => reprocessCommand(argv, out, loadConfig()),
   mappings: (argv, out) => {
     if (argv[0] !== 'test') {
       out.write('usage: bars-bridge mappings test [--update]\n');

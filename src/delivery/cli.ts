@@ -5,6 +5,7 @@
  *   dead-letters list [--destination D]
  *   dead-letters show <destination> <messageId>
  *   dead-letters replay <destination> <messageId> --actor WHO [--new-control-id [ID]] [--reason TEXT]
+ *   dead-letters replay --all [--since T] [--workflow W] [--destination D] [--dry-run] --actor WHO
  *   dead-letters drop <destination> <messageId> --actor WHO [--reason TEXT]
  *   dead-letters audit [--limit N]
  */
@@ -15,8 +16,10 @@ import {
   listDeadLetters,
   readDeadLetterAudit,
   replayDeadLetter,
+  replayDeadLetters,
   showDeadLetter,
 } from './dead-letters.js';
+import { MessageStore } from '../store/message-store.js';
 import type { DeliveryStore } from './history.js';
 
 /** How the command reaches Redis; defaults come from REDIS_URL and BARS_PREFIX. */
@@ -28,6 +31,7 @@ export interface DeadLettersCliOptions {
 const USAGE = `usage: bars-bridge dead-letters list [--destination D]
        bars-bridge dead-letters show <destination> <messageId>
        bars-bridge dead-letters replay <destination> <messageId> --actor WHO [--new-control-id [ID]] [--reason TEXT]
+       bars-bridge dead-letters replay --all [--since T] [--workflow W] [--destination D] [--dry-run] --actor WHO
        bars-bridge dead-letters drop <destination> <messageId> --actor WHO [--reason TEXT]
        bars-bridge dead-letters audit [--limit N]
 `;
@@ -72,8 +76,14 @@ export async function deadLettersCommand(
 ): Promise<number> {
   const { positional, flags } = parse(argv);
   const [sub, destination, messageId] = positional;
-  const needsTarget = sub === 'show' || sub === 'replay' || sub === 'drop';
-  const needsActor = sub === 'replay' || sub === 'drop';
+  const bulk = sub === 'replay' && (flags.has('all') || flags.has('failed'));
+  const needsTarget = sub === 'show' || (sub === 'replay' && !bulk) || sub === 'drop';
+  const needsActor = (sub === 'replay' && !flags.has('dry-run')) || sub === 'drop';
+  const since = str(flags.get('since'));
+  if (since !== undefined && Number.isNaN(Date.parse(since))) {
+    out.write(`--since: not a date/time: ${since}\n`);
+    return 2;
+  }
   const actor = str(flags.get('actor'));
   if (!sub || !['list', 'show', 'replay', 'drop', 'audit'].includes(sub) || (needsTarget && (!destination || !messageId)) || (needsActor && !actor)) {
     out.write(USAGE);
@@ -101,13 +111,32 @@ export async function deadLettersCommand(
         return 0;
       }
       case 'replay': {
+        if (bulk) {
+          const messages = new MessageStore(redis, store.prefix);
+          const items = await replayDeadLetters(
+            store,
+            {
+              ...(since ? { since: new Date(since) } : {}),
+              ...(str(flags.get('workflow')) ? { workflow: str(flags.get('workflow'))! } : {}),
+              ...(str(flags.get('destination')) ? { destination: str(flags.get('destination'))! } : {}),
+              workflowOf: async (id) => (await messages.getMessage(id))?.workflow,
+            },
+            { actor: actor ?? 'dry-run', dryRun: flags.has('dry-run'), ...(str(flags.get('reason')) ? { reason: str(flags.get('reason'))! } : {}) },
+          );
+          for (const i of items) {
+            out.write(`${i.result.padEnd(15)} ${i.destination}/${i.messageId}  ${i.reason}  dead-lettered ${i.deadLetteredAt}${i.detail ? `  ${i.detail}` : ''}\n`);
+          }
+          const done = items.filter((i) => i.result === 'replayed' || i.result === 'would replay').length;
+          out.write(`${done} dead letter(s) ${flags.has('dry-run') ? 'would be replayed' : 'replayed'}${items.length > done ? `, ${items.length - done} not (mapping failures: bars-bridge reprocess --failed)` : ''}\n`);
+          return items.some((i) => i.result === 'failed') ? 1 : 0;
+        }
         const fresh = flags.get('new-control-id');
         const controlId = await replayDeadLetter(store, destination!, messageId!, {
           actor: actor!,
           controlId: fresh === undefined ? { mode: 'same' } : { mode: 'new', ...(typeof fresh === 'string' ? { controlId: fresh } : {}) },
           ...(str(flags.get('reason')) ? { reason: str(flags.get('reason'))! } : {}),
         });
-        out.write(`replayed ${destination}/${messageId} with MSH-10 ${controlId} (back of the lane)\n`);
+        out.write(`replayed ${destination}/${messageId} with MSH-10 ${controlId} (to its receipt position; held messages of its record follow it)\n`);
         return 0;
       }
       case 'drop': {

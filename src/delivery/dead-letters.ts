@@ -31,6 +31,10 @@ export interface DeadLetter {
   readonly detail: string;
   readonly attempts: number;
   readonly deadLetteredAt: string;
+  /** `ServiceRequest/<id>` or `Appointment/<id>`, when known: its later messages are held behind this one. */
+  readonly record?: string;
+  /** Receipt position, when known. */
+  readonly order?: number;
 }
 
 /** One audit entry. */
@@ -70,8 +74,11 @@ export async function recordDeadLetter(
   );
 }
 
-function toDeadLetter(hash: Record<string, string>): DeadLetter {
+function toDeadLetter(hash: Record<string, string>, hist: ReadonlyArray<string | null> = []): DeadLetter {
+  const [record, order] = hist;
   return {
+    ...(record ? { record } : {}),
+    ...(order ? { order: Number(order) } : {}),
     destination: hash.destination ?? '',
     messageId: hash.messageId ?? '',
     controlId: hash.controlId ?? '',
@@ -98,9 +105,63 @@ export async function listDeadLetters(
   const pipeline = store.redis.pipeline();
   for (const m of wanted) {
     pipeline.hgetall(deadRecord(store.prefix, m.destination, m.messageId));
+    pipeline.hmget(deliveryKeys(store.prefix, m.destination, m.messageId).history, 'record', 'order');
   }
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([, hash]) => toDeadLetter(hash as Record<string, string>));
+  const results = ((await pipeline.exec()) ?? []).map(([, v]) => v);
+  return wanted.map((_, i) => toDeadLetter(results[2 * i] as Record<string, string>, results[2 * i + 1] as Array<string | null>));
+}
+
+/** What a bulk replay did (or, dry run, would do) with one dead letter. */
+export interface BulkReplayItem {
+  readonly destination: string;
+  readonly messageId: string;
+  readonly reason: string;
+  readonly deadLetteredAt: string;
+  readonly result: 'replayed' | 'would replay' | 'needs reprocess' | 'failed';
+  readonly detail?: string;
+}
+
+/**
+ * Replays every dead letter that matches, in receipt order (a record's oldest first, so each releases what it held).
+ * Mapping failures are listed as `needs reprocess`: there is nothing rendered to replay.
+ * @param filter - `since`: dead-lettered at or after; `workflow`: of the message (looked up by `workflowOf`, given
+ *   the message id before the `.<mapping>` suffix); `destination`.
+ */
+export async function replayDeadLetters(
+  store: DeliveryStore,
+  filter: { since?: Date; workflow?: string; destination?: string; workflowOf?: (messageId: string) => Promise<string | undefined> },
+  who: { actor: string; dryRun?: boolean; reason?: string },
+): Promise<BulkReplayItem[]> {
+  const all = await listDeadLetters(store, { ...(filter.destination ? { destination: filter.destination } : {}), limit: 1_000_000 });
+  const since = filter.since?.getTime();
+  const chosen: DeadLetter[] = [];
+  for (const d of all) {
+    if (since !== undefined && Date.parse(d.deadLetteredAt) < since) {
+      continue;
+    }
+    if (filter.workflow && (await filter.workflowOf?.(d.messageId.split('.')[0]!)) !== filter.workflow) {
+      continue;
+    }
+    chosen.push(d);
+  }
+  chosen.sort((a, b) => (a.order ?? Number.MAX_SAFE_INTEGER) - (b.order ?? Number.MAX_SAFE_INTEGER) || a.deadLetteredAt.localeCompare(b.deadLetteredAt));
+  const out: BulkReplayItem[] = [];
+  for (const d of chosen) {
+    const base = { destination: d.destination, messageId: d.messageId, reason: d.reason, deadLetteredAt: d.deadLetteredAt };
+    if (d.reason === 'mapping-failed') {
+      out.push({ ...base, result: 'needs reprocess' });
+    } else if (who.dryRun) {
+      out.push({ ...base, result: 'would replay' });
+    } else {
+      try {
+        await replayDeadLetter(store, d.destination, d.messageId, { actor: who.actor, ...(who.reason ? { reason: who.reason } : {}) });
+        out.push({ ...base, result: 'replayed' });
+      } catch (err) {
+        out.push({ ...base, result: 'failed', detail: (err as Error).message });
+      }
+    }
+  }
+  return out;
 }
 
 /** A dead letter with its full delivery history (attempts, ACK codes, errors). */

@@ -1,14 +1,16 @@
 /*
- * Ops commands: `trace` (the whole story of a message), `queues` (depths, oldest jobs, lane heads) and `pas-events`
- * (PAS events kept without a status change). They print for people by default and JSON with --json; they exit 0 when
- * they ran, 1 when nothing was found, 2 on usage errors.
+ * Ops commands: `trace` (the whole story of a message), `queues` (depths, oldest jobs, lane heads, held records),
+ * `pas-events` (PAS events kept without a status change) and `reprocess` (render stored messages again after a
+ * mapping fix). They print for people by default and JSON with --json; they exit 0 when they ran, 1 when nothing was
+ * found (or something failed), 2 on usage errors.
  */
 import os from 'node:os';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createProducerConnection } from '../store/redis.js';
 import type { Config } from '../config/schema.js';
-import { getLaneStatus } from '../delivery/lanes.js';
+import path from 'node:path';
+import { getLaneStatus, handOffToLanes } from '../delivery/lanes.js';
 import { INBOUND_QUEUE } from '../queues/inbound.js';
 import { sequencerStatus } from '../queues/sequencer.js';
 import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
@@ -53,8 +55,7 @@ export async function traceCommand(argv: readonly string[], out: NodeJS.Writable
   }
   const redis = await connect(config);
   try {
-    const actor = process.env.BARS_ACTOR ?? `${os.userInfo().username}@${os.hostname()} (cli)`;
-    const result = await trace(new MessageStore(redis, config.redis.prefix), key, actor);
+    const result = await trace(new MessageStore(redis, config.redis.prefix), key, cliActor());
     out.write(argv.includes('--json') ? `${JSON.stringify(result, null, 2)}\n` : formatTrace(result));
     return result.records.length > 0 ? 0 : 1;
   } finally {
@@ -85,7 +86,10 @@ export async function queuesCommand(argv: readonly string[], out: NodeJS.Writabl
     }
     for (const l of laneRows) {
       const head = l.head ? `head ${l.head.messageId} MSH-10 ${l.head.controlId} ${l.head.status}, attempt ${l.head.attempts}${l.head.lastOutcome ? `, last ${l.head.lastOutcome}` : ''}` : 'idle';
-      out.write(`lane ${l.destination.padEnd(7)} waiting ${l.waiting}  ${head}\n`);
+      out.write(`lane ${l.destination.padEnd(7)} waiting ${l.waiting}  ${head}${l.held > 0 ? `  held ${l.held}` : ''}\n`);
+      for (const r of l.heldRecords) {
+        out.write(`  held behind dead letter ${l.destination}/${r.behind}: ${r.held} later message(s) of ${r.record}\n`);
+      }
     }
     out.write(`receipt order: ${sequence.received} received, ${sequence.flushed} handed to lanes, ${sequence.ready} mapped and waiting for an earlier message\n`);
     return 0;
@@ -109,6 +113,64 @@ export async function pasEventsCommand(argv: readonly string[], out: NodeJS.Writ
       out.write(`${e.keptAt}  ${e.kind.padEnd(9)}  ${e.messageType.padEnd(7)}  from ${e.sender}  MSH-10 ${e.controlId}  event ${e.eventId}\n`);
     }
     return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Who is running a command, for audit trails: BARS_ACTOR, else user@host. */
+function cliActor(): string {
+  return process.env.BARS_ACTOR ?? `${os.userInfo().username}@${os.hostname()} (cli)`;
+}
+
+const REPROCESS_USAGE = 'usage: bars-bridge reprocess <reference | message id | record id> | --failed [--since T] [--workflow W]  [--dry-run] [--actor WHO] [--json]\n';
+
+/**
+ * `bars-bridge reprocess`: renders stored messages again with the mappings on disk now and hands the outputs to the
+ * lanes in receipt order (src/queues/reprocess.ts), audited with the actor (--actor, else BARS_ACTOR, else user@host).
+ */
+export async function reprocessCommand(argv: readonly string[], out: NodeJS.WritableStream, config: Readonly<Config>): Promise<number> {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? argv[i + 1] : undefined;
+  };
+  const flagValues = new Set(['--since', '--workflow', '--actor'].map((f) => value(f)).filter((v): v is string => v !== undefined));
+  const key = argv.find((a) => !a.startsWith('--') && !flagValues.has(a));
+  const failed = argv.includes('--failed');
+  const since = value('--since');
+  if ((key === undefined) === !failed || (since !== undefined && Number.isNaN(Date.parse(since)))) {
+    out.write(REPROCESS_USAGE);
+    return 2;
+  }
+  const { loadMappings } = await import('../mapping/index.js');
+  const { reprocess } = await import('../queues/reprocess.js');
+  const registry = loadMappings(path.resolve(config.mappingsDir));
+  const redis = await connect(config);
+  try {
+    const prefix = config.redis.prefix;
+    const workflow = value('--workflow');
+    const results = await reprocess(
+      {
+        store: new MessageStore(redis, prefix),
+        mappings: registry,
+        destinations: new Set(destinationsOf(config).map((d) => d.name)),
+        sequencer: { redis, prefix, handOff: handOffToLanes({ redis, prefix }) },
+      },
+      key !== undefined ? { kind: 'key', key } : { kind: 'failed', ...(since ? { since: new Date(since) } : {}), ...(workflow ? { workflow } : {}) },
+      { actor: value('--actor') ?? cliActor(), dryRun: argv.includes('--dry-run') },
+    );
+    if (argv.includes('--json')) {
+      out.write(`${JSON.stringify(results, null, 2)}\n`);
+    } else {
+      for (const m of results) {
+        out.write(`${m.messageId}  ${m.workflow}\n`);
+        for (const o of m.outputs) {
+          out.write(`  ${o.deliveryId.slice(m.messageId.length + 1)} → ${o.destination}  ${o.result}${o.detail ? `  ${o.detail}` : ''}\n`);
+        }
+      }
+      out.write(`${results.length} message(s)${argv.includes('--dry-run') ? ' (dry run: nothing changed)' : ''}\n`);
+    }
+    return results.length === 0 || results.some((m) => m.outputs.some((o) => o.result === 'failed')) ? 1 : 0;
   } finally {
     redis.disconnect();
   }

@@ -170,11 +170,12 @@ export function formatTrace(t: Trace): string {
     for (const m of r.messages) {
       lines.push(`  ${m.receivedAt}  received ${m.workflow} (${m.useCase ?? '-'})  message ${m.messageId}  request ${m.requestId}  bundle ${m.bundleId}`);
       for (const f of m.mappingFailures) {
-        lines.push(`    mapping ${f.mappingId} FAILED: ${f.problems.join('; ')}`);
+        lines.push(`    mapping ${f.mappingId} FAILED (dead letter ${m.messageId}.${f.mappingId}; later messages of the record are held behind it): ${f.problems.join('; ')}`);
       }
       for (const o of m.outputs) {
         const d = o.delivery?.summary;
-        lines.push(`    ${o.mappingId} → ${o.destination}  MSH-10 ${o.controlId}  ${d ? `${d.status}, ${d.attempts} attempt(s)${d.lastOutcome ? `, last ${d.lastOutcome}` : ''}` : 'not yet queued'}`);
+        const state = d ? `${d.heldBehind ? `held behind dead letter ${o.destination}/${d.heldBehind}` : d.status}, ${d.attempts} attempt(s)${d.lastOutcome ? `, last ${d.lastOutcome}` : ''}` : 'not yet queued';
+        lines.push(`    ${o.mappingId} → ${o.destination}  MSH-10 ${o.controlId}  ${state}`);
         for (const e of o.delivery?.events ?? []) {
           lines.push(`      ${JSON.stringify(e)}`);
         }
