@@ -151,9 +151,10 @@ for i = 5, #ARGV, N do
   local hist = histKey(p, dest, id)
   if redis.call('HEXISTS', hist, 'laneAddedAt') == 0 then
     redis.call('HSETNX', hist, 'enqueuedAt', now)
-    redis.call('HSET', hist, 'messageId', id, 'destination', dest, 'controlId', ctl, 'contentType', ARGV[i+3], 'laneAddedAt', now)
-    if record ~= '' then redis.call('HSET', hist, 'record', record) end
-    if order ~= nil then redis.call('HSET', hist, 'order', ARGV[i+7]) end
+    local fields = {'messageId', id, 'destination', dest, 'controlId', ctl, 'contentType', ARGV[i+3], 'laneAddedAt', now, 'status', 'queued'}
+    if record ~= '' then fields[#fields + 1] = 'record'; fields[#fields + 1] = record end
+    if order ~= nil then fields[#fields + 1] = 'order'; fields[#fields + 1] = ARGV[i+7] end
+    redis.call('HSET', hist, unpack(fields))
     redis.call('SADD', p .. ':dlv:dests:' .. id, dest)
     if ARGV[i+8] == 'f' then
       redis.call('HSET', hist, 'status', 'dead-lettered', 'deadLetteredAt', now, 'lastOutcome', 'mapping-failed')
@@ -175,7 +176,6 @@ for i = 5, #ARGV, N do
       elseif blocked[dest] then
         place(p, dest, id, record, order, nil, now)
       else
-        redis.call('HSET', hist, 'status', 'queued')
         redis.call('RPUSH', p .. ':lane:' .. dest, id)
       end
     end
