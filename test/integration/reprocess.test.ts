@@ -102,5 +102,15 @@ describe('reprocess after a mapping fix (real mTLS, Redis, lanes and PAS simulat
     assert.deepEqual(await redis.smembers(`${prefix}:dlv:blocked:pas`), []);
     const audit = await readDeadLetterAudit({ redis, prefix });
     assert.ok(audit.filter((a) => a.action === 'reprocess' && a.actor === 'ops:alice').length >= 3, JSON.stringify(audit));
+
+    // By reference: every message of the record, and what is delivered is left alone (nothing sent twice).
+    const byRef = sink();
+    assert.equal(await reprocessCommand([references[0]!, '--actor', 'ops:bob'], byRef, h.config), 0, byRef.text());
+    assert.match(byRef.text(), /referral-new\.adt-a05 → pas {2}delivered/);
+    assert.match(byRef.text(), /1 message\(s\)/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(sim.received.filter((m) => m.text.includes(references[0]!)).length, 2);
+    const usage = sink();
+    assert.equal(await reprocessCommand([], usage, h.config), 2, 'neither a key nor --failed');
   });
 });
