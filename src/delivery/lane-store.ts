@@ -225,6 +225,9 @@ for i = 10, #ARGV, 6 do
     redis.call('EXPIRE', events, histTtl)
   elseif ARGV[i] == 'h' then
     holds[#holds + 1] = id
+  elseif redis.call('HGET', p .. ':dlv:hist:' .. dest .. ':' .. id, 'status') == 'queued' then
+    -- Skipped as settled (dead-lettered), but ops replayed it before this pop: it goes back, not away.
+    holds[#holds + 1] = id
   end
 end
 -- Held entries leave the lane for their record's held set; if ops replayed or dropped the dead letter since the
@@ -299,7 +302,13 @@ local h = redis.call('HMGET', hist, 'record', 'order')
 local record, order = h[1] or '', tonumber(h[2] or '')
 if record ~= '' then redis.call('ZREM', p .. ':dlv:blockers:' .. dest .. ':' .. record, id) end
 local from = safeFrom(p, dest)
-local behind = place(p, dest, id, record, order, from, now)
+local behind = nil
+if redis.call('LPOS', p .. ':lane:' .. dest, id) == false then
+  behind = place(p, dest, id, record, order, from, now)
+else
+  -- Dead-lettered by an owner that has not popped it yet: its step sees it queued again and puts it back.
+  redis.call('HSET', hist, 'status', 'queued')
+end
 local released = release(p, dest, record, from, now)
 return {1, behind or '', released}
 `;
