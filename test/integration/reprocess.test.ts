@@ -44,6 +44,8 @@ describe('reprocess after a mapping fix (real mTLS, Redis, lanes and PAS simulat
     const broken = good.replace('EVN-2: { expr: "%message.receivedAt", format: ts, required: true }', 'EVN-2: { expr: "%message.receivedAt.where(false)", format: ts, required: true }');
     assert.notEqual(broken, good);
     writeFileSync(a05(), broken);
+    // Golden cases gate a set at load; this edit is one they do not cover (as an edit to a case without one would be).
+    rmSync(path.join(mappingsDir, 'tests', 'referral-new.adt-a05'), { recursive: true, force: true });
     h = await startHarness({ worker: true, config: { mappingsDir } });
     redis = new Redis(h.config.redis.url);
   });
