@@ -38,8 +38,21 @@ import { readPem } from './dev/certs.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
 import { startRetention } from './ops/retention.js';
 import { FHIR_ID } from './bars/fhir-types.js';
+import { listenAs, type ListenerName } from './ops/listen-errors.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
+
+/** Our listeners as the operator configures them: a port in use at start-up names the variable to change. */
+const LISTENERS = {
+  receiver: { what: 'BaRS listener', portVariable: 'BARS_PORT', hostVariable: 'BARS_HOST' },
+  admin: {
+    what: 'admin',
+    portVariable: 'ADMIN_PORT',
+    hostVariable: 'ADMIN_HOST',
+    inUseHint: 'each process on a host needs its own (deploy/web.env 9090, deploy/worker.env 9091)',
+  },
+  pasEvents: { what: 'PAS events', portVariable: 'PAS_EVENTS_PORT', hostVariable: 'PAS_EVENTS_HOST' },
+} as const satisfies Record<string, ListenerName>;
 
 export interface Running {
   readonly config: Readonly<Config>;
@@ -231,7 +244,7 @@ export async function start(options: StartOptions): Promise<Running> {
     let closeReceiver: (() => Promise<void>) | undefined;
     if (options.web) {
       const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
-      receiver = await listenReceiver(
+      receiver = await listenAs(LISTENERS.receiver, config.http.host, config.http.port, () => listenReceiver(
         app,
         {
           host: config.http.host,
@@ -243,7 +256,7 @@ export async function start(options: StartOptions): Promise<Running> {
           maxConnections: config.http.maxConnections,
         },
         log,
-      );
+      ));
       // Closed once, from whichever stopper comes first: the drain step at the top of the stack on a normal stop, or
       // here when start-up fails half way.
       let closing: Promise<void> | undefined;
@@ -353,7 +366,7 @@ export async function start(options: StartOptions): Promise<Running> {
       stack.push({ name: 'pas-events worker', stop: () => pasWorker.close() });
       if (config.pasEvents.enabled) {
         const pe = config.pasEvents;
-        const pasEvents = await startPasEventsListener({
+        const pasEvents = await listenAs(LISTENERS.pasEvents, pe.host, pe.port, () => startPasEventsListener({
           redis: producer,
           prefix,
           port: pe.port,
@@ -368,7 +381,7 @@ export async function start(options: StartOptions): Promise<Running> {
           retentionSeconds: Math.max(1, Math.round(pe.retentionDays * 86_400)),
           logger: log,
           metrics,
-        });
+        }));
         stack.push({ name: 'PAS events listener', stop: () => pasEvents.close() });
         pasEventsPort = pasEvents.port;
         log.info(
@@ -471,7 +484,7 @@ export async function start(options: StartOptions): Promise<Running> {
 
     let adminPort: number | undefined;
     if (options.admin !== false) {
-      const admin = await listenAdmin(
+      const admin = await listenAs(LISTENERS.admin, config.admin.host, config.admin.port, () => listenAdmin(
         createAdminApp({
           redis: producer,
           queues: [inbound, ...responseQueues],
@@ -486,7 +499,7 @@ export async function start(options: StartOptions): Promise<Running> {
         }),
         config.admin.host,
         config.admin.port,
-      );
+      ));
       adminPort = admin.port;
       stack.push({ name: 'admin server', stop: () => admin.close() });
       log.info({ port: admin.port, host: config.admin.host }, 'admin server listening (/healthz /readyz /metrics /queues)');
