@@ -2,16 +2,18 @@
  * The production install a trust does (issue 11 §7, deploy/RUNNING-IN-A-TRUST.md): `npm pack`, unpack the tarball in a
  * folder of its own, `npm ci --omit=dev` there (the tarball carries npm-shrinkwrap.json, so the versions installed are
  * the ones tested), then the web and worker process types exactly as the systemd units start them
- * (bin/bars-node dist/src/bin/cli.js start --web | --worker), with NODE_ENV=production, certificates of a CA of the
- * test's own, an admin token, a Redis with AOF on and noeviction, a PAS (the simulator) and a BaRS proxy (the mock).
- * Both run on one host, each with its own admin port; a second copy on a port in use names the variable to change.
+ * (bin/bars-node dist/src/bin/cli.js start --web | --worker) with the example env files deploy/web.env and
+ * deploy/worker.env (NODE_ENV=production), where only hosts, ports and file paths are replaced by the test's own:
+ * certificates of a CA of the test's own, a PAS (the simulator), a BaRS proxy (the mock) and a redis-server started
+ * with deploy/redis.conf (AOF, noeviction, the bars-bridge ACL user). Both run on one host with the admin ports the env
+ * files give them; a second copy on a port in use names the variable to change.
  *
  * Nothing here uses the repository's node_modules at run time: the installed processes see only the unpacked package.
  */
 import { strict as assert } from 'node:assert';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,13 +21,65 @@ import { promisify } from 'node:util';
 import { ensureDevCerts, readPem, type DevCertPaths } from '../../src/dev/certs.js';
 import { ensureMockProxyKey, startMockProxy, type MockProxy } from '../../src/dev/mock-proxy.js';
 import { startPasSimulator, type PasSimulator } from '../../src/dev/pas-sim.js';
-import { freePort, startRedisChild, type RedisChild } from '../../src/dev/redis-child.js';
+import { freePort, isListening } from '../../src/dev/redis-child.js';
 import { barsHeaders, request } from '../../src/dev/send.js';
 import { TEST_SERVICE_ID } from '../helpers/harness.js';
 import { fixturePhi } from '../helpers/phi.js';
 
 const run = promisify(execFile);
 const REPO = process.cwd();
+
+/** A systemd EnvironmentFile: the variables it sets, and every variable it names (set, or commented out as `#KEY=`). */
+function readEnvFile(file: string): { set: Record<string, string>; named: Set<string> } {
+  const set: Record<string, string> = {};
+  const named = new Set<string>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^(#?)([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) {
+      named.add(m[2]!);
+      if (!m[1]) {
+        set[m[2]!] = m[3]!;
+      }
+    }
+  }
+  return { set, named };
+}
+
+/** The env file with the test's hosts, ports and paths; each replaced variable must be one the file names. */
+function envFrom(file: string, replace: Record<string, string>): Record<string, string> {
+  const { set, named } = readEnvFile(file);
+  assert.deepEqual(Object.keys(replace).filter((k) => !named.has(k)), [], `variables the test sets that ${file} does not name`);
+  return { ...set, ...replace };
+}
+
+/** redis-server with deploy/redis.conf; only the port, the data directory and supervision differ. */
+async function startProductionRedis(dir: string): Promise<{ url: (template: string) => string; stop: () => Promise<void> }> {
+  const conf = path.resolve('deploy/redis.conf');
+  const password = /^user bars-bridge on >(\S+)/m.exec(readFileSync(conf, 'utf8'))?.[1];
+  assert.ok(password, 'deploy/redis.conf has the bars-bridge ACL user');
+  const port = await freePort();
+  mkdirSync(dir, { recursive: true });
+  const child = spawn('redis-server', [conf, '--port', String(port), '--dir', dir, '--supervised', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  while (!(await isListening('127.0.0.1', port))) {
+    assert.ok(child.exitCode === null && Date.now() < deadline, 'redis-server started with deploy/redis.conf');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    // REDIS_URL as the env file writes it, pointed at this server.
+    url: (template) => {
+      const url = new URL(template);
+      url.host = `127.0.0.1:${port}`;
+      url.password = password;
+      return url.toString();
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
 
 interface Proc {
   readonly child: ChildProcess;
@@ -91,14 +145,15 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
   this.timeout(300_000);
   let dir: string;
   let appDir: string;
-  let redis: RedisChild;
+  let redis: Awaited<ReturnType<typeof startProductionRedis>>;
   let pas: PasSimulator;
   let proxy: MockProxy;
   let certs: DevCertPaths;
   let tarball: { name: string; files: string[] };
   const procs: Proc[] = [];
   const token = randomBytes(32).toString('hex');
-  let env: Record<string, string>;
+  let webEnv: Record<string, string>;
+  let workerEnv: Record<string, string>;
   let web: Proc;
   let worker: Proc;
   let ports: { listener: number; webAdmin: number; workerAdmin: number; pasEvents: number };
@@ -117,37 +172,50 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
     await run('npm', ['ci', '--omit=dev', '--prefer-offline'], { cwd: appDir, env: npmEnv, maxBuffer: 64 * 1024 * 1024 });
 
     certs = ensureDevCerts(path.join(dir, 'pki'));
-    redis = await startRedisChild(path.join(dir, 'redis'));
+    redis = await startProductionRedis(path.join(dir, 'redis'));
     pas = await startPasSimulator({ port: 0 });
     const proxyKey = ensureMockProxyKey(path.join(dir, 'proxy-key'));
     proxy = await startMockProxy({ publicKey: readPem(proxyKey.pubFile), clientId: 'install-test', kid: 'install-1', certs });
     ports = { listener: await freePort(), webAdmin: await freePort(), workerAdmin: await freePort(), pasEvents: await freePort() };
-    // What deploy/web.env and deploy/worker.env hold, on this test's ports.
-    env = {
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'info',
+    // The admin ports the env files give (so both process types run on one host) are replaced like every other port.
+    assert.equal(readEnvFile('deploy/web.env').set.ADMIN_PORT, '9090');
+    assert.equal(readEnvFile('deploy/worker.env').set.ADMIN_PORT, '9091');
+    const shared = {
       BARS_HOST: '127.0.0.1',
-      BARS_PORT: String(ports.listener),
       BARS_BASE_URL: `https://localhost:${ports.listener}`,
-      BARS_SERVICE_ID: TEST_SERVICE_ID,
       BARS_TLS_CERT: certs.serverCert,
       BARS_TLS_KEY: certs.serverKey,
       BARS_TLS_CA: certs.caCert,
-      ADMIN_HOST: '127.0.0.1',
       ADMIN_TOKEN: token,
-      REDIS_URL: redis.url,
+      REDIS_URL: redis.url(readEnvFile('deploy/web.env').set.REDIS_URL!),
+    };
+    webEnv = envFrom('deploy/web.env', {
+      ...shared,
+      BARS_PORT: String(ports.listener),
+      // The allow-list on: only the test's client certificate (CN bars-client) is let in.
+      BARS_TLS_ALLOW: 'bars-client',
+      ADMIN_PORT: String(ports.webAdmin),
+    });
+    workerEnv = envFrom('deploy/worker.env', {
+      ...shared,
+      ADMIN_PORT: String(ports.workerAdmin),
       PAS_MLLP_HOST: '127.0.0.1',
       PAS_MLLP_PORT: String(pas.port),
       PAS_EVENTS_PORT: String(ports.pasEvents),
+      // The package's own mappings and queue policy stand in for the trust's copy under /etc/bars-bridge.
+      BARS_MAPPINGS_DIR: path.join(appDir, 'mappings'),
+      BARS_QUEUES_DIR: path.join(appDir, 'queues'),
       BARS_PROXY_URL: proxy.url,
       BARS_TOKEN_URL: proxy.tokenUrl,
       BARS_CLIENT_ID: 'install-test',
       BARS_KID: 'install-1',
       BARS_PRIVATE_KEY: proxyKey.keyFile,
       BARS_PROXY_CA: certs.caCert,
-    };
-    web = startInstalled(appDir, 'web', { ...env, ADMIN_PORT: String(ports.webAdmin) });
-    worker = startInstalled(appDir, 'worker', { ...env, ADMIN_PORT: String(ports.workerAdmin) });
+    });
+    assert.equal(webEnv.NODE_ENV, 'production');
+    assert.equal(workerEnv.NODE_ENV, 'production');
+    web = startInstalled(appDir, 'web', webEnv);
+    worker = startInstalled(appDir, 'worker', workerEnv);
     procs.push(web, worker);
   });
 
@@ -168,7 +236,7 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
 
   it('packs dist/, mappings/, queues/ policy files, bin/bars-node and the lock (npm-shrinkwrap.json), and no sources or tests', function () {
     const has = (f: string): boolean => tarball.files.includes(f);
-    for (const f of ['dist/src/bin/cli.js', 'dist/src/runtime.js', 'bin/bars-node', 'queues/delivery.yaml', 'queues/inbound.yaml', 'mappings/referral-new.adt-a05.yaml', 'mappings/pas-events/rules.yaml', 'npm-shrinkwrap.json', 'package.json']) {
+    for (const f of ['dist/src/bin/cli.js', 'dist/src/runtime.js', 'bin/bars-node', 'queues/delivery.yaml', 'queues/inbound.yaml', 'mappings/referral-new.adt-a05.yaml', 'mappings/pas-events/rules.yaml', 'deploy/bars-bridge-web.service', 'deploy/worker.env', 'npm-shrinkwrap.json', 'package.json']) {
       assert.ok(has(f), `${f} in ${tarball.name}`);
     }
     assert.deepEqual(tarball.files.filter((f) => /^(src|test|bench|\.ci|node_modules|\.dev)\//.test(f) || f.startsWith('dist/test/') || f.startsWith('dist/bench/')), []);
@@ -185,8 +253,9 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
     process.stdout.write(`      both ready ${Date.now() - startedAt} ms after the checks began\n`);
     assert.equal(webReady.status, 'ready');
     assert.equal(workerReady.status, 'ready');
-    const redisCheck = (webReady.checks as { redis: { durable: boolean; aof: boolean; evictionPolicy: string } }).redis;
-    assert.deepEqual([redisCheck.durable, redisCheck.aof, redisCheck.evictionPolicy], [true, true, 'noeviction']);
+    // deploy/redis.conf as the ACL user bars-bridge: durable, and /readyz may read what it needs (INFO, CONFIG GET).
+    const redisCheck = (webReady.checks as { redis: { durable: boolean; aof: boolean; evictionPolicy: string; fsync: string } }).redis;
+    assert.deepEqual([redisCheck.durable, redisCheck.aof, redisCheck.evictionPolicy, redisCheck.fsync], [true, true, 'noeviction', 'always']);
     assert.equal((workerReady.checks as Record<string, unknown>)['inbound worker'], true);
     // Production: the admin server refuses requests without the token (only /healthz is open, for the platform's probe).
     assert.equal((await getJson(ports.webAdmin, '/readyz')).status, 401);
@@ -212,13 +281,13 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
   it('a second process on a port in use stops with one line naming the variable, exit 1, no stack trace', async function () {
     // The issue's case: a worker started with the web process's admin port (same ADMIN_PORT in both env files).
     const cases = [
-      { type: 'worker' as const, env: { ADMIN_PORT: String(ports.webAdmin), PAS_EVENTS_PORT: String(await freePort()) }, expect: `admin port ${ports.webAdmin} is in use (ADMIN_PORT)` },
-      { type: 'web' as const, env: { ADMIN_PORT: String(await freePort()) }, expect: `BaRS listener port ${ports.listener} is in use (BARS_PORT)` },
-      { type: 'worker' as const, env: { ADMIN_PORT: String(await freePort()) }, expect: `PAS events port ${ports.pasEvents} is in use (PAS_EVENTS_PORT)` },
+      { type: 'worker' as const, env: { ...workerEnv, ADMIN_PORT: String(ports.webAdmin), PAS_EVENTS_PORT: String(await freePort()) }, expect: `admin port ${ports.webAdmin} is in use (ADMIN_PORT)` },
+      { type: 'web' as const, env: { ...webEnv, ADMIN_PORT: String(await freePort()) }, expect: `BaRS listener port ${ports.listener} is in use (BARS_PORT)` },
+      { type: 'worker' as const, env: { ...workerEnv, ADMIN_PORT: String(await freePort()) }, expect: `PAS events port ${ports.pasEvents} is in use (PAS_EVENTS_PORT)` },
     ];
     const results = await Promise.all(
       cases.map(async (c) => {
-        const p = startInstalled(appDir, c.type, { ...env, ...c.env });
+        const p = startInstalled(appDir, c.type, c.env);
         procs.push(p);
         return { ...c, exit: await p.exited, stderr: p.stderr() };
       }),
