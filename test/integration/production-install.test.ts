@@ -23,10 +23,11 @@ import { ensureMockProxyKey, startMockProxy, type MockProxy } from '../../src/de
 import { startPasSimulator, type PasSimulator } from '../../src/dev/pas-sim.js';
 import { freePort, isListening } from '../../src/dev/redis-child.js';
 import { barsHeaders, request } from '../../src/dev/send.js';
-import { TEST_SERVICE_ID } from '../helpers/harness.js';
 import { fixturePhi } from '../helpers/phi.js';
 
 const run = promisify(execFile);
+/** The DoS service id of this install (production refuses the development one, 2000072489). */
+const SERVICE_ID = '2000012345';
 const REPO = process.cwd();
 
 /** A systemd EnvironmentFile: the variables it sets, and every variable it names (set, or commented out as `#KEY=`). */
@@ -181,6 +182,8 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
     assert.equal(readEnvFile('deploy/web.env').set.ADMIN_PORT, '9090');
     assert.equal(readEnvFile('deploy/worker.env').set.ADMIN_PORT, '9091');
     const shared = {
+      // The env files' identity stands (production refuses the development one) except the DoS id the test sends to.
+      BARS_SERVICE_ID: SERVICE_ID,
       BARS_HOST: '127.0.0.1',
       BARS_BASE_URL: `https://localhost:${ports.listener}`,
       BARS_TLS_CERT: certs.serverCert,
@@ -267,9 +270,9 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
   it('accepts a referral over mutual TLS on the web process and the worker delivers it to the PAS over MLLP', async function () {
     const bundle = JSON.parse(readFileSync('test/fixtures/referral-111-to-ed.json', 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };
     bundle.id = randomUUID();
-    bundle.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${TEST_SERVICE_ID}`;
+    bundle.entry[0]!.resource.destination![0]!.endpoint = `https://fhir.nhs.uk/Id/dos-service-id|${SERVICE_ID}`;
     const tls = { url: `https://127.0.0.1:${ports.listener}`, ca: readPem(certs.caCert), cert: readPem(certs.clientCert), key: readPem(certs.clientKey) };
-    const res = await request(tls, 'POST', '/$process-message', { ...barsHeaders(TEST_SERVICE_ID), 'Content-Type': 'application/fhir+json' }, JSON.stringify(bundle));
+    const res = await request(tls, 'POST', '/$process-message', { ...barsHeaders(SERVICE_ID), 'Content-Type': 'application/fhir+json' }, JSON.stringify(bundle));
     assert.equal(res.status, 200, res.body.slice(0, 500));
     const deadline = Date.now() + 60_000;
     while (pas.received.length < 2 && Date.now() < deadline) {
