@@ -184,7 +184,6 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
     const shared = {
       // The env files' identity stands (production refuses the development one) except the DoS id the test sends to.
       BARS_SERVICE_ID: SERVICE_ID,
-      BARS_HOST: '127.0.0.1',
       BARS_BASE_URL: `https://localhost:${ports.listener}`,
       BARS_TLS_CERT: certs.serverCert,
       BARS_TLS_KEY: certs.serverKey,
@@ -198,12 +197,14 @@ describe('production install: npm pack → npm ci --omit=dev → NODE_ENV=produc
     };
     webEnv = envFrom('deploy/web.env', {
       ...shared,
+      BARS_HOST: '127.0.0.1',
       BARS_PORT: String(ports.listener),
       ADMIN_PORT: String(ports.webAdmin),
     });
     workerEnv = envFrom('deploy/worker.env', {
       ...shared,
       ADMIN_PORT: String(ports.workerAdmin),
+      PAS_EVENTS_HOST: '127.0.0.1',
       PAS_EVENTS_PORT: String(ports.pasEvents),
       // The package's own mappings and queue policy stand in for the trust's copy under /etc/bars-bridge.
       BARS_MAPPINGS_DIR: path.join(appDir, 'mappings'),
