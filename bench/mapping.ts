@@ -38,15 +38,22 @@ export interface MappingBenchResult {
 /** Every expression of a mapping, in rule order (what the baseline evaluates raw). */
 function expressionsOf(m: CompiledMapping): CompiledExpression[] {
   const out: CompiledExpression[] = m.variables.map((v) => v.expression);
-  for (const s of m.segments) {
-    for (const e of [s.foreach, s.when]) {if (e) {out.push(e);}}
-    for (const f of s.fields) {
+  const walk = (items: CompiledMapping['segments']): void => {
+    for (const s of items) {
+      for (const e of [s.foreach, s.when]) {if (e) {out.push(e);}}
+      if (s.kind === 'group') {walk(s.segments);}
+      else {fields(s.fields);}
+    }
+  };
+  const fields = (fs: Extract<CompiledMapping['segments'][number], { kind: 'segment' }>['fields']): void => {
+    for (const f of fs) {
       if (f.kind === 'repeating') {
         out.push(f.foreach);
         for (const c of f.components) {if (c.expression) {out.push(c.expression);}}
       } else if (f.expression) {out.push(f.expression);}
     }
-  }
+  };
+  walk(m.segments);
   return out;
 }
 

@@ -23,21 +23,37 @@ import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { parseCredentials } from './ops/admin-auth.js';
 import { createMetrics } from './ops/metrics.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
-import { enqueueDeliveries, startLaneWorkers } from './delivery/lanes.js';
+import { handOffToLanes, startLaneWorkers } from './delivery/lanes.js';
 import { loadDeliveryPolicy } from './delivery/policy.js';
 import { startPasSimulator, type PasSimulator } from './dev/pas-sim.js';
 import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from './pas-events/listener.js';
 import { processPasEvent, type StatusEvent } from './pas-events/processor.js';
 import { loadPasEventRules } from './pas-events/rules.js';
 import { enqueueResponsesFor, startResponses, type ResponseEvent, type Responses } from './responses/index.js';
+import { checkResponseRules, pasEventSources } from './responses/reachability.js';
+import { DEFAULT_RULES_FILE, loadRules, ruleLines } from './responses/rules.js';
 import { ensureMockProxyKey, startMockProxy } from './dev/mock-proxy.js';
 import type { RecordState } from './store/message-store.js';
+import type { ReloadResult } from './mapping/registry.js';
 import { readPem } from './dev/certs.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
 import { startRetention } from './ops/retention.js';
 import { FHIR_ID } from './bars/fhir-types.js';
+import { listenAs, type ListenerName } from './ops/listen-errors.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
+
+/** Our listeners as the operator configures them: a port in use at start-up names the variable to change. */
+const LISTENERS = {
+  receiver: { what: 'BaRS listener', portVariable: 'BARS_PORT', hostVariable: 'BARS_HOST' },
+  admin: {
+    what: 'admin',
+    portVariable: 'ADMIN_PORT',
+    hostVariable: 'ADMIN_HOST',
+    inUseHint: 'each process on a host needs its own (deploy/web.env 9090, deploy/worker.env 9091)',
+  },
+  pasEvents: { what: 'PAS events', portVariable: 'PAS_EVENTS_PORT', hostVariable: 'PAS_EVENTS_HOST' },
+} as const satisfies Record<string, ListenerName>;
 
 export interface Running {
   readonly config: Readonly<Config>;
@@ -66,7 +82,8 @@ export async function originalRequestFor(
 ): Promise<{ messageId: string; event: ResponseEvent } | undefined> {
   if (event.event === 'encounter-status-changed' && event.from && event.to) {
     const [first] = await store.getRecordVersions(record.type, record.id);
-    return first ? { messageId: first, event: { type: 'encounter-status-changed', from: event.from, to: event.to } as ResponseEvent } : undefined;
+    const reason = event.reasonCode ? { reasonCode: event.reasonCode } : {};
+    return first ? { messageId: first, event: { type: 'encounter-status-changed', from: event.from, to: event.to, ...reason } as ResponseEvent } : undefined;
   }
   if (event.event === 'appointment-no-show') {
     const basedOn = (record.resource.basedOn as Array<{ reference?: string }> | undefined)?.[0]?.reference;
@@ -239,7 +256,7 @@ export async function start(options: StartOptions): Promise<Running> {
     let closeReceiver: (() => Promise<void>) | undefined;
     if (options.web) {
       const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
-      receiver = await listenReceiver(
+      receiver = await listenAs(LISTENERS.receiver, config.http.host, config.http.port, () => listenReceiver(
         app,
         {
           host: config.http.host,
@@ -251,7 +268,7 @@ export async function start(options: StartOptions): Promise<Running> {
           maxConnections: config.http.maxConnections,
         },
         log,
-      );
+      ));
       // Closed once, from whichever stopper comes first: the drain step at the top of the stack on a normal stop, or
       // here when start-up fails half way.
       let closing: Promise<void> | undefined;
@@ -329,7 +346,16 @@ export async function start(options: StartOptions): Promise<Running> {
         await enqueueResponsesFor(responses.deps, { messageId: request.messageId, event: { ...request.event, eventId, at: event.at } as ResponseEvent });
       };
 
-      const pasRules = loadPasEventRules(path.join(config.mappingsDir, 'pas-events', 'rules.yaml'));
+      const pasRulesFile = path.join(config.mappingsDir, 'pas-events', 'rules.yaml');
+      const pasRules = loadPasEventRules(pasRulesFile);
+      // Response rules no emitter can satisfy are responses a sender would never get: refuse to start with them.
+      const reach = checkResponseRules(loadRules(), ruleLines(DEFAULT_RULES_FILE), pasEventSources(pasRules, pasRulesFile));
+      if (reach.errors.length > 0) {
+        throw new Error(`Response rules that can never match:\n  ${reach.errors.join('\n  ')}`);
+      }
+      if (reach.unreached.length > 0) {
+        log.warn({ rules: reach.unreached }, 'response rules for events nothing in this build emits');
+      }
       const pasWorker = new Worker<PasEventJobData>(
         PAS_EVENTS_QUEUE,
         (job: Job<PasEventJobData>) =>
@@ -352,7 +378,7 @@ export async function start(options: StartOptions): Promise<Running> {
       stack.push({ name: 'pas-events worker', stop: () => pasWorker.close() });
       if (config.pasEvents.enabled) {
         const pe = config.pasEvents;
-        const pasEvents = await startPasEventsListener({
+        const pasEvents = await listenAs(LISTENERS.pasEvents, pe.host, pe.port, () => startPasEventsListener({
           redis: producer,
           prefix,
           port: pe.port,
@@ -367,7 +393,7 @@ export async function start(options: StartOptions): Promise<Running> {
           retentionSeconds: Math.max(1, Math.round(pe.retentionDays * 86_400)),
           logger: log,
           metrics,
-        });
+        }));
         stack.push({ name: 'PAS events listener', stop: () => pasEvents.close() });
         pasEventsPort = pasEvents.port;
         log.info(
@@ -380,35 +406,31 @@ export async function start(options: StartOptions): Promise<Running> {
       // Mappings are compiled once here; a broken file stops start-up with every problem listed. Later edits are
       // picked up on file change or SIGHUP, and a broken edit keeps the previous good set running.
       // Loaded here, not at module load: the web process never maps, and the HL7 dictionaries are large.
-      const { loadMappings } = await import('./mapping/index.js');
+      const { loadLiveMappings } = await import('./mapping/index.js');
       const { processInbound } = await import('./queues/inbound-processor.js');
-      const registry = loadMappings(config.mappingsDir);
-      const onReload = (r: { ok: boolean; problems?: readonly string[]; mappings?: number }): void => {
-        if (r.ok) {
-          log.info({ mappings: r.mappings }, 'mappings reloaded');
+      const registry = loadLiveMappings(config.mappingsDir);
+      const short = (hash: string): string => hash.slice(0, 12);
+      // pas-events/ and responses/ rules are part of the directory (and of its hash) but are read at start-up only.
+      const restartOnly = (changed: readonly string[]): string[] => changed.filter((f) => /^(?:pas-events|responses)\//.test(f));
+      const onReload = (r: ReloadResult): void => {
+        if (r.outcome === 'unchanged') {
+          log.info({ hash: short(r.hash) }, 'mappings unchanged');
+        } else if (r.ok) {
+          log.info({ mappings: r.mappings, hash: short(r.hash), changed: r.changed, restartToApply: restartOnly(r.changed) }, 'mappings reloaded');
         } else {
-          log.error({ problems: r.problems }, 'mapping edit rejected; previous mappings still running');
+          log.error({ problems: r.problems, changed: r.changed, rejected: short(r.candidate), hash: short(r.hash) }, 'mapping edit rejected; previous mappings still running');
         }
       };
-      const unwatch = registry.watch(onReload);
+      const unwatch = registry.watch(onReload, { pollMs: config.mappingsPollSeconds * 1000 });
       stack.push({ name: 'mappings watcher', stop: async () => unwatch() });
       const onHupMappings = (): void => onReload(registry.reload());
       process.on('SIGHUP', onHupMappings);
       stack.push({ name: 'SIGHUP mappings handler', stop: async () => process.off('SIGHUP', onHupMappings) });
       const active = new Set(destinations.map((d) => d.name));
       const inactive = registry.mappings.filter((m) => !active.has(m.destination)).map((m) => m.id);
-      log.info({ mappings: registry.mappings.length, inactive }, 'mappings loaded (inactive: destination not configured)');
+      log.info({ mappings: registry.mappings.length, inactive, hash: short(registry.hash) }, 'mappings loaded (inactive: destination not configured)');
 
-      const sequencer: SequencerDeps = {
-        redis: workerConnection,
-        prefix,
-        handOff: async (outputs) => {
-          await enqueueDeliveries(
-            { redis: workerConnection, prefix },
-            outputs.map((o) => ({ messageId: o.deliveryId, destination: o.destination, controlId: o.controlId, contentType: o.contentType, text: { key: o.textKey } })),
-          );
-        },
-      };
+      const sequencer: SequencerDeps = { redis: workerConnection, prefix, handOff: handOffToLanes({ redis: workerConnection, prefix }) };
       const inboundPolicy = loadInboundPolicy(path.join(config.queuesDir, 'inbound.yaml'));
       const worker = new Worker<InboundJobData>(
         INBOUND_QUEUE,
@@ -474,7 +496,7 @@ export async function start(options: StartOptions): Promise<Running> {
 
     let adminPort: number | undefined;
     if (options.admin !== false) {
-      const admin = await listenAdmin(
+      const admin = await listenAs(LISTENERS.admin, config.admin.host, config.admin.port, () => listenAdmin(
         createAdminApp({
           redis: producer,
           queues: [inbound, ...responseQueues],
@@ -485,10 +507,11 @@ export async function start(options: StartOptions): Promise<Running> {
           production: config.env === 'production',
           checks: readiness,
           store,
+          destinations: destinationsOf(config).map((d) => d.name),
         }),
         config.admin.host,
         config.admin.port,
-      );
+      ));
       adminPort = admin.port;
       stack.push({ name: 'admin server', stop: () => admin.close() });
       log.info({ port: admin.port, host: config.admin.host }, 'admin server listening (/healthz /readyz /metrics /queues)');

@@ -8,7 +8,8 @@ import { Command, CommanderError } from 'commander';
 import { deadLettersCommand } from '../delivery/cli.js';
 import { certsCommand, pasSimCommand, sendCommand } from '../dev/cli.js';
 import { mapCommand, mappingsCommand } from '../mapping/cli.js';
-import { pasEventsCommand, queuesCommand, traceCommand } from '../ops/cli.js';
+import { pasEventsCommand, queuesCommand, reprocessCommand, traceCommand } from '../ops/cli.js';
+import { responseDeadLettersCommand } from '../responses/cli.js';
 import { CliFailure, type Cli, type CliIo } from './context.js';
 
 /** `start [--web] [--worker]`: runs until SIGTERM/SIGINT (shutdownOnSignals exits the process). */
@@ -78,6 +79,8 @@ export function buildProgram(cli: Cli): Command {
     queuesCommand(cli),
     pasEventsCommand(cli),
     deadLettersCommand(cli),
+    reprocessCommand(cli),
+    responseDeadLettersCommand(cli),
     mapCommand(cli),
     mappingsCommand(cli),
     pasSimCommand(cli),
@@ -113,7 +116,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return err.exitCode === 0 ? 0 : 2;
     }
     // By name: the configuration module is loaded only by the commands that need it.
-    if (err instanceof Error && err.name === 'ConfigError') {
+    if (err instanceof Error && (err.name === 'ConfigError' || err.name === 'UsageError')) {
       io.err.write(`${err.message}\n`);
       return 2;
     }

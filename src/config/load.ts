@@ -212,6 +212,7 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
     slots: [],
     destinations: [],
     mappingsDir: 'mappings',
+    mappingsPollSeconds: 30,
     queuesDir: 'queues',
     alerts: {
       enabled: true,

@@ -157,6 +157,11 @@ export const configSchema = z.strictObject({
   destinations: destinationsSchema,
   /** Mapping rule files (FHIRPath → HL7 v2 / flat file). */
   mappingsDir: z.string(),
+  /**
+   * Hot reload reads the mappings directory on every file event and also this often (0 = events only), for file
+   * systems that deliver no events; a read that finds the same content hash does nothing.
+   */
+  mappingsPollSeconds: z.number().int().min(0),
   /** Queue policy files (delivery.yaml …). */
   queuesDir: z.string(),
   /**

@@ -85,6 +85,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'BARS_PROXY_ACCEPT_VERSION', type: 'string', key: 'proxy.acceptVersion' },
 
   { name: 'BARS_MAPPINGS_DIR', type: 'string', key: 'mappingsDir' },
+  { name: 'BARS_MAPPINGS_POLL_SECONDS', type: 'integer', key: 'mappingsPollSeconds' },
   { name: 'BARS_QUEUES_DIR', type: 'string', key: 'queuesDir' },
   { name: 'BARS_ALERTS', type: 'boolean', key: 'alerts.enabled' },
   { name: 'BARS_RETENTION', type: 'boolean', key: 'retention.enabled' },

@@ -4,13 +4,14 @@
  * 2 usage.
  */
 import { Command } from 'commander';
-import { actorOption, integer, jsonOption, printJson, redisOptions, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
+import { actorOption, integer, jsonOption, printJson, redisOptions, UsageError, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
 import {
   DeadLetterNotFoundError,
   dropDeadLetter,
   listDeadLetters,
   readDeadLetterAudit,
   replayDeadLetter,
+  replayDeadLetters,
   showDeadLetter,
 } from './dead-letters.js';
 import type { DeliveryStore } from './history.js';
@@ -30,6 +31,15 @@ export interface ReplayOptions extends Common {
   /** true: a fresh MSH-10 is generated; a string: that MSH-10. */
   readonly newControlId?: string | true;
   readonly reason?: string;
+}
+
+/** Options of `dead-letters replay --all`. */
+export interface BulkReplayOptions {
+  readonly all?: boolean;
+  readonly since?: string;
+  readonly workflow?: string;
+  readonly destination?: string;
+  readonly dryRun?: boolean;
 }
 
 /** Options of `dead-letters drop`. */
@@ -96,15 +106,55 @@ export function deadLettersCommand(cli: Cli): Command {
       ),
     );
 
-  sub('replay', 'put a dead letter back at the end of its lane, with the same MSH-10 or a new one')
-    .argument('<destination>')
-    .argument('<messageId>')
+  sub('replay', 'put a dead letter back at its receipt position (held messages of its record follow), same MSH-10 or a new one; or --all in bulk')
+    .argument('[destination]')
+    .argument('[messageId]')
     .addOption(actorOption(cli.env))
     .option('--new-control-id [id]', 'send with a new MSH-10 (generated, or the one given) instead of the original')
     .option('--reason <text>', 'why, for the audit log')
+    .option('--all', 'every dead letter (oldest receipt first), narrowed by --since / --workflow / --destination')
+    .option('--since <time>', 'with --all: only dead letters since this ISO time')
+    .option('--workflow <workflow>', 'with --all: only messages of this workflow')
+    .option('--destination <name>', 'with --all: only this destination')
+    .option('--dry-run', 'with --all: list what would be replayed; change nothing')
     .action(
-      cli.action((destination: string, messageId: string, options: ReplayOptions) =>
-        withStore(cli, options, async (store) => {
+      cli.action(async (destination: string | undefined, messageId: string | undefined, options: ReplayOptions & BulkReplayOptions) => {
+              if (options.all === true) {
+          if (destination !== undefined) {
+            throw new UsageError('replay --all takes no destination or message id (use --destination to narrow it)');
+          }
+          if (options.since !== undefined && Number.isNaN(Date.parse(options.since))) {
+            throw new UsageError(`--since ${options.since}: not a date-time`);
+          }
+          return withStore(cli, options, async (store) => {
+            const { MessageStore } = await import('../store/message-store.js');
+            const messages = new MessageStore(store.redis, store.prefix);
+            const items = await replayDeadLetters(
+              store,
+              {
+                ...(options.since ? { since: new Date(options.since) } : {}),
+                ...(options.workflow ? { workflow: options.workflow } : {}),
+                ...(options.destination ? { destination: options.destination } : {}),
+                workflowOf: async (id) => (await messages.getMessage(id))?.workflow,
+              },
+              { actor: options.actor, dryRun: options.dryRun === true, ...(options.reason ? { reason: options.reason } : {}) },
+            );
+            if (options.json) {
+              printJson(cli.out, items);
+            } else {
+              for (const i of items) {
+                cli.out.write(`${i.result.padEnd(15)} ${i.destination}/${i.messageId}  ${i.reason}  dead-lettered ${i.deadLetteredAt}${i.detail ? `  ${i.detail}` : ''}\n`);
+              }
+              const done = items.filter((i) => i.result === 'replayed' || i.result === 'would replay').length;
+              cli.out.write(`${done} dead letter(s) ${options.dryRun ? 'would be replayed' : 'replayed'}${items.length > done ? `, ${items.length - done} not (mapping failures: bars-bridge reprocess --failed)` : ''}\n`);
+            }
+            return items.some((i) => i.result === 'failed') ? 1 : 0;
+          });
+        }
+        if (destination === undefined || messageId === undefined) {
+          throw new UsageError('replay needs <destination> <messageId>, or --all');
+        }
+        return withStore(cli, options, async (store) => {
           const fresh = options.newControlId;
           const controlId = await replayDeadLetter(store, destination, messageId, {
             actor: options.actor,
@@ -112,10 +162,10 @@ export function deadLettersCommand(cli: Cli): Command {
             ...(options.reason ? { reason: options.reason } : {}),
           });
           if (options.json) {printJson(cli.out, { replayed: { destination, messageId, controlId } });}
-          else {cli.out.write(`replayed ${destination}/${messageId} with MSH-10 ${controlId} (back of the lane)\n`);}
+          else {cli.out.write(`replayed ${destination}/${messageId} with MSH-10 ${controlId} (to its receipt position; held messages of its record follow it)\n`);}
           return 0;
-        }),
-      ),
+        });
+      }),
     );
 
   sub('drop', 'give up on a dead letter for good (kept in the audit log)')

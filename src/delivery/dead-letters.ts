@@ -1,10 +1,12 @@
 /*
- * Dead letters: messages a lane gave up on (an AR/CR the ACK policy says not to retry, max attempts reached, or
- * rendered content missing). The lane moves on; ops decide what happens next (ARCHITECTURE.md invariant 3):
+ * Dead letters: messages that cannot be delivered (an AR/CR the ACK policy says not to retry, AE/CE until max
+ * attempts, rendered content missing, or a mapping that failed to render it). Other records move on; the later
+ * messages of the same record (referral or booking) are held behind it (lane-store.ts), so the PAS never gets an
+ * update to something it did not receive. Ops decide what happens next (ARCHITECTURE.md invariant 3):
  * - replay: queue it again, with the same MSH-10 (the PAS may de-duplicate) or a new one (the PAS refused the old
- *   one for good). A replay goes to the BACK of its lane: later messages have already been delivered, so check the
- *   trace before replaying something that may now be out of date (e.g. an A04 after the A08 that updated it).
- * - drop: give up on it for good; its text is deleted, its history kept.
+ *   one for good). It goes back to its receipt position in its lane, and the messages held behind it follow it.
+ *   A mapping failure has nothing to replay: `bars-bridge reprocess` renders it again with the current mappings.
+ * - drop: give up on it for good; its text is deleted, its history kept, and what was held behind it is released.
  * Every replay and drop is written to an append-only audit list with the actor who did it.
  *
  * Keys: <p>:dlv:dead (sorted set, member "<destination>/<messageId>", score = time dead-lettered),
@@ -14,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { withControlId } from './hl7-header.js';
 import { appendEvent, deliveryKeys, getDeliveryHistory, type DeliveryHistory, type DeliveryStore } from './history.js';
-import { laneKey, laneWakeups, wakeupName } from './lane-store.js';
+import { deadLetterEntry, dropEntry, laneWakeups, replayEntry, wakeupName } from './lane-store.js';
 import type { LaneEntry } from './lanes.js';
 import { appendAudit, readAudit } from '../store/audit-log.js';
 
@@ -23,19 +25,23 @@ export interface DeadLetter {
   readonly destination: string;
   readonly messageId: string;
   readonly controlId: string;
-  /** `ack-AR`, `ack-CR`, `ack-AE` (policy dead-letter), `max-attempts`, `content-missing`. */
+  /** `ack-AR`, `ack-CR`, `ack-AE` (policy dead-letter), `max-attempts`, `content-missing`, `mapping-failed`. */
   readonly reason: string;
   /** MSA-3 text or error message (truncated). */
   readonly detail: string;
   readonly attempts: number;
   readonly deadLetteredAt: string;
+  /** `ServiceRequest/<id>` or `Appointment/<id>`, when known: its later messages are held behind this one. */
+  readonly record?: string;
+  /** Receipt position, when known. */
+  readonly order?: number;
 }
 
 /** One audit entry. */
 export interface DeadLetterAudit {
   readonly at: string;
   readonly actor: string;
-  readonly action: 'replay' | 'drop';
+  readonly action: 'replay' | 'drop' | 'reprocess';
   readonly destination: string;
   readonly messageId: string;
   readonly detail: string;
@@ -54,38 +60,25 @@ export class DeadLetterNotFoundError extends Error {
   }
 }
 
-/** Records that the lane gave up on a message (called by the lane processor). */
+/** Records that the lane gave up on a message (called by the lane owner); later messages of its record are held. */
 export async function recordDeadLetter(
   store: DeliveryStore,
   job: LaneEntry,
   why: { reason: string; detail?: string | undefined },
 ): Promise<void> {
-  const now = new Date();
-  const keys = deliveryKeys(store.prefix, job.destination, job.messageId);
-  const attempts = Number((await store.redis.hget(keys.history, 'cycleAttempts')) ?? 0);
-  await store.redis
-    .multi()
-    .hset(deadRecord(store.prefix, job.destination, job.messageId), {
-      destination: job.destination,
-      messageId: job.messageId,
-      controlId: job.controlId,
-      renderedKey: job.renderedKey,
-      reason: why.reason,
-      detail: why.detail ?? '',
-      attempts,
-      deadLetteredAt: now.toISOString(),
-    })
-    .zadd(deadSet(store.prefix), now.getTime(), member(job.destination, job.messageId))
-    .hset(keys.history, { status: 'dead-lettered', deadLetteredAt: now.toISOString() })
-    .rpush(
-      keys.events,
-      JSON.stringify({ at: now.toISOString(), type: 'dead-lettered', controlId: job.controlId, detail: why.reason }),
-    )
-    .exec();
+  await deadLetterEntry(
+    store.redis,
+    store.prefix,
+    { destination: job.destination, id: job.messageId, controlId: job.controlId, renderedKey: job.renderedKey, reason: why.reason, detail: why.detail ?? '' },
+    new Date(),
+  );
 }
 
-function toDeadLetter(hash: Record<string, string>): DeadLetter {
+function toDeadLetter(hash: Record<string, string>, hist: ReadonlyArray<string | null> = []): DeadLetter {
+  const [record, order] = hist;
   return {
+    ...(record ? { record } : {}),
+    ...(order ? { order: Number(order) } : {}),
     destination: hash.destination ?? '',
     messageId: hash.messageId ?? '',
     controlId: hash.controlId ?? '',
@@ -112,9 +105,63 @@ export async function listDeadLetters(
   const pipeline = store.redis.pipeline();
   for (const m of wanted) {
     pipeline.hgetall(deadRecord(store.prefix, m.destination, m.messageId));
+    pipeline.hmget(deliveryKeys(store.prefix, m.destination, m.messageId).history, 'record', 'order');
   }
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([, hash]) => toDeadLetter(hash as Record<string, string>));
+  const results = ((await pipeline.exec()) ?? []).map(([, v]) => v);
+  return wanted.map((_, i) => toDeadLetter(results[2 * i] as Record<string, string>, results[2 * i + 1] as Array<string | null>));
+}
+
+/** What a bulk replay did (or, dry run, would do) with one dead letter. */
+export interface BulkReplayItem {
+  readonly destination: string;
+  readonly messageId: string;
+  readonly reason: string;
+  readonly deadLetteredAt: string;
+  readonly result: 'replayed' | 'would replay' | 'needs reprocess' | 'failed';
+  readonly detail?: string;
+}
+
+/**
+ * Replays every dead letter that matches, in receipt order (a record's oldest first, so each releases what it held).
+ * Mapping failures are listed as `needs reprocess`: there is nothing rendered to replay.
+ * @param filter - `since`: dead-lettered at or after; `workflow`: of the message (looked up by `workflowOf`, given
+ *   the message id before the `.<mapping>` suffix); `destination`.
+ */
+export async function replayDeadLetters(
+  store: DeliveryStore,
+  filter: { since?: Date; workflow?: string; destination?: string; workflowOf?: (messageId: string) => Promise<string | undefined> },
+  who: { actor: string; dryRun?: boolean; reason?: string },
+): Promise<BulkReplayItem[]> {
+  const all = await listDeadLetters(store, { ...(filter.destination ? { destination: filter.destination } : {}), limit: 1_000_000 });
+  const since = filter.since?.getTime();
+  const chosen: DeadLetter[] = [];
+  for (const d of all) {
+    if (since !== undefined && Date.parse(d.deadLetteredAt) < since) {
+      continue;
+    }
+    if (filter.workflow && (await filter.workflowOf?.(d.messageId.split('.')[0]!)) !== filter.workflow) {
+      continue;
+    }
+    chosen.push(d);
+  }
+  chosen.sort((a, b) => (a.order ?? Number.MAX_SAFE_INTEGER) - (b.order ?? Number.MAX_SAFE_INTEGER) || a.deadLetteredAt.localeCompare(b.deadLetteredAt));
+  const out: BulkReplayItem[] = [];
+  for (const d of chosen) {
+    const base = { destination: d.destination, messageId: d.messageId, reason: d.reason, deadLetteredAt: d.deadLetteredAt };
+    if (d.reason === 'mapping-failed') {
+      out.push({ ...base, result: 'needs reprocess' });
+    } else if (who.dryRun) {
+      out.push({ ...base, result: 'would replay' });
+    } else {
+      try {
+        await replayDeadLetter(store, d.destination, d.messageId, { actor: who.actor, ...(who.reason ? { reason: who.reason } : {}) });
+        out.push({ ...base, result: 'replayed' });
+      } catch (err) {
+        out.push({ ...base, result: 'failed', detail: (err as Error).message });
+      }
+    }
+  }
+  return out;
 }
 
 /** A dead letter with its full delivery history (attempts, ACK codes, errors). */
@@ -130,7 +177,8 @@ export async function showDeadLetter(
   return { deadLetter: toDeadLetter(hash), history: await getDeliveryHistory(store, destination, messageId) };
 }
 
-async function audit(store: DeliveryStore, entry: DeadLetterAudit): Promise<void> {
+/** Appends to the audit trail of dead-letter and reprocess actions. */
+export async function audit(store: DeliveryStore, entry: DeadLetterAudit): Promise<void> {
   await appendAudit(store.redis, store.prefix, 'dlv:audit', { ...entry });
 }
 
@@ -148,16 +196,18 @@ export function newControlId(): string {
 export type ReplayControlId = { readonly mode: 'same' } | { readonly mode: 'new'; readonly controlId?: string };
 
 /**
- * Queues a dead letter again at the back of its lane.
+ * Queues a dead letter again at its receipt position in its lane (after what the lane's owner has already read);
+ * the messages of its record held behind it follow it.
  * @param deps - store and producer queues.
- * @param who - actor (user or service account) recorded in the audit trail.
+ * @param who - actor (user or service account) recorded in the audit trail; `text` replaces the rendered message
+ *   (reprocess after a mapping fix).
  * @returns the MSH-10 the replay will carry.
  */
 export async function replayDeadLetter(
   deps: DeliveryStore,
   destination: string,
   messageId: string,
-  who: { actor: string; controlId?: ReplayControlId; reason?: string },
+  who: { actor: string; controlId?: ReplayControlId; reason?: string; text?: { text: string; contentType: string }; action?: 'replay' | 'reprocess' },
 ): Promise<string> {
   const { redis, prefix } = deps;
   const guard = `${prefix}:dlv:replaying:${destination}:${messageId}`;
@@ -167,38 +217,50 @@ export async function replayDeadLetter(
   try {
     const { deadLetter } = await showDeadLetter(deps, destination, messageId);
     const record = await redis.hgetall(deadRecord(prefix, destination, messageId));
-    const renderedKey = record.renderedKey ?? deliveryKeys(prefix, destination, messageId).text;
-    const text = await redis.get(renderedKey);
+    const renderedKey = record.renderedKey || deliveryKeys(prefix, destination, messageId).text;
+    let text = who.text?.text ?? (await redis.get(renderedKey));
     if (text === null) {
-      throw new Error(`the rendered message of ${member(destination, messageId)} is gone; re-run the mapping instead`);
+      throw new Error(
+        deadLetter.reason === 'mapping-failed'
+          ? `${member(destination, messageId)} was never rendered (mapping failed); fix the mapping, then: bars-bridge reprocess ${messageId.split('.')[0]}`
+          : `the rendered message of ${member(destination, messageId)} is gone; re-run the mapping instead (bars-bridge reprocess)`,
+      );
     }
     const choice = who.controlId ?? { mode: 'same' };
     const controlId = choice.mode === 'same' ? deadLetter.controlId : (choice.controlId ?? newControlId());
-    const keys = deliveryKeys(prefix, destination, messageId);
-    const now = new Date().toISOString();
-    const multi = redis.multi().hincrby(keys.history, 'replays', 1);
     if (controlId !== deadLetter.controlId) {
-      multi.set(renderedKey, withControlId(text, controlId));
+      text = withControlId(text, controlId);
     }
-    // Back on the lane and out of the dead-letter set in one transaction: never both, never neither.
-    await multi
-      .hset(keys.history, { status: 'queued', controlId, cycleAttempts: 0 })
-      .hdel(keys.history, 'deadLetteredAt')
-      .rpush(laneKey(prefix, destination), messageId)
-      .zrem(deadSet(prefix), member(destination, messageId))
-      .del(deadRecord(prefix, destination, messageId))
-      .exec();
+    const now = new Date();
+    // Out of the dead-letter set and back on the lane (or held behind an earlier dead letter of its record) in one
+    // script: never both, never neither.
+    const placed = await replayEntry(
+      redis,
+      prefix,
+      {
+        destination,
+        id: messageId,
+        controlId,
+        ...(who.text || controlId !== deadLetter.controlId ? { text: { text, contentType: who.text?.contentType ?? (await redis.hget(deliveryKeys(prefix, destination, messageId).history, 'contentType')) ?? '' } } : {}),
+      },
+      now,
+    );
+    if (!placed) {
+      throw new DeadLetterNotFoundError(destination, messageId);
+    }
     laneWakeups.emit(wakeupName(prefix, destination));
-    const detail = `${choice.mode === 'same' ? 'same' : 'new'} MSH-10 ${controlId}${who.reason ? `: ${who.reason}` : ''}`;
-    await appendEvent(deps, destination, messageId, { at: now, type: 'replayed', controlId, actor: who.actor, detail });
-    await audit(deps, { at: now, actor: who.actor, action: 'replay', destination, messageId, detail });
+    const action = who.action ?? 'replay';
+    const detail = `${choice.mode === 'same' ? 'same' : 'new'} MSH-10 ${controlId}${placed.heldBehind ? `; held behind dead letter ${placed.heldBehind}` : ''}${placed.released > 0 ? `; ${placed.released} held message(s) released` : ''}${who.reason ? `: ${who.reason}` : ''}`;
+    const at = now.toISOString();
+    await appendEvent(deps, destination, messageId, { at, type: action === 'replay' ? 'replayed' : 'reprocessed', controlId, actor: who.actor, detail });
+    await audit(deps, { at, actor: who.actor, action, destination, messageId, detail });
     return controlId;
   } finally {
     await redis.del(guard);
   }
 }
 
-/** Gives up on a dead letter for good: deletes its text, keeps its history, audits who did it. */
+/** Gives up on a dead letter for good: deletes its text, keeps its history, releases what was held behind it, audits. */
 export async function dropDeadLetter(
   store: DeliveryStore,
   destination: string,
@@ -211,22 +273,16 @@ export async function dropDeadLetter(
     throw new Error(`dead letter ${member(destination, messageId)} is being replayed or dropped by someone else`);
   }
   try {
-    const record = await redis.hgetall(deadRecord(prefix, destination, messageId));
-    if (Object.keys(record).length === 0) {
+    const now = new Date();
+    const released = await dropEntry(redis, prefix, destination, messageId, now);
+    if (released === undefined) {
       throw new DeadLetterNotFoundError(destination, messageId);
     }
-    const keys = deliveryKeys(prefix, destination, messageId);
-    const now = new Date().toISOString();
-    const detail = who.reason ?? '';
-    await redis
-      .multi()
-      .zrem(deadSet(prefix), member(destination, messageId))
-      .del(deadRecord(prefix, destination, messageId))
-      .del(record.renderedKey ?? keys.text)
-      .hset(keys.history, { status: 'dropped' })
-      .exec();
-    await appendEvent(store, destination, messageId, { at: now, type: 'dropped', actor: who.actor, detail });
-    await audit(store, { at: now, actor: who.actor, action: 'drop', destination, messageId, detail });
+    laneWakeups.emit(wakeupName(prefix, destination));
+    const detail = `${who.reason ?? ''}${released > 0 ? `${who.reason ? '; ' : ''}${released} held message(s) released` : ''}`;
+    const at = now.toISOString();
+    await appendEvent(store, destination, messageId, { at, type: 'dropped', actor: who.actor, detail });
+    await audit(store, { at, actor: who.actor, action: 'drop', destination, messageId, detail });
   } finally {
     await redis.del(guard);
   }

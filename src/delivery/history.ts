@@ -24,7 +24,7 @@ export type DeliveryStatus = 'queued' | 'sending' | 'retrying' | 'held' | 'deliv
 /** One entry of a message's delivery history. */
 export interface DeliveryEvent {
   readonly at: string;
-  readonly type: 'queued' | 'attempt' | 'interrupted' | 'delivered' | 'dead-lettered' | 'replayed' | 'dropped';
+  readonly type: 'queued' | 'attempt' | 'interrupted' | 'delivered' | 'dead-lettered' | 'replayed' | 'dropped' | 'held' | 'released' | 'reprocessed';
   readonly attempt?: number;
   readonly controlId?: string;
   /** MSA-1, when an acknowledgement came back. */
@@ -58,6 +58,10 @@ export interface DeliverySummary {
   readonly deliveredAt?: string;
   readonly deadLetteredAt?: string;
   readonly lastOutcome?: string;
+  /** `ServiceRequest/<id>` or `Appointment/<id>`. */
+  readonly record?: string;
+  /** While held: the dead letter (delivery id) of its record it waits behind. */
+  readonly heldBehind?: string;
 }
 
 /** A message's full delivery history on one destination. */
@@ -115,6 +119,8 @@ function parseSummary(hash: Record<string, string>): DeliverySummary {
     ...opt('deliveredAt'),
     ...opt('deadLetteredAt'),
     ...opt('lastOutcome'),
+    ...opt('record'),
+    ...opt('heldBehind'),
   };
 }
 

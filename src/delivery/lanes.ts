@@ -22,17 +22,24 @@
  *   released so a standby takes over at its next poll.
  *
  * Entries carry ids only; the rendered text is under its own key (history.ts), attempts, ACK codes and errors go to
- * the history. A message that fails for good goes to the dead-letter set (dead-letters.ts) and the lane moves on.
+ * the history. A message the PAS refuses for good goes to the dead-letter set (dead-letters.ts) and the lane moves
+ * on, but the later messages of its record (referral or booking) are held behind it (lane-store.ts) until ops
+ * replay or drop it.
+ *
+ * A PAS that is down is not a reason to give up on a message: link-level failures (connection refused or reset, no
+ * ACK at all) keep the head in place and do not count toward maxAttempts — the lane_head_stuck alert says the link
+ * is down. Only the PAS's own answers (AE/CE until maxAttempts, AR/CR) can dead-letter a message.
  */
 import { randomUUID } from 'node:crypto';
 import { mllpClientOptions, type AckAction, type Destination } from './destinations.js';
 import { recordDeadLetter } from './dead-letters.js';
-import { DeliveryError } from './errors.js';
+import { AckTimeoutError, ConnectionError, DeliveryError, FileWriteError } from './errors.js';
 import { dropFile } from './file-drop.js';
 import { clip, deliveryKeys, type DeliveryStore } from './history.js';
 import {
   acquireLease,
   enqueueEntries,
+  heldRecords,
   laneKey,
   laneStep,
   laneWakeups,
@@ -41,6 +48,7 @@ import {
   renewLease,
   wakeupName,
   type FetchedEntry,
+  type HeldRecord,
   type StepOutcome,
 } from './lane-store.js';
 import { MllpClient, type AckResult, type MllpLogger } from './mllp-client.js';
@@ -58,6 +66,12 @@ export interface DeliveryItem {
   readonly contentType: string;
   /** The rendered message, or the Redis key where it is stored. Never put in logs. */
   readonly text: string | { readonly key: string };
+  /** `ServiceRequest/<id>` or `Appointment/<id>`: later messages of a record are held behind its dead letters. */
+  readonly record?: string;
+  /** Receipt position (receipt sequence × 1000 + output index): where a replay or late hand-off goes back to. */
+  readonly order?: number;
+  /** The mapping failed: recorded as a dead letter (reason `mapping-failed`) in its place, holding its record. */
+  readonly failure?: string;
 }
 
 /** One message on a lane, as the transport and the dead-letter records see it: ids only. */
@@ -77,26 +91,72 @@ export interface LaneLogger extends MllpLogger {
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
- * Queues rendered messages at the back of their lanes, in the order given, in one round trip. Idempotent per
+ * Queues rendered messages at the back of their lanes, in the order given, in one round trip (or, with `position`,
+ * each at its receipt position: a hand-off after the sequencer has passed its number). Idempotent per
  * (messageId, destination): a message queued before (e.g. a hand-off repeated after a crash) is not queued again.
  * @returns how many were new.
  */
-export async function enqueueDeliveries(deps: DeliveryStore, items: readonly DeliveryItem[]): Promise<number> {
+export async function enqueueDeliveries(deps: DeliveryStore, items: readonly DeliveryItem[], mode: 'tail' | 'position' = 'tail'): Promise<number> {
   for (const item of items) {
-    if (!SAFE_ID.test(item.messageId) || !SAFE_ID.test(item.destination) || item.controlId === '') {
+    if (!SAFE_ID.test(item.messageId) || !SAFE_ID.test(item.destination) || (item.controlId === '' && item.failure === undefined)) {
       throw new Error('enqueueDelivery: messageId/destination must be [A-Za-z0-9._-] and controlId non-empty');
     }
   }
   const added = await enqueueEntries(
     deps.redis,
     deps.prefix,
-    items.map((i) => ({ destination: i.destination, id: i.messageId, controlId: i.controlId, contentType: i.contentType, text: i.text })),
-    new Date().toISOString(),
+    items.map((i) => ({
+      destination: i.destination,
+      id: i.messageId,
+      controlId: i.controlId,
+      contentType: i.contentType,
+      text: i.text,
+      ...(i.record ? { record: i.record } : {}),
+      ...(i.order !== undefined ? { order: i.order } : {}),
+      ...(i.failure !== undefined ? { failure: i.failure } : {}),
+    })),
+    new Date(),
+    mode,
   );
   for (const destination of new Set(items.map((i) => i.destination))) {
     laneWakeups.emit(wakeupName(deps.prefix, destination));
   }
   return added;
+}
+
+/**
+ * The sequencer's hand-off (src/queues/sequencer.ts): its outputs, mapping failures included, to their lanes, keyed
+ * by record and receipt position.
+ */
+export function handOffToLanes(deps: DeliveryStore) {
+  return async (
+    outputs: ReadonlyArray<{
+      deliveryId: string;
+      destination: string;
+      controlId: string;
+      contentType: string;
+      textKey: string;
+      record?: string;
+      order?: number;
+      failure?: string;
+    }>,
+    mode: 'tail' | 'position',
+  ): Promise<void> => {
+    await enqueueDeliveries(
+      deps,
+      outputs.map((o) => ({
+        messageId: o.deliveryId,
+        destination: o.destination,
+        controlId: o.controlId,
+        contentType: o.contentType,
+        text: { key: o.textKey },
+        ...(o.record ? { record: o.record } : {}),
+        ...(o.order !== undefined ? { order: o.order } : {}),
+        ...(o.failure !== undefined ? { failure: o.failure } : {}),
+      })),
+      mode,
+    );
+  };
 }
 
 /** Queues one rendered message (see enqueueDeliveries). */
@@ -140,6 +200,15 @@ export function createTransport(destination: Destination, logger?: LaneLogger): 
 
 /** What the ACK policy says about one attempt. */
 type Decision = 'delivered' | AckAction;
+
+/**
+ * The link itself failed: nothing reached the PAS's application (connection refused or reset, or no acknowledgement
+ * at all, which a PAS that is up answers with AE/AR rather than silence; a file drop directory that cannot be written).
+ * The message is not at fault, so the attempt does not count toward maxAttempts.
+ */
+function linkDown(failure: Error | undefined): boolean {
+  return failure instanceof ConnectionError || failure instanceof AckTimeoutError || failure instanceof FileWriteError;
+}
 
 function decide(destination: Destination, outcome: TransportOutcome | undefined): Decision {
   if (outcome === undefined) {
@@ -194,7 +263,7 @@ const IDLE_POLL_MS = 20;
 const GATHER_MS = 5;
 
 /** A fetched entry and what the sender made of it. */
-type Slot = Omit<FetchedEntry, 'status'> & { status: string; cycle: number; done?: StepOutcome };
+type Slot = Omit<FetchedEntry, 'status' | 'held'> & { status: string; held: boolean; cycle: number; done?: StepOutcome };
 
 /**
  * One destination's lane in this process: waits for the lease, then delivers until closed or the lease is lost.
@@ -463,6 +532,11 @@ class LaneRunner {
           this.poke();
           continue;
         }
+        if (slot.held) {
+          // An earlier message of its record is a dead letter: the PAS must not get this update first.
+          this.settle(slot, { kind: 'hold', id: slot.id });
+          continue;
+        }
         await this.deliverHead(slot);
       }
     } finally {
@@ -486,6 +560,7 @@ class LaneRunner {
     if (slot.text === null) {
       if (await this.settledBefore(slot)) {
         await recordDeadLetter(d, entry, { reason: 'content-missing', detail: 'rendered message not found' });
+        this.holdLater(slot);
         this.settle(slot, { kind: 'skip', id: slot.id });
       }
       return;
@@ -506,6 +581,7 @@ class LaneRunner {
       slot.cycle += 1;
       slot.status = 'queued';
     }
+    let tries = 0;
     while (this.active) {
       const startedAt = new Date();
       this.inFlight = { id: slot.id, marked: false };
@@ -518,11 +594,15 @@ class LaneRunner {
         failure = err instanceof Error ? err : new Error(String(err));
       }
       this.inFlight = undefined;
-      slot.cycle += 1;
+      tries += 1;
+      const link = outcome === undefined && linkDown(failure);
+      if (!link) {
+        slot.cycle += 1;
+      }
       const durationMs = Date.now() - startedAt.getTime();
       let decision = decide(d.destination, outcome);
       const max = d.policy.maxAttempts;
-      const exhausted = decision === 'retry' && max !== 'forever' && slot.cycle >= max;
+      const exhausted = decision === 'retry' && !link && max !== 'forever' && slot.cycle >= max;
       if (exhausted) {
         decision = 'dead-letter';
       }
@@ -538,7 +618,7 @@ class LaneRunner {
         ...(ack?.text ? { ackText: clip(ack.text) } : {}),
         ...(errorKind ? { error: errorKind, errorMessage: clip(failure?.message) } : {}),
         durationMs,
-        action: exhausted ? 'dead-letter (max attempts)' : decision,
+        action: exhausted ? 'dead-letter (max attempts)' : link ? 'retry (link down; not counted toward maxAttempts)' : decision,
       };
       if (decision !== 'delivered') {
         // Only what needs a look is logged; every attempt is in the message's delivery history (trace).
@@ -573,18 +653,35 @@ class LaneRunner {
         .rpush(keys.events, JSON.stringify(event))
         .hset(keys.history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
         .hincrby(keys.history, 'attempts', 1)
-        .hincrby(keys.history, 'cycleAttempts', 1)
+        .hincrby(keys.history, 'cycleAttempts', link ? 0 : 1)
         .exec();
       if (decision === 'dead-letter') {
         await recordDeadLetter(d, entry, {
           reason: exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`,
           detail: clip(ack?.text ?? failure?.message),
         });
+        this.holdLater(slot);
         this.settle(slot, { kind: 'skip', id: slot.id });
         return;
       }
-      // retry or hold: wait in place; 'hold' ignores maxAttempts and settles at the longest backoff.
-      await sleep(backoffDelay(d.policy.backoff, slot.cycle, d.random), this.ownership.signal);
+      // retry or hold: wait in place; 'hold' ignores maxAttempts and settles at the longest backoff. The backoff
+      // grows with every try of this head, link failures included (a PAS that is down is not hammered).
+      await sleep(backoffDelay(d.policy.backoff, tries, d.random), this.ownership.signal);
+    }
+  }
+
+  /**
+   * After `slot` was dead-lettered: the later entries of its record this owner has already read are held too (those
+   * read from now on are marked by the step, which sees the dead letter).
+   */
+  private holdLater(slot: Slot): void {
+    if (!slot.record) {
+      return;
+    }
+    for (const s of this.slots) {
+      if (s !== slot && !s.done && s.record === slot.record && (s.order === undefined || slot.order === undefined || s.order > slot.order)) {
+        s.held = true;
+      }
     }
   }
 
@@ -654,6 +751,10 @@ export interface LaneStatus {
   readonly waiting: number;
   /** Whether a worker process owns the lane now. */
   readonly owned: boolean;
+  /** Messages held behind a dead letter of their record (not counted in `waiting`). */
+  readonly held: number;
+  /** The records held, each with the dead letter it waits behind (first 100). */
+  readonly heldRecords: readonly HeldRecord[];
   /** The message being delivered (or retried in place) now, if any. */
   readonly head?: {
     readonly messageId: string;
@@ -676,14 +777,17 @@ export async function getLaneStatus(deps: DeliveryStore, destination: string): P
     .lindex(laneKey(deps.prefix, destination), 0)
     .exists(leaseKey(deps.prefix, destination))
     .exec()) as [[Error | null, number], [Error | null, string | null], [Error | null, number]];
+  const { records: heldList, held } = await heldRecords(deps.redis, deps.prefix, destination);
   if (head === null) {
-    return { destination, waiting: 0, owned: owner === 1 };
+    return { destination, waiting: 0, owned: owner === 1, held, heldRecords: heldList };
   }
   const hash = await deps.redis.hgetall(deliveryKeys(deps.prefix, destination, head).history);
   return {
     destination,
     waiting: length - 1,
     owned: owner === 1,
+    held,
+    heldRecords: heldList,
     head: {
       messageId: head,
       controlId: hash.controlId ?? '',

@@ -7,7 +7,7 @@
 import { DateFormatError, fhirToHl7Date, fhirToHl7Ts } from './datetime.js';
 import { resultsOf, type Environment } from './context.js';
 import { lookup } from './tables.js';
-import type { CompiledExpression, CompiledMapping, FieldRule, RepeatingFieldRule, SegmentRule, ValueRule } from './types.js';
+import type { CompiledExpression, CompiledMapping, FieldRule, GroupRule, RepeatingFieldRule, SegmentItem, SegmentRule, ValueRule } from './types.js';
 
 /** One field: repetitions → components → sub-components, each array 1-based (index 0 unused). */
 export type FieldValue = string[][][];
@@ -28,6 +28,13 @@ export interface TraceEntry {
   readonly where: string;
   readonly source: string;
   readonly value: string;
+  /** Set when the rule wrote nothing, saying why (`when` false, nothing yielded): `--explain` lists these apart. */
+  readonly nothing?: string;
+}
+
+/** Records a rule that wrote nothing (only when tracing). */
+function silent(trace: TraceEntry[] | undefined, target: string, where: string, e: CompiledExpression | undefined, why: string): void {
+  trace?.push({ target, where, source: e?.source ?? '', value: '', nothing: why });
 }
 
 /** The evaluation result of one mapping for one message. */
@@ -114,7 +121,10 @@ function primitive(v: unknown): string | undefined {
  */
 function values(rule: ValueRule, scope: Scope, target: string, problems: string[], trace: TraceEntry[] | undefined): { out: string[]; overflow: string[] } {
   const none = { out: [], overflow: [] };
-  if (!holds(rule.when, scope, problems)) {return none;}
+  if (!holds(rule.when, scope, problems)) {
+    silent(trace, target, rule.where, rule.when, 'when is false');
+    return none;
+  }
   let raw: string[];
   if (rule.constant !== undefined) {raw = [rule.constant];}
   else {
@@ -138,6 +148,7 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
     if (rule.defaultValue !== undefined) {raw = [rule.defaultValue];}
     else {
       if (rule.required) {problems.push(`${rule.where}: ${target}: required, but the expression yields nothing`);}
+      silent(trace, target, rule.where, rule.expression, 'expression yields nothing');
       return none;
     }
   }
@@ -207,7 +218,11 @@ function applyField(rule: FieldRule, seg: BuiltSegment, scope: Scope, problems: 
 }
 
 function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scope, problems: string[], trace: TraceEntry[] | undefined): void {
-  if (!holds(rule.when, scope, problems)) {return;}
+  const target = `${seg.label ?? seg.type}-${rule.field}`;
+  if (!holds(rule.when, scope, problems)) {
+    silent(trace, target, rule.where, rule.when, 'when is false');
+    return;
+  }
   const items = run(rule.foreach, scope, problems);
   if (items === undefined) {return;}
   let written = 0;
@@ -227,14 +242,40 @@ function applyRepeating(rule: RepeatingFieldRule, seg: BuiltSegment, scope: Scop
     if (any) {written++;}
   });
   if (written === 0 && rule.required) {problems.push(`${rule.where}: ${seg.type}-${rule.field}: required, but foreach yields no repetition`);}
+  if (written === 0) {silent(trace, target, rule.where, rule.foreach, 'foreach yields no repetition');}
+}
+
+/** The scopes a `foreach` rule runs in (one per item, with %item and %index), or just `scope`. */
+function scopesOf(rule: SegmentItem, scope: Scope, problems: string[]): Scope[] {
+  if (!rule.foreach) {return [scope];}
+  const items = run(rule.foreach, scope, problems) ?? [];
+  return items.map((item, i) => ({ focus: item, env: { ...scope.env, item, index: i + 1 } }));
+}
+
+function applyGroup(rule: GroupRule, scope: Scope, problems: string[], trace: TraceEntry[] | undefined, out: BuiltSegment[]): void {
+  const scopes = scopesOf(rule, scope, problems);
+  let made = 0;
+  for (const s of scopes) {
+    if (!holds(rule.when, s, problems)) {continue;}
+    for (const r of rule.segments) {applyItem(r, s, problems, trace, out);}
+    made++;
+  }
+  if (made === 0) {silentItem(trace, `group ${rule.group}`, rule, scopes.length);}
+}
+
+/** A segment or group rule that wrote nothing: because its foreach yielded no item, or its when failed. */
+function silentItem(trace: TraceEntry[] | undefined, target: string, rule: SegmentItem, items: number): void {
+  if (rule.foreach && items === 0) {silent(trace, target, rule.where, rule.foreach, 'foreach yields no item');}
+  else {silent(trace, target, rule.where, rule.when, 'when is false');}
+}
+
+function applyItem(rule: SegmentItem, scope: Scope, problems: string[], trace: TraceEntry[] | undefined, out: BuiltSegment[]): void {
+  if (rule.kind === 'group') {applyGroup(rule, scope, problems, trace, out);}
+  else {applySegment(rule, scope, problems, trace, out);}
 }
 
 function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace: TraceEntry[] | undefined, out: BuiltSegment[]): number {
-  const scopes: Scope[] = [];
-  if (rule.foreach) {
-    const items = run(rule.foreach, scope, problems) ?? [];
-    items.forEach((item, i) => scopes.push({ focus: item, env: { ...scope.env, item, index: i + 1 } }));
-  } else {scopes.push(scope);}
+  const scopes = scopesOf(rule, scope, problems);
   let made = 0;
   for (const s of scopes) {
     if (!holds(rule.when, s, problems)) {continue;}
@@ -244,6 +285,7 @@ function applySegment(rule: SegmentRule, scope: Scope, problems: string[], trace
     made++;
   }
   if (made === 0 && rule.required) {problems.push(`${rule.where}: segment ${rule.segment} is required, but its conditions produced none`);}
+  if (made === 0) {silentItem(trace, `segment ${rule.segment}`, rule, scopes.length);}
   return made;
 }
 
@@ -270,7 +312,7 @@ export function evaluateMapping(mapping: CompiledMapping, baseEnv: Environment, 
   const segments: BuiltSegment[] = [];
   const rows: string[][] = [];
   if (mapping.output.format === 'hl7v2') {
-    for (const rule of mapping.segments) {applySegment(rule, scope, problems, trace, segments);}
+    for (const rule of mapping.segments) {applyItem(rule, scope, problems, trace, segments);}
   } else {
     const scopes: Scope[] = [];
     if (mapping.rows) {

@@ -79,7 +79,8 @@ function matchGroup(kids: Child[], types: string[], pos: number, path: string, p
   return pos;
 }
 
-function structureProblems(dict: HL7Dictionary, structure: string, types: string[]): string[] {
+/** Structure problems of one message's segment names (exported for the load-time check's equivalence test). */
+export function structureProblems(dict: HL7Dictionary, structure: string, types: string[]): string[] {
   const def = dict.messages[structure] as GroupDef | undefined;
   if (!def) {return [`structure: ${structure} is not defined in HL7 v${dict.version}`];}
   const problems: string[] = [];

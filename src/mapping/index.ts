@@ -6,7 +6,7 @@
  *   for (const m of registry.select(msg)) deliver(renderMessage(m, msg, { now, controlId }));  // throws MappingError
  */
 export { MappingError } from './errors.js';
-export { loadMappings, MappingRegistry, type ReloadResult } from './registry.js';
+export { loadLiveMappings, loadMappings, MappingRegistry, type ReloadResult } from './registry.js';
 export { messageRenderer, renderMessage, HL7_CONTENT_TYPE, CSV_CONTENT_TYPE, type RenderedOutput, type RenderOptions } from './render.js';
 export type { CompiledMapping } from './types.js';
 export { RECEIVER_REFERENCE_SYSTEM } from './context.js';

@@ -18,12 +18,15 @@ import type {
   CompiledMapping,
   FieldRule,
   FlatOutput,
+  GroupRule,
   Hl7Output,
   Overflow,
+  SegmentItem,
   SegmentRule,
   ValueFormat,
   ValueRule,
 } from './types.js';
+import { structureCheck } from './structure-check.js';
 import { parseYamlSource, type SourceFile } from './yaml-source.js';
 
 /** The result of reading a directory: the compiled mappings, or the problems that stop it being used. */
@@ -104,6 +107,7 @@ interface Scope {
   readonly tables: ReadonlyMap<string, ValueTable>;
   readonly dictionary: HL7Dictionary | undefined;
   readonly structureSegments: ReadonlySet<string> | undefined;
+  readonly structureGroups: ReadonlySet<string> | undefined;
 }
 
 function expr(c: Checker, p: Path, source: unknown, what: string, scope: Scope, extra: readonly string[] = []): CompiledExpression | undefined {
@@ -252,6 +256,7 @@ function segmentRule(c: Checker, p: Path, spec: Record<string, unknown>, scope: 
     if (vr) {fields.push(vr);}
   }
   return {
+    kind: 'segment',
     segment,
     when,
     foreach,
@@ -268,12 +273,12 @@ function segmentList(
   list: unknown,
   scope: Scope,
   ctx: { dir: string; display: string; seen: readonly string[] },
-): SegmentRule[] {
+): SegmentItem[] {
   if (!Array.isArray(list)) {
     c.fail(p, 'segments must be a list');
     return [];
   }
-  const out: SegmentRule[] = [];
+  const out: SegmentItem[] = [];
   list.forEach((item, i) => {
     const ip = [...p, i];
     const o = c.map(ip, item, 'segment rule');
@@ -304,24 +309,55 @@ function segmentList(
       out.push(...segmentList(fc, ['segments'], frag.segments, scope, { ...ctx, seen: [...ctx.seen, abs] }));
       return;
     }
+    if ('group' in o) {
+      const rule = groupRule(c, ip, o, scope, ctx);
+      if (rule) {out.push(rule);}
+      return;
+    }
     const rule = segmentRule(c, ip, o, scope);
     if (rule) {out.push(rule);}
   });
   return out;
 }
 
-function structureSegmentsOf(dict: HL7Dictionary, structure: string): Set<string> | undefined {
+/** A `group:` entry: segment rules written together (once, per `foreach` item, or not at all when `when` fails). */
+function groupRule(
+  c: Checker,
+  p: Path,
+  spec: Record<string, unknown>,
+  scope: Scope,
+  ctx: { dir: string; display: string; seen: readonly string[] },
+): GroupRule | undefined {
+  c.keys(p, spec, ['group', 'when', 'foreach', 'segments'], 'group rule');
+  const group = c.string([...p, 'group'], spec.group, 'group', true);
+  if (group === undefined) {return undefined;}
+  if (scope.structureGroups && !scope.structureGroups.has(group)) {
+    c.fail([...p, 'group'], `${group} is not a group of the message structure (groups: ${[...scope.structureGroups].join(', ') || 'none'})`);
+  }
+  const outer = spec.foreach !== undefined ? ['item', 'index'] : [];
+  const foreach = spec.foreach !== undefined ? expr(c, [...p, 'foreach'], spec.foreach, 'foreach', scope) : undefined;
+  const when = spec.when !== undefined ? expr(c, [...p, 'when'], spec.when, 'when', scope, outer) : undefined;
+  const inner: Scope = { ...scope, variables: [...scope.variables, ...outer] };
+  const segments = segmentList(c, [...p, 'segments'], spec.segments, inner, ctx);
+  return { kind: 'group', group, when, foreach, segments, where: c.src.at(p) };
+}
+
+/** The segment names and the group names of a message structure, or undefined when the dictionary has no such structure. */
+function structureNamesOf(dict: HL7Dictionary, structure: string): { segments: Set<string>; groups: Set<string> } | undefined {
   const def = dict.messages[structure];
   if (!def) {return undefined;}
-  const names = new Set<string>();
+  const segments = new Set<string>();
+  const groups = new Set<string>();
   const walk = (segs: Record<string, { segments?: Record<string, unknown> }> | undefined): void => {
     for (const [name, d] of Object.entries(segs ?? {})) {
-      if (d.segments) {walk(d.segments as Record<string, { segments?: Record<string, unknown> }>);}
-      else {names.add(name);}
+      if (d.segments) {
+        groups.add(name);
+        walk(d.segments as Record<string, { segments?: Record<string, unknown> }>);
+      } else {segments.add(name);}
     }
   };
   walk(def.segments as Record<string, { segments?: Record<string, unknown> }>);
-  return names;
+  return { segments, groups };
 }
 
 function loadMappingFile(
@@ -351,6 +387,7 @@ function loadMappingFile(
   let output: Hl7Output | FlatOutput | undefined;
   let dictionary: HL7Dictionary | undefined;
   let structureSegments: Set<string> | undefined;
+  let structureGroups: Set<string> | undefined;
   if (out.format === 'hl7v2') {
     c.keys(['output'], out, ['format', 'version', 'messageType'], 'output');
     if (typeof out.version !== 'string') {c.fail(['output', 'version'], `version must be a quoted string such as '2.4'`);}
@@ -361,8 +398,10 @@ function loadMappingFile(
     const mt = /^([A-Z]{3})\^([A-Z0-9]{3})\^([A-Z0-9_]+)$/.exec(messageType);
     if (!mt) {c.fail(['output', 'messageType'], `messageType must be TYPE^TRIGGER^STRUCTURE, e.g. REF^I12^REF_I12`);}
     else if (dictionary) {
-      structureSegments = structureSegmentsOf(dictionary, mt[3]);
-      if (!structureSegments) {c.fail(['output', 'messageType'], `message structure ${mt[3]} is not defined in HL7 v${version}`);}
+      const names = structureNamesOf(dictionary, mt[3]);
+      structureSegments = names?.segments;
+      structureGroups = names?.groups;
+      if (!names) {c.fail(['output', 'messageType'], `message structure ${mt[3]} is not defined in HL7 v${version}`);}
     }
     output = { format: 'hl7v2', version, messageType, structure: mt?.[3] ?? '' };
   } else if (out.format === 'flat') {
@@ -385,18 +424,21 @@ function loadMappingFile(
       c.fail(['let', name], `'${name}' cannot be a variable name (identifier, not a built-in)`);
       continue;
     }
-    const e = expr(c, ['let', name], source, `let ${name}`, { variables: names, tables, dictionary, structureSegments });
+    const e = expr(c, ['let', name], source, `let ${name}`, { variables: names, tables, dictionary, structureSegments, structureGroups });
     if (e) {variables.push({ name, expression: e });}
     names.push(name);
   }
-  const scope: Scope = { variables: names, tables, dictionary, structureSegments };
+  const scope: Scope = { variables: names, tables, dictionary, structureSegments, structureGroups };
 
-  let segments: SegmentRule[] = [];
+  let segments: SegmentItem[] = [];
   const columns: ColumnRule[] = [];
   let rows: CompiledExpression | undefined;
   if (output.format === 'hl7v2') {
     if (top.columns !== undefined) {c.fail(['columns'], 'columns belong to flat-file mappings');}
     segments = segmentList(c, ['segments'], top.segments, scope, { ...ctx, seen: [] });
+    if (dictionary && structureSegments) {
+      c.problems.push(...structureCheck(dictionary, output.structure, segments, c.src.at(['output', 'messageType'])));
+    }
   } else {
     if (top.segments !== undefined) {c.fail(['segments'], 'segments belong to hl7v2 mappings');}
     const extra = top.rows !== undefined ? ['item', 'index'] : [];
@@ -507,18 +549,30 @@ export function loadMappingSet(dir: string): LoadResult {
 
   const mappings: CompiledMapping[] = [];
   const ids = new Map<string, string>();
+  // A fragment under _shared/ is read once per mapping that includes it; its problems are reported once, naming them.
+  const byProblem = new Map<string, string[]>();
   for (const f of yamlFiles(dir)) {
     if (f === 'destinations.yaml') {continue;}
     const rel = path.join(display, f);
-    const src = parseYamlSource(rel, readFileSync(path.join(dir, f), 'utf8'), problems);
-    if (!src) {continue;}
-    const c = new Checker(src, problems);
-    const m = loadMappingFile(c, f.replace(/\.ya?ml$/, ''), tables, destinations, { dir, display });
-    if (!m) {continue;}
-    const prev = ids.get(m.id);
-    if (prev) {c.fail(['id'], `mapping id '${m.id}' is also used by ${prev}`);}
-    ids.set(m.id, rel);
-    mappings.push(m);
+    const own: string[] = [];
+    const src = parseYamlSource(rel, readFileSync(path.join(dir, f), 'utf8'), own);
+    const c = src ? new Checker(src, own) : undefined;
+    const m = c ? loadMappingFile(c, f.replace(/\.ya?ml$/, ''), tables, destinations, { dir, display }) : undefined;
+    if (c && m) {
+      const prev = ids.get(m.id);
+      if (prev) {c.fail(['id'], `mapping id '${m.id}' is also used by ${prev}`);}
+      ids.set(m.id, rel);
+      mappings.push(m);
+    }
+    for (const p of own) {
+      const users = byProblem.get(p) ?? [];
+      if (users.length === 0) {byProblem.set(p, users);}
+      if (!users.includes(rel)) {users.push(rel);}
+    }
+  }
+  for (const [p, users] of byProblem) {
+    const inFile = (file: string): boolean => p.startsWith(`${file}:`);
+    problems.push(users.length === 1 && inFile(users[0]) ? p : `${p} (in ${users.length === 1 ? 'mapping' : 'mappings'} ${users.join(', ')})`);
   }
   if (mappings.length === 0 && problems.length === 0) {problems.push(`${display}: no mapping files (*.yaml)`);}
   return { mappings, tables, problems };

@@ -66,6 +66,7 @@ export type FieldRule = ValueRule | RepeatingFieldRule;
 
 /** One segment rule: written once, or once per item of `foreach`, if `when` holds. */
 export interface SegmentRule {
+  readonly kind: 'segment';
   readonly segment: string;
   readonly when: CompiledExpression | undefined;
   readonly foreach: CompiledExpression | undefined;
@@ -73,6 +74,25 @@ export interface SegmentRule {
   readonly fields: readonly FieldRule[];
   readonly where: string;
 }
+
+/**
+ * Rules for the segments of one HL7 group instance (e.g. REF_I12 OBSERVATION: OBR then its OBX), written together
+ * once, once per item of `foreach`, or not at all when `when` fails. The load-time structure check
+ * (structure-check.ts) then knows that the OBX can only come with their OBR, which it cannot read from two unrelated
+ * conditions.
+ */
+export interface GroupRule {
+  readonly kind: 'group';
+  /** The HL7 group it builds (documentation; checked to be a group of the message structure). */
+  readonly group: string;
+  readonly when: CompiledExpression | undefined;
+  readonly foreach: CompiledExpression | undefined;
+  readonly segments: readonly SegmentItem[];
+  readonly where: string;
+}
+
+/** One entry of a mapping's `segments:` list. */
+export type SegmentItem = SegmentRule | GroupRule;
 
 /** One CSV column of a flat-file layout. */
 export interface ColumnRule {
@@ -111,7 +131,7 @@ export interface CompiledMapping {
   readonly output: Hl7Output | FlatOutput;
   /** `let:` variables, evaluated in order against the Bundle before the segments. */
   readonly variables: ReadonlyArray<{ readonly name: string; readonly expression: CompiledExpression }>;
-  readonly segments: readonly SegmentRule[];
+  readonly segments: readonly SegmentItem[];
   readonly columns: readonly ColumnRule[];
   /** Flat files: one row per item of this expression (default: one row per message). */
   readonly rows: CompiledExpression | undefined;

@@ -2,7 +2,29 @@
  * Reads a YAML rule file into plain values while remembering the line of every node, so that every problem the
  * loader finds can be reported as `file:line: what is wrong` (the `yaml` package's node ranges and LineCounter).
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLError } from 'yaml';
+
+/** The yaml package's lexer-level message, which quotes its token type and text (`map-value-ind token … ":"`). */
+const TOKEN_DUMP = /^Unexpected (\S+) token in YAML stream: (.*)$/;
+
+/**
+ * Syntax errors as `file:line:column: message`. The first error is where the file breaks; the yaml parser then
+ * reports what it could not make sense of after it as token dumps, which are left out (the first one is reworded).
+ */
+function syntaxProblems(file: string, errors: readonly YAMLError[], lineCounter: LineCounter): string[] {
+  const out: string[] = [];
+  const lines = new Set<number>();
+  errors.forEach((e, i) => {
+    const { line, col } = lineCounter.linePos(e.pos[0]);
+    const dump = TOKEN_DUMP.exec(e.message.split('\n')[0]);
+    if (dump && i > 0) {return;}
+    if (lines.has(line)) {return;}
+    lines.add(line);
+    const message = dump ? `unexpected ${dump[2]} here (check the indentation above)` : e.message.split('\n')[0];
+    out.push(`${file}:${line}:${col}: ${message}`);
+  });
+  return out;
+}
 
 /** A parsed YAML file: the plain value and a way to find the line of any path in it. */
 export interface SourceFile {
@@ -21,10 +43,7 @@ export function parseYamlSource(file: string, text: string, problems: string[]):
     node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
 
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const line = e.linePos?.[0]?.line ?? 1;
-      problems.push(`${file}:${line}: ${e.message.split('\n')[0]}`);
-    }
+    problems.push(...syntaxProblems(file, doc.errors, lineCounter));
     return undefined;
   }
 

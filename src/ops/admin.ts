@@ -15,6 +15,7 @@ import type { Metrics } from './metrics.js';
 import type { MessageStore } from '../store/message-store.js';
 import { trace } from './trace.js';
 import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
+import { heldRecords } from '../delivery/lane-store.js';
 
 export interface Durability {
   readonly aof: boolean | undefined;
@@ -76,6 +77,8 @@ export interface AdminDeps {
   /** Components that must be running for the process to be ready (workers, destinations). */
   readonly checks: ReadonlyArray<{ name: string; ok: () => boolean | Promise<boolean> }>;
   readonly store: MessageStore;
+  /** Delivery destinations, for the held-behind-dead-letter gauges. */
+  readonly destinations?: readonly string[];
 }
 
 async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
@@ -86,6 +89,11 @@ async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
     }
     const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
     deps.metrics.oldestJobAge.set({ queue: queue.name }, oldest ? (Date.now() - oldest.timestamp) / 1000 : 0);
+  }
+  for (const destination of deps.destinations ?? []) {
+    const { records, held } = await heldRecords(deps.redis, deps.store.prefix, destination, 1_000_000);
+    deps.metrics.heldMessages.set({ destination }, held);
+    deps.metrics.heldRecords.set({ destination }, records.length);
   }
 }
 

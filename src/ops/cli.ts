@@ -1,11 +1,13 @@
 /*
- * Ops commands: `trace` (the whole story of a message), `queues` (depths, oldest jobs, lane heads) and `pas-events`
- * (PAS events kept without a status change). They print for people by default and JSON with --json; they exit 0 when
+ * Ops commands: `trace` (the whole story of a message), `queues` (depths, oldest jobs, lane heads, held records),
+ * `pas-events` (PAS events kept without a status change) and `reprocess` (render stored messages again after a
+ * mapping fix). They print for people by default and JSON with --json; they exit 0 when
  * they ran, 1 when nothing was found or Redis is unreachable, 2 on usage errors.
  */
 import os from 'node:os';
 import { Command } from 'commander';
-import { actorOption, jsonOption, printJson, redisOptions, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
+import { actorOption, jsonOption, printJson, redisOptions, UsageError, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
+import type { StoredMessage } from '../bars/types.js';
 
 /** Options of `trace`. */
 export interface TraceOptions extends RedisCliOptions {
@@ -103,7 +105,10 @@ export async function runQueues(options: QueuesOptions, io: CliIo): Promise<numb
     }
     for (const l of laneRows) {
       const head = l.head ? `head ${l.head.messageId} MSH-10 ${l.head.controlId} ${l.head.status}, attempt ${l.head.attempts}${l.head.lastOutcome ? `, last ${l.head.lastOutcome}` : ''}` : 'idle';
-      io.out.write(`lane ${l.destination.padEnd(7)} waiting ${l.waiting}  ${head}\n`);
+      io.out.write(`lane ${l.destination.padEnd(7)} waiting ${l.waiting}  ${head}${l.held > 0 ? `  held ${l.held}` : ''}\n`);
+      for (const r of l.heldRecords) {
+        io.out.write(`  held behind dead letter ${l.destination}/${r.behind}: ${r.held} later message(s) of ${r.record}\n`);
+      }
     }
     io.out.write(`receipt order: ${sequence.received} received, ${sequence.flushed} handed to lanes, ${sequence.ready} mapped and waiting for an earlier message\n`);
     return 0;
@@ -129,6 +134,95 @@ export async function runPasEvents(options: PasEventsOptions, io: CliIo): Promis
       io.out.write(`${e.keptAt}  ${e.kind.padEnd(9)}  ${e.messageType.padEnd(7)}  from ${e.sender}  MSH-10 ${e.controlId}  event ${e.eventId}\n`);
     }
     return 0;
+  } finally {
+    close();
+  }
+}
+
+/** Options of `reprocess`. */
+export interface ReprocessOptions extends RedisCliOptions {
+  readonly failed?: boolean;
+  readonly since?: string;
+  readonly workflow?: string;
+  readonly dryRun?: boolean;
+  readonly actor: string;
+  readonly json?: boolean;
+}
+
+/** `reprocess <key> | --failed`. */
+export function reprocessCommand(cli: Cli): Command {
+  return redisOptions(
+    new Command('reprocess')
+      .summary('render stored messages again with the current mappings')
+      .description(
+        'render stored messages again with the mappings on disk now and hand the outputs to the delivery lanes in receipt order ' +
+          '(a dead letter is replayed at its receipt position; delivered and waiting outputs are left alone); audited',
+      )
+      .argument('[key]', 'our reference (BB-…), a message id or a record id')
+      .option('--failed', 'every message with a dead-lettered or failed output (instead of a key)')
+      .option('--since <time>', 'with --failed: only messages received since this ISO time')
+      .option('--workflow <workflow>', 'with --failed: only this workflow (e.g. referral-new)')
+      .option('--dry-run', 'list what would be reprocessed; change nothing')
+      .addOption(actorOption(cli.env, `${os.userInfo().username}@${os.hostname()} (cli)`))
+      .addOption(jsonOption()),
+  ).action(cli.action((key: string | undefined, options: ReprocessOptions) => runReprocess(key, options, cli)));
+}
+
+/** Renders again and hands off (src/queues/reprocess.ts); 1 when nothing matched or an output failed again. */
+export async function runReprocess(key: string | undefined, options: ReprocessOptions, io: CliIo): Promise<number> {
+  if ((key === undefined) === !options.failed) {
+    throw new UsageError('reprocess needs either a key or --failed (not both)');
+  }
+  if (options.since !== undefined && Number.isNaN(Date.parse(options.since))) {
+    throw new UsageError(`--since ${options.since}: not a date-time`);
+  }
+  const [{ openCliRedis }, { MessageStore }, { loadMappings }, { reprocess }, { handOffToLanes }, { destinationsOf }, path] = await Promise.all([
+    import('../cli/redis.js'),
+    import('../store/message-store.js'),
+    import('../mapping/index.js'),
+    import('../queues/reprocess.js'),
+    import('../delivery/lanes.js'),
+    import('../runtime.js'),
+    import('node:path'),
+  ]);
+  const { redis, prefix, config, close } = await openCliRedis(io.env, options);
+  try {
+    const registry = loadMappings(path.resolve(config.mappingsDir));
+    const results = await reprocess(
+      {
+        store: new MessageStore(redis, prefix),
+        mappings: registry,
+        destinations: new Set(destinationsOf(config).map((d) => d.name)),
+        sequencer: { redis, prefix, handOff: handOffToLanes({ redis, prefix }) },
+      },
+      key !== undefined
+        ? { kind: 'key', key }
+        : { kind: 'failed', ...(options.since ? { since: new Date(options.since) } : {}), ...(options.workflow ? { workflow: options.workflow } : {}) },
+      { actor: options.actor, dryRun: options.dryRun === true },
+    );
+    if (options.json) {
+      printJson(io.out, results);
+    } else {
+      for (const m of results) {
+        io.out.write(`${m.messageId}  ${m.workflow}\n`);
+        for (const o of m.outputs) {
+          io.out.write(`  ${o.deliveryId.slice(m.messageId.length + 1)} → ${o.destination}  ${o.result}${o.detail ? `  ${o.detail}` : ''}\n`);
+        }
+      }
+      io.out.write(`${results.length} message(s)${options.dryRun ? ' (dry run: nothing changed)' : ''}\n`);
+    }
+    return results.length === 0 || results.some((m) => m.outputs.some((o) => o.result === 'failed')) ? 1 : 0;
+  } finally {
+    close();
+  }
+}
+
+/** The stored messages `key` names (trace.ts messagesFor), for `map --message`. */
+export async function storedMessages(io: CliIo, options: RedisCliOptions, key: string): Promise<StoredMessage[]> {
+  const [{ openCliRedis }, { MessageStore }, { messagesFor }] = await Promise.all([import('../cli/redis.js'), import('../store/message-store.js'), import('./trace.js')]);
+  const { redis, prefix, close } = await openCliRedis(io.env, options);
+  try {
+    return await messagesFor(new MessageStore(redis, prefix), key);
   } finally {
     close();
   }

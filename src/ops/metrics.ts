@@ -23,6 +23,10 @@ export interface Metrics {
   readonly pasEventConnectionsClosed: Counter<'reason'>;
   /** PAS events processed by the worker: applied, unchanged, no-rule, no-record (the last two kept for the retention). */
   readonly pasEventsProcessed: Counter<'outcome'>;
+  /** Messages held behind a dead letter of their record, per destination (refreshed on scrape). */
+  readonly heldMessages: Gauge<'destination'>;
+  /** Records with messages held behind a dead letter, per destination (refreshed on scrape). */
+  readonly heldRecords: Gauge<'destination'>;
 }
 
 export function createMetrics(): Metrics {
@@ -101,6 +105,18 @@ export function createMetrics(): Metrics {
       name: 'bars_bridge_pas_events_processed_total',
       help: 'PAS events processed, by outcome (applied, unchanged, no-rule, no-record; the last two are kept for the PAS events retention)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    heldMessages: new Gauge({
+      name: 'bars_bridge_delivery_held_messages',
+      help: 'Messages held behind a dead letter of their record (referral or booking) until ops replay, reprocess or drop it',
+      labelNames: ['destination'],
+      registers: [registry],
+    }),
+    heldRecords: new Gauge({
+      name: 'bars_bridge_delivery_held_records',
+      help: 'Records (referrals, bookings) whose later messages are held behind a dead letter',
+      labelNames: ['destination'],
       registers: [registry],
     }),
   };

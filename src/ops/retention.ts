@@ -292,6 +292,10 @@ export class Pruner {
       const keys = deliveryKeys(this.prefix, o.meta!.destination, o.deliveryId);
       plan.delete(keys.history, keys.events, keys.text, this.key('ctl', o.meta!.controlId));
     });
+    if (pending && (await this.redis.exists(this.key('msg', id, 'mapping-failures'))) === 1) {
+      // A mapping that failed is a dead letter with no output record (nothing was rendered): ops may still reprocess it.
+      pending.value = true;
+    }
     for (const { deliveryId } of outputs) {
       const outKey = this.key('out', deliveryId);
       plan.delete(outKey, `${outKey}:meta`, deliveryKeys(this.prefix, '', deliveryId).destinations);

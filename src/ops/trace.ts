@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { getDeliveryHistory, type DeliveryHistory } from '../delivery/history.js';
 import { isUuid } from '../bars/headers.js';
 import type { MessageStore, RecordState } from '../store/message-store.js';
+import type { StoredMessage } from '../bars/types.js';
 import { recordEvents, type StatusEvent } from '../pas-events/processor.js';
 import type { MappingFailure } from '../queues/inbound-processor.js';
 import type { SequencedOutput } from '../queues/sequencer.js';
@@ -169,11 +170,12 @@ export function formatTrace(t: Trace): string {
     for (const m of r.messages) {
       lines.push(`  ${m.receivedAt}  received ${m.workflow} (${m.useCase ?? '-'})  message ${m.messageId}  request ${m.requestId}  bundle ${m.bundleId}`);
       for (const f of m.mappingFailures) {
-        lines.push(`    mapping ${f.mappingId} FAILED: ${f.problems.join('; ')}`);
+        lines.push(`    mapping ${f.mappingId} FAILED (dead letter ${m.messageId}.${f.mappingId}; later messages of the record are held behind it): ${f.problems.join('; ')}`);
       }
       for (const o of m.outputs) {
         const d = o.delivery?.summary;
-        lines.push(`    ${o.mappingId} → ${o.destination}  MSH-10 ${o.controlId}  ${d ? `${d.status}, ${d.attempts} attempt(s)${d.lastOutcome ? `, last ${d.lastOutcome}` : ''}` : 'not yet queued'}`);
+        const state = d ? `${d.heldBehind ? `held behind dead letter ${o.destination}/${d.heldBehind}` : d.status}, ${d.attempts} attempt(s)${d.lastOutcome ? `, last ${d.lastOutcome}` : ''}` : 'not yet queued';
+        lines.push(`    ${o.mappingId} → ${o.destination}  MSH-10 ${o.controlId}  ${state}`);
         for (const e of o.delivery?.events ?? []) {
           lines.push(`      ${JSON.stringify(e)}`);
         }
@@ -184,4 +186,36 @@ export function formatTrace(t: Trace): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The stored messages a key names, oldest first: a message id, request id, Bundle id or MSH-10 → that message; our
+ * reference (BB-…) or a record id → every message (version) of the record. For `map --message`; not audited, as it
+ * returns the messages to the caller rather than showing them (the `map` command prints HL7, a local tool).
+ */
+export async function messagesFor(store: MessageStore, key: string): Promise<StoredMessage[]> {
+  const direct = (await store.getMessage(key)) ?? (await store.getMessage(key.toLowerCase()));
+  if (direct) {return [direct];}
+  const { messageId } = await messageIdFor(store, key);
+  if (messageId) {
+    const m = await store.getMessage(messageId);
+    return m ? [m] : [];
+  }
+  const records: RecordState[] = [];
+  for (const type of ['ServiceRequest', 'Appointment'] as const) {
+    if (isUuid(key)) {
+      const r = await store.getRecord(type, key.toLowerCase());
+      if (r) {records.push(r);}
+    } else {
+      records.push(...(await store.search(type, [['reference', key.toLowerCase()]])));
+    }
+  }
+  const out: StoredMessage[] = [];
+  for (const r of records) {
+    for (const id of await store.getRecordVersions(r.type, r.id)) {
+      const m = await store.getMessage(id);
+      if (m) {out.push(m);}
+    }
+  }
+  return out;
 }

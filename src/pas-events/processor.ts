@@ -11,6 +11,7 @@ import type { MessageStore, RecordState } from '../store/message-store.js';
 import { pasEventKey, type PasEventJobData } from './listener.js';
 import { ruleFor, type PasEventRule } from './rules.js';
 import { keepEvent } from './kept.js';
+import type { RejectedReason } from '../responses/types.js';
 
 export interface StatusEvent {
   readonly event: PasEventRule['event'];
@@ -21,6 +22,8 @@ export interface StatusEvent {
   readonly to: string;
   /** MSH-10 of the PAS message. */
   readonly pasControlId: string;
+  /** rejected-reasons-bars code of a rejection (rule `reasonCode`). */
+  readonly reasonCode?: RejectedReason;
   readonly at: string;
 }
 
@@ -47,6 +50,14 @@ function fieldValue(text: string, path: string): string {
   const m = /^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$/.exec(path)!;
   const segment = readHl7(text).find((s) => s.type === m[1]);
   return segment ? valueAt(segment, Number(m[2]), 1, Number(m[3] ?? 1), 1) : '';
+}
+
+const REASONS: readonly string[] = ['RRNA', 'FC', 'OTH'];
+
+/** The rule's reason code: the field's value when it is a rejected-reasons-bars code, else the default. */
+function reasonOf(text: string, spec: NonNullable<PasEventRule['reasonCode']>): RejectedReason {
+  const v = spec.field ? fieldValue(text, spec.field).trim().toUpperCase() : '';
+  return REASONS.includes(v) ? (v as RejectedReason) : spec.default;
 }
 
 export async function processPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Promise<PasEventResult> {
@@ -97,7 +108,17 @@ async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Pro
       ...(rule.set.record !== undefined ? { status: rule.set.record, resource: { ...record.resource, status: rule.set.record } } : {}),
       updatedAt: at,
     };
-    const event: StatusEvent = { event: rule.event, rule: rule.name, recordType: record.type, recordId: record.id, from, to, pasControlId, at };
+    const event: StatusEvent = {
+      event: rule.event,
+      rule: rule.name,
+      recordType: record.type,
+      recordId: record.id,
+      from,
+      to,
+      pasControlId,
+      at,
+      ...(rule.reasonCode ? { reasonCode: reasonOf(text, rule.reasonCode) } : {}),
+    };
     const recKey = store.key('rec', record.type, record.id);
     const outcome = await store.commit({
       keys: [recKey, `${recKey}:events`],

@@ -27,8 +27,21 @@ export const pasEventRuleSchema = z
       .strict()
       .refine((s) => s.encounter !== undefined || s.record !== undefined, 'set needs encounter or record'),
     event: z.enum(['encounter-status-changed', 'appointment-cancelled', 'appointment-no-show']),
+    /**
+     * The rejected-reasons-bars code a rejection carries (APP4 interim response "to reject", APP6 REFRESP02: Encounter
+     * `cancelled` + reasonCode): read from `field` when the PAS puts one of the codes there (a local agreement; HL7
+     * v2.4 REF^I14 has no rejection-reason field), else `default`.
+     */
+    reasonCode: z
+      .object({ field: fieldPath.optional(), default: z.enum(['RRNA', 'FC', 'OTH']) })
+      .strict()
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.reasonCode === undefined || r.set.encounter === 'cancelled', {
+    message: 'reasonCode belongs to rules that set the encounter to cancelled (a rejection)',
+    path: ['reasonCode'],
+  });
 
 export type PasEventRule = z.infer<typeof pasEventRuleSchema>;
 

@@ -3,8 +3,10 @@
  * destinations → rendered output stored beside the message (for trace and replay) → the delivery lanes, in receipt
  * order (sequencer.ts). A plain exported function with its dependencies passed in.
  *
- * A mapping failure is permanent: retrying cannot change the message, so it is recorded with its problems (trace,
- * dead letters) and the job fails without retries — it never blocks the messages behind it.
+ * A mapping failure is permanent: retrying cannot change the message, so it is recorded with its problems (trace)
+ * and handed to the lanes in its place as a dead letter (reason `mapping-failed`): the later messages of its record
+ * are held behind it until ops reprocess it (after fixing the mapping) or drop it; other records flow on. The job
+ * fails without retries.
  */
 import { createHash } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
@@ -15,7 +17,7 @@ import type { MappingRegistry } from '../mapping/index.js';
 import { MappingError, messageRenderer } from '../mapping/index.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { InboundJobData } from './inbound.js';
-import { flushReady, readyAndFlush, sequencerKeys, type SequencedOutput, type SequencerDeps } from './sequencer.js';
+import { flushReady, markReadyArgs, readyAndFlush, type SequencedOutput, type SequencerDeps } from './sequencer.js';
 
 export interface InboundDeps {
   readonly store: MessageStore;
@@ -61,6 +63,29 @@ export interface MappingFailure {
   readonly at: string;
 }
 
+/** The record a message belongs to, as the lanes key it (later messages of a record wait behind its dead letters). */
+export const recordOf = (stored: Pick<StoredMessage, 'recordType' | 'recordId'>): string => `${stored.recordType}/${stored.recordId}`;
+
+/** Receipt position of output `index` of message `seq`: receipt order first, then mapping order. */
+export const receiptOrder = (seq: number | undefined, index: number): number | undefined => (seq === undefined ? undefined : seq * 1000 + index);
+
+/** A mapping failure as the lanes record it in the output's place (the first problem: file:line and field, no PHI). */
+export function failedOutput(stored: StoredMessage, seq: number | undefined, index: number, mapping: { id: string; destination: string }, problems: readonly string[]): SequencedOutput {
+  const order = receiptOrder(seq, index);
+  return {
+    deliveryId: `${stored.id}.${mapping.id}`,
+    messageId: stored.id,
+    mappingId: mapping.id,
+    destination: mapping.destination,
+    controlId: controlIdFor(stored.id, mapping.id),
+    contentType: '',
+    textKey: '',
+    record: recordOf(stored),
+    ...(order !== undefined ? { order } : {}),
+    failure: `${problems[0] ?? 'mapping failed'}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`.slice(0, 300),
+  };
+}
+
 export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps): Promise<InboundResult> {
   const { store, log } = deps;
   const messageId = job.data.messageId;
@@ -96,9 +121,10 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
       const textKey = outputKey(store.prefix, deliveryId);
       const metaKey = `${textKey}:meta`;
       const previous = previousMeta[index];
+      const order = receiptOrder(seq, index);
       if (previous) {
         // Rendered by an earlier attempt of this job: the same bytes and MSH-10 go out.
-        outputs.push(JSON.parse(previous) as SequencedOutput);
+        outputs.push({ ...(JSON.parse(previous) as SequencedOutput), record: recordOf(stored), ...(order !== undefined ? { order } : {}) });
         continue;
       }
       try {
@@ -112,6 +138,8 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
           controlId: rendered.controlId,
           contentType: rendered.contentType,
           textKey,
+          record: recordOf(stored),
+          ...(order !== undefined ? { order } : {}),
         };
         writes
           .set(textKey, rendered.text)
@@ -125,18 +153,25 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
           throw err;
         }
         failures.push({ messageId, mappingId: mapping.id, problems: err.problems, at: now.toISOString() });
+        outputs.push(failedOutput(stored, seq, index, mapping, err.problems));
       }
     }
     if (failures.length > 0) {
       writes.set(store.key('msg', messageId, 'mapping-failures'), JSON.stringify(failures)).zadd(store.key('mapping-failures'), Date.now(), messageId);
     }
     if (seq !== undefined) {
-      // Marked ready in the same transaction as the outputs (markReady's write, one fsync fewer), then flushed.
-      writes.hset(sequencerKeys(deps.sequencer.prefix).ready, String(seq), JSON.stringify(outputs));
+      // Marked ready in the same transaction as the outputs (markReady's write, one fsync fewer), then flushed; unless
+      // the flusher has passed this number (this job ran before and its number was released): then the outputs go to
+      // the lanes at their receipt position.
+      writes.eval(...markReadyArgs(deps.sequencer.prefix, seq, outputs));
     }
-    await writes.exec();
+    const results = (await writes.exec()) ?? [];
     if (seq !== undefined) {
-      await flushReady(deps.sequencer);
+      if (results[results.length - 1]?.[1] === 1) {
+        await flushReady(deps.sequencer);
+      } else if (outputs.length > 0) {
+        await deps.sequencer.handOff(outputs, 'position');
+      }
     }
     if (failures.length > 0) {
       deps.metrics?.mappingFailures.inc({ workflow: stored.workflow }, failures.length);

@@ -10,6 +10,11 @@
  * Crash safety: the cursor is advanced only after the outputs of those numbers were handed to the lanes, and the
  * hand-off (enqueueDeliveries) is idempotent per delivery id, so a flusher that dies mid-way is simply repeated by the
  * next one. A step hands on all the outputs it read in one call, in order (one round trip for up to 64 messages).
+ *
+ * A number is marked ready only while the cursor has not passed it (MARK_READY): a message rendered again after its
+ * number was flushed (a re-run job, `bars-bridge reprocess`) is handed to the lanes at its receipt position instead
+ * (handOffInReceiptOrder). Marking a flushed number would leave an entry nothing ever reads: outputs that never reach
+ * a lane and a phantom "mapped and waiting for an earlier message" count.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -22,15 +27,24 @@ export interface SequencedOutput {
   readonly destination: string;
   readonly controlId: string;
   readonly contentType: string;
-  /** Redis key holding the rendered text. */
+  /** Redis key holding the rendered text ('' for a mapping failure). */
   readonly textKey: string;
+  /** `ServiceRequest/<id>` or `Appointment/<id>`: the record whose messages go to the PAS in order. */
+  readonly record?: string;
+  /** Receipt position: receipt sequence × 1000 + output index. */
+  readonly order?: number;
+  /** The mapping failed (its first problem): the lanes record a dead letter in its place, holding its record. */
+  readonly failure?: string;
 }
 
 export interface SequencerDeps {
   readonly redis: Redis;
   readonly prefix: string;
-  /** Hands outputs to their lanes in the order given, reading each text from its `textKey` (idempotent per delivery id). */
-  readonly handOff: (outputs: readonly SequencedOutput[]) => Promise<void>;
+  /**
+   * Hands outputs to their lanes in the order given, reading each text from its `textKey` (idempotent per delivery
+   * id): at the back of each lane (`tail`, the flusher) or each at its receipt position (`position`, a late hand-off).
+   */
+  readonly handOff: (outputs: readonly SequencedOutput[], mode: 'tail' | 'position') => Promise<void>;
 }
 
 const LOCK_MS = 15_000;
@@ -75,9 +89,22 @@ local cursor = tonumber(redis.call('GET', KEYS[1]) or '0')
 return redis.call('HEXISTS', KEYS[2], tostring(cursor + 1))
 `;
 
-/** Records that message `seq` is rendered, with its outputs (empty when nothing goes to a lane). */
-export async function markReady(deps: Pick<SequencerDeps, 'redis' | 'prefix'>, seq: number, outputs: readonly SequencedOutput[]): Promise<void> {
-  await deps.redis.hset(sequencerKeys(deps.prefix).ready, String(seq), JSON.stringify(outputs));
+/** KEYS: cursor, ready. ARGV: seq, outputs JSON. Marks seq ready unless the cursor has passed it; 1 when marked. */
+export const MARK_READY = `
+if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`;
+
+/** The arguments of an EVAL of MARK_READY (for a MULTI that writes the outputs in the same transaction). */
+export function markReadyArgs(prefix: string, seq: number, outputs: readonly SequencedOutput[]): [string, number, string, string, string, string] {
+  const k = sequencerKeys(prefix);
+  return [MARK_READY, 2, k.cursor, k.ready, String(seq), JSON.stringify(outputs)];
+}
+
+/** Records that message `seq` is rendered, with its outputs (empty when nothing goes to a lane); false when the cursor has passed it. */
+export async function markReady(deps: Pick<SequencerDeps, 'redis' | 'prefix'>, seq: number, outputs: readonly SequencedOutput[]): Promise<boolean> {
+  return (await deps.redis.eval(...markReadyArgs(deps.prefix, seq, outputs))) === 1;
 }
 
 /**
@@ -111,7 +138,7 @@ export async function flushReady(deps: SequencerDeps): Promise<number> {
         }
         const outputs = ready.flatMap((raw) => JSON.parse(raw) as SequencedOutput[]);
         if (outputs.length > 0) {
-          await deps.handOff(outputs); // a lane's order is the order of this list
+          await deps.handOff(outputs, 'tail'); // a lane's order is the order of this list
         }
         const done = ready.map((_, i) => String(cursor + 1 + i));
         const advanced = await deps.redis.eval(ADVANCE, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), done[done.length - 1]!, ...done);
@@ -136,9 +163,25 @@ export async function readyAndFlush(deps: SequencerDeps, seq: number, outputs: r
   await flushReady(deps);
 }
 
-/** Numbers received but not yet flushed, and the age in ms of the oldest ready one (ops: a stuck gap). */
+/**
+ * Hands the outputs of message `seq` to the lanes in receipt order whether or not the flusher has passed it: through
+ * the sequencer while its number is ahead of the cursor, else each at its receipt position in its lane.
+ */
+export async function handOffInReceiptOrder(deps: SequencerDeps, seq: number | undefined, outputs: readonly SequencedOutput[]): Promise<void> {
+  if (seq !== undefined && (await markReady(deps, seq, outputs))) {
+    await flushReady(deps);
+  } else if (outputs.length > 0) {
+    await deps.handOff(outputs, 'position');
+  }
+}
+
+/**
+ * Receipt numbers given out, flushed, and mapped but waiting for an earlier number. `ready` counts only numbers
+ * ahead of the cursor, the ones the flusher will read.
+ */
 export async function sequencerStatus(redis: Redis, prefix: string): Promise<{ received: number; flushed: number; ready: number }> {
   const k = sequencerKeys(prefix);
-  const [received, flushed, ready] = await Promise.all([redis.get(`${prefix}:seq:received`), redis.get(k.cursor), redis.hlen(k.ready)]);
-  return { received: Number(received ?? 0), flushed: Number(flushed ?? 0), ready };
+  const [received, flushed, numbers] = await Promise.all([redis.get(`${prefix}:seq:received`), redis.get(k.cursor), redis.hkeys(k.ready)]);
+  const cursor = Number(flushed ?? 0);
+  return { received: Number(received ?? 0), flushed: cursor, ready: numbers.filter((n) => Number(n) > cursor).length };
 }

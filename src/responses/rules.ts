@@ -13,10 +13,12 @@
  * failure remains an operational alert.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { StoredMessage } from '../bars/types.js';
+import { parseYamlSource } from '../mapping/yaml-source.js';
 import { ENCOUNTER_STATUSES, RESPONSE_KINDS, type ResponseEvent, type ResponseKind } from './types.js';
 
 const ruleSchema = z
@@ -56,6 +58,17 @@ export function parseRules(yamlText: string, source = 'rules'): readonly Respons
     ids.add(rule.id);
   }
   return Object.freeze(parsed.data.rules);
+}
+
+/** `file:line` of each rule id in a rules file (for load-time findings), from the same YAML. */
+export function ruleLines(file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const src = parseYamlSource(path.relative(process.cwd(), file) || file, readFileSync(file, 'utf8'), []);
+  const rules = (src?.value as { rules?: Array<{ id?: unknown }> } | undefined)?.rules ?? [];
+  rules.forEach((r, i) => {
+    if (typeof r?.id === 'string') {out.set(r.id, src!.at(['rules', i]));}
+  });
+  return out;
 }
 
 let cached: readonly ResponseRule[] | undefined;

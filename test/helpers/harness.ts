@@ -46,6 +46,20 @@ export interface HarnessOptions {
   readonly log?: Logger;
 }
 
+function deepMerge<T>(base: T, over: unknown): T {
+  if (over === undefined) {
+    return base;
+  }
+  if (!over || typeof over !== 'object' || Array.isArray(over) || !base || typeof base !== 'object' || Array.isArray(base)) {
+    return over as T;
+  }
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = deepMerge(out[k], v);
+  }
+  return out as T;
+}
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const certs = testCerts();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bars-harness-'));
@@ -53,21 +67,25 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   if (!redisUrl) {
     throw new Error('TEST_REDIS_URL is not set: run tests through mocha (test/setup.ts starts Redis)');
   }
+  // Section by section: an override of one field (redis.commandTimeoutMs) must not drop the harness's other fields
+  // of that section (a shallow spread once sent a test to the machine's Redis on 6379 under the default prefix).
   const config = loadConfig(
     { NODE_ENV: 'test' },
-    {
-      dataDir,
-      logLevel: 'silent',
-      http: { host: '127.0.0.1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
-      pas: { host: '127.0.0.1', port: await freePort(), simulator: true },
-      pasEvents: { port: 0 },
-      tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert },
-      redis: { url: redisUrl, prefix: `{t-${randomUUID().slice(0, 8)}}`, embedded: false },
-      service: { ids: [TEST_SERVICE_ID] },
-      slots: DEV_SLOTS,
-      ...options.config,
-    } as DeepPartial<Config>,
+    deepMerge(
+      {
+        dataDir,
+        logLevel: 'silent',
+        http: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0 },
+        pas: { host: '127.0.0.1', port: await freePort(), simulator: true },
+        pasEvents: { port: 0 },
+        tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert },
+        redis: { url: redisUrl, prefix: `{t-${randomUUID().slice(0, 8)}}`, embedded: false },
+        service: { ids: [TEST_SERVICE_ID] },
+        slots: DEV_SLOTS,
+      } as DeepPartial<Config>,
+      options.config,
+    ),
   );
   const log = options.log ?? capturingLogger();
   const running = await start({ web: true, worker: options.worker ?? false, config, log });

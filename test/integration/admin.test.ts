@@ -60,6 +60,19 @@ describe('admin server', function () {
     assert.match(metrics, /bars_bridge_requests_total\{endpoint="GET \/ServiceRequest\/\{id\}",status="400",code="REC_BAD_REQUEST"\} 1/);
     assert.doesNotMatch(metrics, /9000000009|not-a-guid/);
     assert.match(metrics, /bars_bridge_queue_jobs\{queue="inbound",state="waiting"\}/);
+    assert.match(metrics, /bars_bridge_delivery_held_messages\{destination="pas"\} 0/);
+  });
+
+  it('serves the queue board read-only: no retry, which would re-render outside the receipt-order sequencer', async function () {
+    const port = h.running.adminPort!;
+    const auth = { authorization: 'Bearer s3cret' };
+    const queues = (await (await fetch(`http://127.0.0.1:${port}/queues/api/queues`, { headers: auth })).json()) as { queues: Array<{ name: string; readOnlyMode: boolean; allowRetries: boolean }> };
+    assert.ok(queues.queues.length > 0);
+    assert.ok(queues.queues.every((q) => q.readOnlyMode && !q.allowRetries));
+    for (const path of ['/queues/api/queues/inbound/retry/failed', '/queues/api/queues/inbound/msg-x/retry']) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'PUT', headers: auth });
+      assert.equal(res.status, 405, path);
+    }
   });
 
   describe('fails closed (issue 14 item 5)', function () {

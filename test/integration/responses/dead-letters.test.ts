@@ -14,6 +14,7 @@ import {
   showResponseDeadLetter,
 } from '../../../src/responses/dead-letters.js';
 import { startResponsesEnv, type ResponsesEnv } from './env.js';
+import { runCommand } from '../../helpers/cli.js';
 
 describe('responses: dead letters are listed, replayed and dropped (issue 12)', function () {
   this.timeout(60_000);
@@ -43,6 +44,13 @@ describe('responses: dead letters are listed, replayed and dropped (issue 12)', 
     assert.ok(!('body' in listed));
     const shown = await showResponseDeadLetter(env.store, responseId);
     assert.ok(shown.operationOutcome, 'keeps the proxy OperationOutcome');
+    // The same through the command line.
+    const redis = ['--redis-url', process.env.TEST_REDIS_URL!, '--redis-prefix', env.store.prefix];
+    const cli = await runCommand(['response-dead-letters', 'list', '--json', ...redis]);
+    assert.equal(cli.code, 0, cli.err);
+    assert.ok((JSON.parse(cli.out) as Array<{ responseId: string }>).some((d) => d.responseId === responseId));
+    assert.equal((await runCommand(['response-dead-letters', 'drop', 'no-such-response', '--actor', 'ops-x', ...redis])).code, 1);
+    assert.equal((await runCommand(['response-dead-letters', 'replay', responseId, ...redis], { ...process.env, BARS_ACTOR: undefined })).code, 2, 'replay needs an actor');
   });
 
   it('replay (same) resends the same request: same X-Request-Id and body, delivered, out of the list, audited', async function () {

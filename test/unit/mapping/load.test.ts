@@ -74,11 +74,11 @@ describe('mapping loader', function () {
     }
   });
 
-  it('reports YAML syntax errors with their line', function () {
+  it('reports YAML syntax errors with their line and column', function () {
     const dir = copyOfMappings();
     try {
       writeFileSync(path.join(dir, 'bad-syntax.yaml'), 'description: x\nworkflows: [referral-new\noutput: {}\n');
-      assert.throws(() => loadMappings(dir), (e: unknown) => e instanceof MappingError && e.problems.some((p) => /bad-syntax\.yaml:\d+: /.test(p)));
+      assert.throws(() => loadMappings(dir), (e: unknown) => e instanceof MappingError && e.problems.some((p) => /bad-syntax\.yaml:3:1: /.test(p)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -100,7 +100,8 @@ describe('mapping loader', function () {
       rmSync(path.join(dir, 'broken.yaml'));
       writeFileSync(path.join(dir, 'extra.yaml'), 'description: extra\nworkflows: [referral-new]\ndestination: pas-files\noutput: { format: flat }\ncolumns:\n  - { name: ref, expr: "%reference" }\n');
       const good = registry.reload();
-      assert.deepEqual(good, { ok: true, mappings: before + 1 });
+      assert.deepEqual({ ok: good.ok, outcome: good.outcome, changed: good.changed }, { ok: true, outcome: 'reloaded', changed: ['extra.yaml (added)'] });
+      assert.ok(good.ok && good.mappings === before + 1);
       assert.equal(registry.select(msg).length, 4);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -114,7 +115,7 @@ describe('mapping loader', function () {
       const stop = registry.watch((r) => {
         stop();
         resolve(r);
-      }, 50);
+      }, { debounceMs: 50 });
     });
     writeFileSync(path.join(dir, 'broken.yaml'), BROKEN);
     const r = (await result) as { ok: boolean };

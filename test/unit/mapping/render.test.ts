@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Bundle, Resource } from '../../../src/bars/types.js';
 import { fhirToHl7Date, fhirToHl7Ts } from '../../../src/mapping/datetime.js';
 import { loadMappings, MappingError, renderMessage } from '../../../src/mapping/index.js';
+import { loadMappingSet } from '../../../src/mapping/load.js';
 import { storedMessageFromBundle } from '../../../src/mapping/stored-message.js';
 import { runCommand } from '../../helpers/cli.js';
 import { EXAMPLES_DIR, readExample } from './helpers/examples.js';
@@ -114,8 +115,12 @@ describe('mapping render', function () {
     try {
       cpSync('mappings', dir, { recursive: true });
       writeFileSync(path.join(dir, 'no-prd.yaml'), 'description: REF without PRD\nworkflows: [referral-new]\noutput: { format: hl7v2, version: "2.4", messageType: REF^I12^REF_I12 }\nsegments:\n  - include: _shared/msh-itk.yaml\n  - segment: RF1\n    fields:\n      RF1-6.1: "%reference"\n  - include: _shared/pid.yaml\n');
-      const m = loadMappings(dir).get('no-prd')!;
-      assert.deepEqual(problemsOf(() => renderMessage(m, referral(() => undefined), OPTS)), ['mappings/no-prd.yaml: structure: REF_I12.PROVIDER_CONTACT is required (min 1) but missing'.replace('mappings/', `${path.relative(process.cwd(), dir)}/`)]);
+      // Refused at load (structure-check.ts: no message these rules make has a PRD) …
+      const rel = path.relative(process.cwd(), dir);
+      assert.throws(() => loadMappings(dir), (e: unknown) => e instanceof MappingError && e.problems.some((p) => p.startsWith(`${rel}/_shared/pid.yaml:`) && p.endsWith(`REF_I12.PROVIDER_CONTACT is required, but a message can reach PID without it (in mapping ${rel}/no-prd.yaml)`)));
+      // … and the render-time check, which every message still passes before it leaves, refuses it too.
+      const m = loadMappingSet(dir).mappings.find((x) => x.id === 'no-prd')!;
+      assert.deepEqual(problemsOf(() => renderMessage(m, referral(() => undefined), OPTS)), ['mappings/no-prd.yaml: structure: REF_I12.PROVIDER_CONTACT is required (min 1) but missing'.replace('mappings/', `${rel}/`)]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
