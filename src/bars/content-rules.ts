@@ -6,6 +6,7 @@
 import type { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem } from './codes.js';
 import { badRequest } from './errors.js';
+import { checkPasLimits } from './pas-limits.js';
 import type { Resource, Workflow } from './types.js';
 
 interface RuleInput {
@@ -16,6 +17,8 @@ interface RuleInput {
 }
 
 const MAX_DEPTH = 40;
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
 /**
  * FHIR ele-1 ("All FHIR elements must have a @value or children") and ext-1 ("Must have either extensions or
@@ -32,6 +35,11 @@ function checkElements(root: unknown, references: Set<string>): void {
     if (typeof value === 'string') {
       if (value.trim() === '') {
         throw badRequest('structure', `${where()} is empty (FHIR ele-1)`, where());
+      }
+      if (FORBIDDEN_CONTROL.test(value)) {
+        // FHIR R4 string (§2.24.0.1): "Strings SHALL NOT contain Unicode character points below 32, except for
+        // u0009 (horizontal tab), u0010 (carriage return) and u0013 (line feed)". Tab, CR and LF are carried.
+        throw badRequest('value', `${where()} contains a control character other than tab, carriage return or line feed (FHIR string)`, where());
       }
       if (path[path.length - 1] === 'reference') {
         references.add(value);
@@ -178,6 +186,10 @@ export function checkContentRules(input: RuleInput): Set<string> {
   }
   if (workflow === 'validation-new' || workflow === 'validation-update') {
     checkLocations(index);
+  }
+  if (!workflow.startsWith('response-')) {
+    // Workflows with PAS mappings: what the PAS cannot carry is refused here, not dead-lettered after a 200.
+    checkPasLimits(index, patient);
   }
   return references;
 }

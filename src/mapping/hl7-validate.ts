@@ -142,10 +142,14 @@ function presentText(raw: readonly string[], n: number, text: string | undefined
   return false;
 }
 
-/** Unescaped length of each repetition: an escape sequence counts as what it reads back as (\\S\\ as 1, \\X0D0A\\ as 2). */
+/** Unescaped length of each repetition: in characters; an escape sequence counts as what it reads back as (\\S\\ as 1, \\X0D0A\\ as 2). */
 function repLengths(raw: readonly string[], n: number, text: string): number[] {
   if (isDelimiterField(raw, n)) {return [text.length];}
-  const unescaped = (rep: string): number => (rep.includes('\\') ? unescapeHl7(rep).length : rep.length);
+  const unescaped = (rep: string): number => {
+    const text = rep.includes('\\') ? unescapeHl7(rep) : rep;
+    // Characters, not UTF-16 units: only text outside the BMP (surrogate pairs) counts differently.
+    return /[\ud800-\udbff]/.test(text) ? [...text].length : text.length;
+  };
   return text.includes('~') ? text.split('~').map(unescaped) : [unescaped(text)];
 }
 

@@ -74,10 +74,30 @@ describe('mapping render', function () {
   });
 
   it('fails with a MappingError when a required rule yields nothing', function () {
-    const msg = referral((p) => (p.name = []));
+    const msg = referral((_p, sr) => delete sr.status);
     const problems = problemsOf(() => renderMessage(i12, msg, OPTS));
     assert.equal(problems.length, 1);
-    assert.match(problems[0]!, /^mappings\/_shared\/pid\.yaml:\d+: PID-5: required, but foreach yields no repetition$/);
+    assert.match(problems[0]!, /^mappings\/_shared\/ref-header\.yaml:\d+: RF1-1\.1: required, but the expression yields nothing$/);
+  });
+
+  it('names a patient without Patient.name `Unknown` (ITK §5.3.2), as for the CAD C1 call of BaRS REFREQ8A', function () {
+    const msg = referral((p) => {
+      delete p.name;
+      delete p.identifier;
+    });
+    const text = renderMessage(i12, msg, OPTS).text;
+    assert.match(text, /\rPID\|1\|\|BB-000001\^\^\^BARS-BRIDGE\^PI\|\|Unknown\^\^\^\^\^\^L\|/);
+  });
+
+  it('sends a line feed in free text as \\X0D0A\\ in NTE-3 (FT) and as a space in a name (XPN), both read back', function () {
+    const msg = referral((p, sr) => {
+      (p.name as Array<{ family: string }>)[0]!.family = 'Smith\nJones';
+      sr.patientInstruction = 'Line one\nline two\r\nline three\ttabbed';
+    });
+    const text = renderMessage(i12, msg, OPTS).text;
+    assert.match(text, /\rPID\|[^\r]*\|Smith Jones\^/);
+    assert.match(text, /\rNTE\|[^\r]*Line one\\X0D0A\\line two\\X0D0A\\line three\\X09\\tabbed/);
+    assert.doesNotMatch(text, /\n/);
   });
 
   it('gives a patient without an NHS number our reference as a local PID-3 identifier (BARS-BRIDGE, PI)', function () {
