@@ -5,7 +5,7 @@
  */
 import type { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem } from './codes.js';
-import { badRequest } from './errors.js';
+import { badRequest, unprocessable } from './errors.js';
 import { checkPasLimits } from './pas-limits.js';
 import type { Resource, Workflow } from './types.js';
 
@@ -17,7 +17,6 @@ interface RuleInput {
 }
 
 const MAX_DEPTH = 40;
-// eslint-disable-next-line no-control-regex
 const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
 /**
@@ -167,6 +166,27 @@ export function isValidNhsNumber(value: string): boolean {
 
 
 /**
+ * FHIR R4 app-3: "Only proposed or cancelled appointments can be missing start/end dates" (waitlist too, in R4's
+ * expression). A cancellation without its start is valid FHIR but the PAS cannot take it: SIU^S15 needs SCH-11
+ * Appointment Timing Quantity (R) to find the slot it frees.
+ */
+function checkAppointmentTimes(index: BundleIndex): void {
+  for (const a of index.all('Appointment')) {
+    const missing = ['start', 'end'].filter((k) => typeof a[k] !== 'string');
+    if (missing.length === 0) {
+      continue;
+    }
+    const status = typeof a.status === 'string' ? a.status : '';
+    if (!['proposed', 'cancelled', 'waitlist'].includes(status)) {
+      throw badRequest('invariant', `Appointment.${missing[0]} is required for a ${status || 'booked'} appointment (FHIR app-3)`, `Appointment.${missing[0]}`);
+    }
+    if (missing.includes('start')) {
+      throw unprocessable('not-supported', 'Appointment.start is required: the PAS identifies the appointment to cancel by its start (HL7 v2.4 SCH-11, required)', 'Appointment.start');
+    }
+  }
+}
+
+/**
  * Applies the rules that fit the workflow.
  * @returns every `reference` string in the Bundle (collected on the way, so id assignment need not walk it again).
  */
@@ -186,6 +206,9 @@ export function checkContentRules(input: RuleInput): Set<string> {
   }
   if (workflow === 'validation-new' || workflow === 'validation-update') {
     checkLocations(index);
+  }
+  if (workflow.startsWith('booking-')) {
+    checkAppointmentTimes(index);
   }
   if (!workflow.startsWith('response-')) {
     // Workflows with PAS mappings: what the PAS cannot carry is refused here, not dead-lettered after a 200.

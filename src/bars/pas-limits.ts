@@ -14,7 +14,7 @@ import type { Resource } from './types.js';
 const NAME_PART = 35;
 /** PID-5.3 "second and further given names", space separated. */
 const FURTHER_GIVEN = 100;
-/** PD1-3.1 Organization Name of the registered GP practice (XON-1 in ITK messages). */
+/** PD1-3.1 Organization Name of the registered GP practice (XON-1 in ITK messages), SCH-16.2 the service's. */
 const ORGANIZATION_NAME = 60;
 /** SCH-7.2 Appointment Reason text (CE-2, 199 characters). */
 const APPOINTMENT_DESCRIPTION = 199;
@@ -66,12 +66,93 @@ function checkNhsNumber(patient: Resource): void {
   });
 }
 
+/** CE-2 Text and XTN values (CE and XTN fields are 250 in HL7 v2.4, with the code, system and use beside them). */
+const CODED_TEXT = 200;
+/** Identifier values (CX-1, EI-1, PI-1, XON-3 with their assigning authority within the field's 100–250). */
+const IDENTIFIER = 64;
+/** XAD (PID-11, 250): the first line, further lines, city, district and postcode with their separators. */
+const ADDRESS = 240;
+
+type Walked = {
+  readonly text: string;
+  /** The object holding the string (a Coding, an Identifier, …). */
+  readonly holder: Record<string, unknown>;
+  readonly key: string;
+  readonly parentKey: string | undefined;
+  readonly path: string;
+};
+
+/** Every string in the resources of the Bundle, with the key it is held under and the key of its holder. */
+function* strings(index: BundleIndex): Generator<Walked> {
+  function* visit(value: unknown, key: string, parentKey: string | undefined, path: string, holder: Record<string, unknown> | undefined): Generator<Walked> {
+    if (typeof value === 'string') {
+      if (holder) {yield { text: value, holder, key, parentKey, path };}
+    } else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {yield* visit(value[i], key, parentKey, `${path}[${i}]`, holder);}
+    } else if (value && typeof value === 'object') {
+      const obj = value as Record<string, unknown>;
+      for (const k of Object.keys(obj)) {yield* visit(obj[k], k, key, `${path}.${k}`, obj);}
+    }
+  }
+  for (const r of index.bundle.entry?.map((e) => e.resource) ?? []) {
+    if (r) {yield* visit(r, r.resourceType, undefined, r.resourceType, undefined);}
+  }
+}
+
+/**
+ * Coded text, telecom values, identifier values and units, wherever they are: the mappings put them in CE, XTN, CX/EI/PI
+ * and CE fields, whose HL7 v2.4 lengths bound the whole field.
+ */
+function checkCodedText(index: BundleIndex): void {
+  for (const w of strings(index)) {
+    const { text, holder } = w;
+    const n = text.length > CODED_TEXT / 2 ? chars(text) : 0;
+    if (n === 0) {continue;}
+    const isCoding = w.key === 'display' && ('code' in holder || 'system' in holder);
+    const isConceptText = w.key === 'text' && 'coding' in holder;
+    if ((isCoding || isConceptText) && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 CE text, 250 with the code');}
+    if (w.key === 'value' && w.parentKey === 'telecom' && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 XTN, 250 with its use and type');}
+    if (w.key === 'unit' && 'value' in holder && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 OBX-6 Units (CE)');}
+    if (w.key === 'value' && w.parentKey === 'identifier' && n > IDENTIFIER) {tooLong(w.path, n, IDENTIFIER, 'HL7 v2.4 identifier fields (CX, EI, PI) with their assigning authority');}
+  }
+}
+
+function checkAddresses(patient: Resource): void {
+  const addresses = (Array.isArray(patient.address) ? patient.address : []) as Array<Record<string, unknown>>;
+  addresses.forEach((a, i) => {
+    const parts = [...(Array.isArray(a?.line) ? a.line : []), a?.city, a?.district, a?.postalCode].filter((v): v is string => typeof v === 'string');
+    const n = parts.reduce((sum, p) => sum + chars(p) + 2, 0);
+    if (n > ADDRESS) {tooLong(`Patient.address[${i}]`, n, ADDRESS, 'HL7 v2.4 PID-11 XAD: lines, city, district and postcode together');}
+  });
+}
+
+/** RF1-11 External Referral Identifier (EI, 30 in all): the sender's Encounter identifier `^` the sender's ODS code. */
+function checkExternalReferralId(index: BundleIndex): void {
+  const header = index.first('MessageHeader');
+  const sender = index.resolve(header?.sender);
+  const ods = ((Array.isArray(sender?.identifier) ? sender.identifier : []) as Array<{ system?: string; value?: unknown }>).find(
+    (i) => sameSystem(i?.system, SYSTEMS.odsOrganizationCode) && typeof i.value === 'string',
+  )?.value as string | undefined;
+  const room = ENCOUNTER_IDENTIFIER - (ods ? chars(ods) + 1 : 0);
+  for (const e of index.all('Encounter')) {
+    const ids = (Array.isArray(e.identifier) ? e.identifier : []) as Array<{ value?: unknown }>;
+    ids.forEach((id, i) => {
+      if (typeof id?.value === 'string' && chars(id.value) > room) {
+        tooLong(`Encounter.identifier[${i}].value`, chars(id.value), Math.max(0, room), `HL7 v2.4 RF1-11 External Referral Identifier: ${ENCOUNTER_IDENTIFIER} with the sender's ODS code`);
+      }
+    });
+  }
+}
+
 /** Applies every limit to the message (index: the whole Bundle; patient: the message's patient). */
 export function checkPasLimits(index: BundleIndex, patient: Resource | undefined): void {
+  checkCodedText(index);
+  checkExternalReferralId(index);
   for (const p of index.all('Patient')) {
     checkNames(p.name, 'Patient.name', 'HL7 v2.4 PID-5 as profiled by ITK');
     const contacts = (Array.isArray(p.contact) ? p.contact : []) as Array<{ name?: unknown }>;
     contacts.forEach((c, i) => checkNames(c?.name ? [c.name] : undefined, `Patient.contact[${i}].name`, 'HL7 v2.4 NK1-2 as profiled by ITK'));
+    checkAddresses(p);
     const addresses = (Array.isArray(p.address) ? p.address : []) as Array<{ postalCode?: unknown }>;
     addresses.forEach((a, i) => {
       if (typeof a?.postalCode === 'string' && chars(a.postalCode) > POSTCODE) {tooLong(`Patient.address[${i}].postalCode`, chars(a.postalCode), POSTCODE, 'the referral file\'s postcode column');}
@@ -79,21 +160,18 @@ export function checkPasLimits(index: BundleIndex, patient: Resource | undefined
   }
   if (patient) {checkNhsNumber(patient);}
   for (const p of index.all('Practitioner')) {checkNames(p.name, 'Practitioner.name', 'HL7 v2.4 PRD-2 and AIP-3 as profiled by ITK');}
-  for (const ref of (Array.isArray(patient?.generalPractitioner) ? patient.generalPractitioner : []) as unknown[]) {
-    const gp = index.resolve(ref);
-    if (gp?.resourceType === 'Organization' && typeof gp.name === 'string' && chars(gp.name) > ORGANIZATION_NAME) {
-      tooLong('Organization.name', chars(gp.name), ORGANIZATION_NAME, 'HL7 v2.4 PD1-3 registered GP practice, as profiled by ITK');
-    }
-  }
   for (const a of index.all('Appointment')) {
     if (typeof a.description === 'string' && chars(a.description) > APPOINTMENT_DESCRIPTION) {
       tooLong('Appointment.description', chars(a.description), APPOINTMENT_DESCRIPTION, 'HL7 v2.4 SCH-7 Appointment Reason');
     }
   }
-  for (const e of index.all('Encounter')) {
-    const ids = (Array.isArray(e.identifier) ? e.identifier : []) as Array<{ value?: unknown }>;
-    ids.forEach((id, i) => {
-      if (typeof id?.value === 'string' && chars(id.value) > ENCOUNTER_IDENTIFIER) {tooLong(`Encounter.identifier[${i}].value`, chars(id.value), ENCOUNTER_IDENTIFIER, 'HL7 v2.4 RF1-11 External Referral Identifier');}
-    });
+  for (const o of index.all('Organization')) {
+    // PD1-3 (the GP practice) and SCH-16 (the service booked into, when it has no HealthcareService).
+    if (typeof o.name === 'string' && chars(o.name) > ORGANIZATION_NAME) {tooLong('Organization.name', chars(o.name), ORGANIZATION_NAME, 'HL7 v2.4 PD1-3 and SCH-16 organisation names, as profiled by ITK');}
   }
+  for (const hs of index.all('HealthcareService')) {
+    if (typeof hs.name === 'string' && chars(hs.name) > CODED_TEXT) {tooLong('HealthcareService.name', chars(hs.name), CODED_TEXT, 'HL7 v2.4 SCH-16 Filler Contact Person (XCN)');}
+  }
+  const source = (index.first('MessageHeader')?.source ?? {}) as { name?: unknown };
+  if (typeof source.name === 'string' && chars(source.name) > CODED_TEXT) {tooLong('MessageHeader.source.name', chars(source.name), CODED_TEXT, 'HL7 v2.4 SCH-20 Entered By Person (XCN)');}
 }

@@ -24,10 +24,8 @@ import type { Hl7Output } from './types.js';
 /** Data types that carry line breaks (as `\X0D0A\`); every other type carries them as a space. */
 const TEXT_TYPES: ReadonlySet<string> = new Set(['FT', 'TX']);
 
-// eslint-disable-next-line no-control-regex
 const ANY_CONTROL = /[\u0000-\u001f\u0080-\u009f\u2028\u2029]/;
 const LINE_BREAK = /\r\n|[\r\n\u0085\u2028\u2029]/g;
-// eslint-disable-next-line no-control-regex
 const C0_OR_C1 = /[\u0000-\u001f\u0080-\u009f]/g;
 const C1 = /[\u0080-\u009f]/g;
 

@@ -154,7 +154,7 @@ describe('mapping CLI commands', function () {
     const code = await mapCommand(['referral-new.ref-i12', `${EXAMPLES_DIR}/referral-request_new_111-to-ED_APP1_REFREQ01.json`, '--explain'], out.stream);
     assert.equal(code, 0);
     assert.match(out.text(), /^MSH\|\^~\\&\|BARS-BRIDGE\|/);
-    assert.match(out.text(), /PID-3\[1\]\.1 +"3478526985"\n +← mappings\/_shared\/pid\.yaml:\d+  iif\(%rep is String, %rep, value\)/);
+    assert.match(out.text(), /PID-3\[1\]\.1 +"3478526985"\n +← mappings\/_shared\/pid\.yaml:\d+  iif\(%rep is Identifier, value, %rep\)/);
   });
 
   it('map exits 1 with the problems of a failing message, 2 on usage errors', async function () {
