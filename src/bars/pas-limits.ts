@@ -109,7 +109,8 @@ function checkCodedText(index: BundleIndex): void {
     const n = text.length > CODED_TEXT / 2 ? chars(text) : 0;
     if (n === 0) {continue;}
     const isCoding = w.key === 'display' && ('code' in holder || 'system' in holder);
-    const isConceptText = w.key === 'text' && 'coding' in holder;
+    // CodeableConcept.text (with or without codings); Annotation.text (notes) goes to NTE, which continues long text.
+    const isConceptText = w.key === 'text' && w.parentKey !== 'note' && !('authorString' in holder || 'authorReference' in holder || 'time' in holder);
     if ((isCoding || isConceptText) && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 CE text, 250 with the code');}
     if (w.key === 'value' && w.parentKey === 'telecom' && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 XTN, 250 with its use and type');}
     if (w.key === 'unit' && 'value' in holder && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 OBX-6 Units (CE)');}
