@@ -68,53 +68,53 @@ function checkNhsNumber(patient: Resource): void {
 
 /** CE-2 Text and XTN values (CE and XTN fields are 250 in HL7 v2.4, with the code, system and use beside them). */
 const CODED_TEXT = 200;
-/** Identifier values (CX-1, EI-1, PI-1, XON-3 with their assigning authority within the field's 100–250). */
+/** Practitioner and Organization identifier values (PRD-7 PI 100 with `^SDS`, PD1-3.3 XON with the name). */
 const IDENTIFIER = 64;
 /** XAD (PID-11, 250): the first line, further lines, city, district and postcode with their separators. */
 const ADDRESS = 240;
 
-type Walked = {
-  readonly text: string;
-  /** The object holding the string (a Coding, an Identifier, …). */
-  readonly holder: Record<string, unknown>;
-  readonly key: string;
-  readonly parentKey: string | undefined;
-  readonly path: string;
-};
+type Json = Record<string, unknown>;
+const list = (v: unknown): Json[] => (Array.isArray(v) ? v : v && typeof v === 'object' ? [v] : []).filter((x): x is Json => !!x && typeof x === 'object');
 
-/** Every string in the resources of the Bundle, with the key it is held under and the key of its holder. */
-function* strings(index: BundleIndex): Generator<Walked> {
-  function* visit(value: unknown, key: string, parentKey: string | undefined, path: string, holder: Record<string, unknown> | undefined): Generator<Walked> {
-    if (typeof value === 'string') {
-      if (holder) {yield { text: value, holder, key, parentKey, path };}
-    } else if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {yield* visit(value[i], key, parentKey, `${path}[${i}]`, holder);}
-    } else if (value && typeof value === 'object') {
-      const obj = value as Record<string, unknown>;
-      for (const k of Object.keys(obj)) {yield* visit(obj[k], k, key, `${path}.${k}`, obj);}
-    }
-  }
-  for (const r of index.bundle.entry?.map((e) => e.resource) ?? []) {
-    if (r) {yield* visit(r, r.resourceType, undefined, r.resourceType, undefined);}
-  }
+function limit(value: unknown, element: string, max: number, carries: string): void {
+  if (typeof value === 'string' && value.length > max && chars(value) > max) {tooLong(element, chars(value), max, carries);}
+}
+
+/** The text of a CodeableConcept the mappings write as CE-2 (each coding's display, and the text). */
+function checkConcept(concept: unknown, element: string, carries: string): void {
+  list(concept).forEach((c, i) => {
+    const at = Array.isArray(concept) ? `${element}[${i}]` : element;
+    list(c.coding).forEach((coding, j) => limit(coding.display, `${at}.coding[${j}].display`, CODED_TEXT, carries));
+    limit(c.text, `${at}.text`, CODED_TEXT, carries);
+  });
 }
 
 /**
- * Coded text, telecom values, identifier values and units, wherever they are: the mappings put them in CE, XTN, CX/EI/PI
- * and CE fields, whose HL7 v2.4 lengths bound the whole field.
+ * Coded text, telecom values, identifier values and units the mappings write into CE, XTN, CX/EI/PI and XON fields,
+ * whose HL7 v2.4 lengths bound the whole field. Only the elements the default mappings use: text elsewhere (a CarePlan
+ * outcome, a note) goes to NTE segments, which continue long text.
  */
 function checkCodedText(index: BundleIndex): void {
-  for (const w of strings(index)) {
-    const { text, holder } = w;
-    const n = text.length > CODED_TEXT / 2 ? chars(text) : 0;
-    if (n === 0) {continue;}
-    const isCoding = w.key === 'display' && ('code' in holder || 'system' in holder);
-    // CodeableConcept.text (with or without codings); Annotation.text (notes) goes to NTE, which continues long text.
-    const isConceptText = w.key === 'text' && w.parentKey !== 'note' && !('authorString' in holder || 'authorReference' in holder || 'time' in holder);
-    if ((isCoding || isConceptText) && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 CE text, 250 with the code');}
-    if (w.key === 'value' && w.parentKey === 'telecom' && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 XTN, 250 with its use and type');}
-    if (w.key === 'unit' && 'value' in holder && n > CODED_TEXT) {tooLong(w.path, n, CODED_TEXT, 'HL7 v2.4 OBX-6 Units (CE)');}
-    if (w.key === 'value' && w.parentKey === 'identifier' && n > IDENTIFIER) {tooLong(w.path, n, IDENTIFIER, 'HL7 v2.4 identifier fields (CX, EI, PI) with their assigning authority');}
+  for (const o of index.all('Observation')) {
+    checkConcept(o.code, 'Observation.code', 'HL7 v2.4 OBX-3 (CE, 250)');
+    limit((o.valueQuantity as Json | undefined)?.unit, 'Observation.valueQuantity.unit', CODED_TEXT, 'HL7 v2.4 OBX-6 Units (CE, 250)');
+  }
+  for (const a of index.all('AllergyIntolerance')) {checkConcept(a.code, 'AllergyIntolerance.code', 'HL7 v2.4 AL1-3 (CE, 250)');}
+  for (const sr of index.all('ServiceRequest')) {checkConcept(sr.category, 'ServiceRequest.category', 'HL7 v2.4 RF1-3 and RF1-10 (CE, 250)');}
+  for (const a of index.all('Appointment')) {checkConcept(a.serviceCategory, 'Appointment.serviceCategory', 'HL7 v2.4 AIS-3 (CE, 250)');}
+  for (const type of ['Patient', 'Practitioner'] as const) {
+    for (const r of index.all(type)) {
+      list(r.telecom).forEach((t, i) => limit(t.value, `${type}.telecom[${i}].value`, CODED_TEXT, 'HL7 v2.4 PID-13 and PRD-5 (XTN, 250)'));
+      list(r.contact).forEach((c, i) => {
+        list(c.telecom).forEach((t, j) => limit(t.value, `${type}.contact[${i}].telecom[${j}].value`, CODED_TEXT, 'HL7 v2.4 PID-13 and NK1-5 (XTN, 250)'));
+        checkConcept(c.relationship, `${type}.contact[${i}].relationship`, 'HL7 v2.4 NK1-7 (CE, 250)');
+      });
+    }
+  }
+  for (const type of ['Practitioner', 'Organization'] as const) {
+    for (const r of index.all(type)) {
+      list(r.identifier).forEach((id, i) => limit(id.value, `${type}.identifier[${i}].value`, IDENTIFIER, 'HL7 v2.4 PRD-7 (PI, 100) and PD1-3 (XON) with their assigning authority'));
+    }
   }
 }
 

@@ -57,10 +57,16 @@ function count(result: DoorResult): void {
 describe('NHS examples and their FHIR-valid variations: accepted at the door means rendered for every mapping', function () {
   this.timeout(Math.max(60_000, RUNS * 100));
 
-  it('every NHS example message Bundle as sent', function () {
+  it('every NHS example message Bundle as sent: each request NHS England publishes is accepted and renders', function () {
     assert.ok(corpus.length >= 45, `the corpus holds the IG's and the package's message Bundles (${corpus.length})`);
     for (const { key, bundle } of corpus) {
-      assertDeliverable(throughTheDoor(bundle, registry), key);
+      const result = throughTheDoor(bundle, registry);
+      assertDeliverable(result, key);
+      // Only the validation responses are refused (this receiver sends no validation requests): no example is
+      // refused for what its PAS cannot carry.
+      if (!result.accepted) {
+        assert.equal(result.error.expression, 'MessageHeader.response.identifier', `${key}: ${result.error.message}`);
+      }
     }
   });
 
@@ -90,16 +96,18 @@ describe('NHS examples and their FHIR-valid variations: accepted at the door mea
 
   it(`${RUNS} generated variations: refused at the door with a 4xx naming the element, or rendered by every mapping`, function () {
     const seed = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
-    const arb = fc.record({ example: fc.nat({ max: corpus.length - 1 }), variations: fc.array(variation, { minLength: 1, maxLength: 5 }) });
+    // Variations of the examples accepted as sent (the validation responses are refused whatever is varied).
+    const accepted = corpus.filter((c) => throughTheDoor(c.bundle, registry).accepted);
+    const arb = fc.record({ example: fc.nat({ max: accepted.length - 1 }), variations: fc.array(variation, { minLength: 1, maxLength: 5 }) });
     fc.assert(
       fc.property(arb, ({ example, variations }: { example: number; variations: Variation[] }) => {
-        const bundle = structuredClone(corpus[example]!.bundle);
+        const bundle = structuredClone(accepted[example]!.bundle);
         for (const v of variations) {
           applyVariation(bundle, v);
         }
         const result = throughTheDoor(bundle, registry);
         count(result);
-        assertDeliverable(result, corpus[example]!.key);
+        assertDeliverable(result, accepted[example]!.key);
       }),
       { numRuns: RUNS, ...(seed === undefined ? {} : { seed, path: process.env.PROPERTY_PATH }) },
     );
@@ -107,6 +115,8 @@ describe('NHS examples and their FHIR-valid variations: accepted at the door mea
     const reasons = [...counts.refused.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}× ${k}`);
     // Counts only (no content): how much of the space was rendered, and why the rest was refused.
     process.stdout.write(`      ${RUNS} cases: ${counts.accepted} accepted and rendered, ${refused} refused at the door (${reasons.slice(0, 8).join('; ')})\n`);
-    assert.ok(counts.accepted > RUNS / 3, 'most variations stay acceptable (a generator that only makes garbage proves nothing)');
+    if (seed === undefined) {
+      assert.ok(counts.accepted > RUNS / 3, 'most variations stay acceptable (a generator that only makes garbage proves nothing)');
+    }
   });
 });
