@@ -5,7 +5,8 @@
  */
 import type { BundleIndex } from './bundle.js';
 import { SYSTEMS, codingsIn, sameSystem } from './codes.js';
-import { badRequest } from './errors.js';
+import { badRequest, unprocessable } from './errors.js';
+import { checkPasLimits } from './pas-limits.js';
 import type { Resource, Workflow } from './types.js';
 
 interface RuleInput {
@@ -94,6 +95,27 @@ export function isValidNhsNumber(value: string): boolean {
 }
 
 
+/**
+ * FHIR R4 app-3: "Only proposed or cancelled appointments can be missing start/end dates" (waitlist too, in R4's
+ * expression). A cancellation without its start is valid FHIR but the PAS cannot take it: SIU^S15 needs SCH-11
+ * Appointment Timing Quantity (R) to find the slot it frees.
+ */
+function checkAppointmentTimes(index: BundleIndex): void {
+  for (const a of index.all('Appointment')) {
+    const missing = ['start', 'end'].filter((k) => typeof a[k] !== 'string');
+    if (missing.length === 0) {
+      continue;
+    }
+    const status = typeof a.status === 'string' ? a.status : '';
+    if (!['proposed', 'cancelled', 'waitlist'].includes(status)) {
+      throw badRequest('invariant', `Appointment.${missing[0]} is required for a ${status || 'booked'} appointment (FHIR app-3)`, `Appointment.${missing[0]}`);
+    }
+    if (missing.includes('start')) {
+      throw unprocessable('not-supported', 'Appointment.start is required: the PAS identifies the appointment to cancel by its start (HL7 v2.4 SCH-11, required)', 'Appointment.start');
+    }
+  }
+}
+
 /** Applies the rules that fit the workflow (element types and ele-1/ext-1 were checked first: fhir-types.ts). */
 export function checkContentRules(input: RuleInput): void {
   const { workflow, patient, index } = input;
@@ -109,5 +131,12 @@ export function checkContentRules(input: RuleInput): void {
   }
   if (workflow === 'validation-new' || workflow === 'validation-update') {
     checkLocations(index);
+  }
+  if (workflow.startsWith('booking-')) {
+    checkAppointmentTimes(index);
+  }
+  if (!workflow.startsWith('response-')) {
+    // Workflows with PAS mappings: what the PAS cannot carry is refused here, not dead-lettered after a 200.
+    checkPasLimits(index, patient);
   }
 }

@@ -38,6 +38,8 @@ export const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['__proto__', 'const
 const MAX_DEPTH = 40;
 const INT32 = 2_147_483_647;
 
+const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
 type Kind = 'complex' | 'resource' | 'string' | 'boolean' | 'integer' | 'positiveInt' | 'unsignedInt' | 'decimal';
 
 interface ElementType {
@@ -261,6 +263,11 @@ class TypeWalk {
         if (typeof value === 'string') {
           if (value.trim() === '') {
             this.fail('structure', 'is empty (FHIR ele-1)');
+          }
+          if (FORBIDDEN_CONTROL.test(value)) {
+            // FHIR R4 string (§2.24.0.1): "Strings SHALL NOT contain Unicode character points below 32, except for
+            // u0009 (horizontal tab), u0010 (carriage return) and u0013 (line feed)". Tab, CR and LF are carried.
+            this.fail('value', 'contains a control character other than tab, carriage return or line feed (FHIR string)');
           }
           if (el.format && !el.format.test(value)) {
             this.fail('value', `is not a valid FHIR ${el.type}`);

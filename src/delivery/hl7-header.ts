@@ -6,6 +6,7 @@
  * never need the clinical content. Field numbers are 1-based as in the standard (MSH-1 is the field separator
  * itself, so in MSH the n-th field is the (n-1)-th piece after splitting).
  */
+import { unescapeHl7 } from '../mapping/hl7-text.js';
 
 /** Acknowledgment codes (HL7 table 0008): original mode AA/AE/AR, enhanced mode commit CA/CE/CR. */
 export const ACK_CODES = ['AA', 'AE', 'AR', 'CA', 'CE', 'CR'] as const;
@@ -91,7 +92,8 @@ export function readAck(text: string): AckSegment {
   }
   const controlId = (parts[2] ?? '').split(header.componentSeparator)[0] ?? '';
   const ackText = parts[3];
-  return { code: code as AckCode, controlId, text: ackText === undefined || ackText === '' ? undefined : ackText };
+  // MSA-3 is ST: a PAS escapes delimiters (and may send \Xhh\) in it, as we do (HL7 v2.4 §2.7).
+  return { code: code as AckCode, controlId, text: ackText === undefined || ackText === '' ? undefined : unescapeHl7(ackText) };
 }
 
 /**

@@ -108,6 +108,8 @@ function holds(e: CompiledExpression | undefined, scope: Scope, problems: string
   return r !== undefined && r.length > 0 && !(r.length === 1 && r[0] === false);
 }
 
+const codePoints = (s: string): string[] => [...s];
+
 function primitive(v: unknown): string | undefined {
   if (typeof v === 'string') {return v;}
   if (typeof v === 'number' || typeof v === 'bigint') {return String(v);}
@@ -172,13 +174,15 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
         continue;
       }
     }
-    if (rule.maxLength !== undefined && v.length > rule.maxLength) {
+    // Lengths are in characters (Unicode code points), as HL7 counts them, and pieces never split a character.
+    if (rule.maxLength !== undefined && v.length > rule.maxLength && codePoints(v).length > rule.maxLength) {
+      const cps = codePoints(v);
       if (rule.overflow === 'error') {
-        problems.push(`${rule.where}: ${target}: value is ${v.length} characters, limit is ${rule.maxLength} (overflow: error)`);
+        problems.push(`${rule.where}: ${target}: value is ${cps.length} characters, limit is ${rule.maxLength} (overflow: error)`);
         continue;
       }
-      for (let i = rule.maxLength; i < v.length; i += rule.maxLength) {overflow.push(v.slice(i, i + rule.maxLength));}
-      v = v.slice(0, rule.maxLength);
+      for (let i = rule.maxLength; i < cps.length; i += rule.maxLength) {overflow.push(cps.slice(i, i + rule.maxLength).join(''));}
+      v = cps.slice(0, rule.maxLength).join('');
     }
     out.push(v);
   }

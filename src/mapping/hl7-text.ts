@@ -1,12 +1,21 @@
 /*
  * A minimal reader of HL7 v2 ER7 text, independent of the hl7v2 package, used to check that what we rendered reads
- * back as exactly the values the rules produced (the library must not re-encode a value, and escaping of
- * `| ^ ~ \ &` must round-trip: HL7 v2.4 §2.7 escape sequences \F\ \S\ \T\ \R\ \E\).
+ * back as exactly the values the rules produced (the library must not re-encode a value), and by every other ER7
+ * reader of ours (PAS events, ACK text). It decodes every escape sequence our writer writes (HL7 v2.4 §2.7):
+ * the delimiters \F\ \S\ \T\ \R\ \E\ and hexadecimal data \Xhh..\ (bytes of the message character set, UTF-8 —
+ * how line breaks and tabs travel in FT/TX fields, see hl7-control-characters.ts); and, for text a PAS writes, the
+ * FT line break \.br\ (as CR LF) and the highlighting switches \H\ \N\ (dropped). Anything else is left as it is.
  */
 
-/** Undoes HL7 escape sequences for the standard delimiters (`\F\ \S\ \T\ \R\ \E\`). */
+const DELIMITERS: Record<string, string> = { F: '|', S: '^', T: '&', R: '~', E: '\\' };
+
+/** Undoes HL7 escape sequences (see the module comment). */
 export function unescapeHl7(s: string): string {
-  return s.replace(/\\([FSTRE])\\/g, (_, c: string) => ({ F: '|', S: '^', T: '&', R: '~', E: '\\' })[c] ?? '');
+  return s.replace(/\\([FSTREHN]|X(?:[0-9A-Fa-f]{2})+|\.br)\\/g, (_, seq: string) => {
+    if (seq.length === 1) {return DELIMITERS[seq] ?? '';}
+    if (seq === '.br') {return '\r\n';}
+    return Buffer.from(seq.slice(1), 'hex').toString('utf8');
+  });
 }
 
 /** A parsed segment: `fields[n]` is field n split into repetitions → components → sub-components (all 1-based). */

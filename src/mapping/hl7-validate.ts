@@ -12,7 +12,7 @@
 import type { HL7Dictionary } from 'hl7v2';
 import type { BuiltSegment, FieldValue } from './evaluate.js';
 import { DICTIONARIES } from './hl7-dictionary.js';
-import { splitField } from './hl7-text.js';
+import { splitField, unescapeHl7 } from './hl7-text.js';
 import { dataTypeProblem, dataTypeProblemOfSegments } from './hl7-types.js';
 import type { Hl7Output } from './types.js';
 
@@ -143,12 +143,14 @@ function presentText(raw: readonly string[], n: number, text: string | undefined
   return false;
 }
 
-const ESCAPE_SEQUENCE = /\\[FSTRE]\\/g;
-
-/** Unescaped length of each repetition: every escape sequence of a delimiter (3 characters) reads as 1. */
+/** Unescaped length of each repetition: in characters; an escape sequence counts as what it reads back as (\\S\\ as 1, \\X0D0A\\ as 2). */
 function repLengths(raw: readonly string[], n: number, text: string): number[] {
   if (isDelimiterField(raw, n)) {return [text.length];}
-  const unescaped = (rep: string): number => (rep.includes('\\') ? rep.length - 2 * (rep.match(ESCAPE_SEQUENCE)?.length ?? 0) : rep.length);
+  const unescaped = (rep: string): number => {
+    const text = rep.includes('\\') ? unescapeHl7(rep) : rep;
+    // Characters, not UTF-16 units: only text outside the BMP (surrogate pairs) counts differently.
+    return /[\ud800-\udbff]/.test(text) ? [...text].length : text.length;
+  };
   return text.includes('~') ? text.split('~').map(unescaped) : [unescaped(text)];
 }
 

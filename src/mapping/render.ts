@@ -7,6 +7,7 @@ import { buildEnvironment, type Environment } from './context.js';
 import { MappingError } from './errors.js';
 import { evaluateMapping, type TraceEntry } from './evaluate.js';
 import { validateCsv, writeCsv } from './flat-writer.js';
+import { carryControlCharacters } from './hl7-control-characters.js';
 import { segmentsToWrite, writeHl7 } from './hl7-writer.js';
 import { validateHl7 } from './hl7-validate.js';
 import type { CompiledMapping } from './types.js';
@@ -50,7 +51,8 @@ function renderIn(mapping: CompiledMapping, msg: StoredMessage, opts: RenderOpti
   let text: string;
   let problems: string[];
   if (out.format === 'hl7v2') {
-    const segments = segmentsToWrite(out, ev.segments, opts.now, opts.controlId);
+    // Control characters take the form they travel in (hl7-control-characters.ts) before writing and checking.
+    const segments = carryControlCharacters(out, segmentsToWrite(out, ev.segments, opts.now, opts.controlId));
     try {
       text = writeHl7(out, segments);
     } catch (err) {

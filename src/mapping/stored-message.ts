@@ -68,7 +68,9 @@ export function storedMessageFromBundle(bundle: Bundle, opts: StoredMessageOptio
   const workflow = opts.workflow ?? inferWorkflow(bundle);
   if (!workflow) {throw new Error('cannot infer the BaRS workflow of this Bundle; pass one');}
   const { header, focus } = focusOf(bundle);
-  const reference = opts.reference ?? 'BB-000001';
+  const isBooking = workflow.startsWith('booking');
+  // The receiver gives referrals and validations a reference (our planned Encounter); bookings have none.
+  const reference = isBooking ? undefined : (opts.reference ?? 'BB-000001');
   const copy: Bundle = structuredClone(bundle);
   let encounterId: string | undefined;
   if (workflow === 'referral-new' || workflow === 'validation-new') {
@@ -81,7 +83,7 @@ export function storedMessageFromBundle(bundle: Bundle, opts: StoredMessageOptio
         resource: {
           resourceType: 'Encounter',
           id: encounterId,
-          identifier: [{ system: RECEIVER_REFERENCE_SYSTEM, value: reference }],
+          identifier: [{ system: RECEIVER_REFERENCE_SYSTEM, value: reference! }],
           status: 'planned',
           class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'EMER' },
           ...(subject ? { subject: { reference: subject } } : {}),
@@ -92,7 +94,6 @@ export function storedMessageFromBundle(bundle: Bundle, opts: StoredMessageOptio
   }
   const destination = (header?.destination as Array<{ endpoint?: string }> | undefined)?.[0]?.endpoint;
   const source = (header?.source as { endpoint?: string } | undefined)?.endpoint;
-  const isBooking = workflow.startsWith('booking');
   return {
     id: opts.id ?? '00000000-0000-4000-8000-000000000001',
     workflow,

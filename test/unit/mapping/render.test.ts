@@ -69,10 +69,30 @@ describe('mapping render', function () {
   });
 
   it('fails with a MappingError when a required rule yields nothing', function () {
-    const msg = referral((p) => (p.name = []));
+    const msg = referral((_p, sr) => delete sr.status);
     const problems = problemsOf(() => renderMessage(i12, msg, OPTS));
     assert.equal(problems.length, 1);
-    assert.match(problems[0]!, /^mappings\/_shared\/pid\.yaml:\d+: PID-5: required, but foreach yields no repetition$/);
+    assert.match(problems[0]!, /^mappings\/_shared\/ref-header\.yaml:\d+: RF1-1\.1: required, but the expression yields nothing$/);
+  });
+
+  it('names a patient without Patient.name `Unknown` (ITK §5.3.2), as for the CAD C1 call of BaRS REFREQ8A', function () {
+    const msg = referral((p) => {
+      delete p.name;
+      delete p.identifier;
+    });
+    const text = renderMessage(i12, msg, OPTS).text;
+    assert.match(text, /\rPID\|1\|\|BB-000001\^\^\^BARS-BRIDGE\^PI\|\|Unknown\^\^\^\^\^\^L\|/);
+  });
+
+  it('sends a line feed in free text as \\X0D0A\\ in NTE-3 (FT) and as a space in a name (XPN), both read back', function () {
+    const msg = referral((p, sr) => {
+      (p.name as Array<{ family: string }>)[0]!.family = 'Smith\nJones';
+      sr.patientInstruction = 'Line one\nline two\r\nline three\ttabbed';
+    });
+    const text = renderMessage(i12, msg, OPTS).text;
+    assert.match(text, /\rPID\|[^\r]*\|Smith Jones\^/);
+    assert.match(text, /\rNTE\|[^\r]*Line one\\X0D0A\\line two\\X0D0A\\line three\\X09\\tabbed/);
+    assert.doesNotMatch(text, /\n/);
   });
 
   it('gives a patient without an NHS number our reference as a local PID-3 identifier (BARS-BRIDGE, PI)', function () {
@@ -134,7 +154,7 @@ describe('mapping CLI commands', function () {
     const run = await runCommand(['map', 'referral-new.ref-i12', bundle('referral-request_new_111-to-ED_APP1_REFREQ01.json'), '--explain']);
     assert.equal(run.code, 0, run.err);
     assert.match(run.out, /^MSH\|\^~\\&\|BARS-BRIDGE\|/);
-    assert.match(run.out, /PID-3\[1\]\.1 +"3478526985"\n +← mappings\/_shared\/pid\.yaml:\d+  iif\(%rep is String, %rep, value\)/);
+    assert.match(run.out, /PID-3\[1\]\.1 +"3478526985"\n +← mappings\/_shared\/pid\.yaml:\d+  iif\(%rep is Identifier, value, %rep\)/);
     const json = await runCommand(['map', 'referral-new.ref-i12', bundle('referral-request_new_111-to-ED_APP1_REFREQ01.json'), '--json']);
     assert.equal(json.code, 0, json.err);
     const parsed = JSON.parse(json.out) as { ok: boolean; mapping: string; output: string };
@@ -148,7 +168,7 @@ describe('mapping CLI commands', function () {
     assert.match(failing.out, /RF1-1\.1: required/);
     const missing = await runCommand(['map', 'only-one-arg']);
     assert.equal(missing.code, 2);
-    assert.match(missing.err, /missing required argument 'bundle'/);
+    assert.match(missing.err, /map needs <mapping> <bundle>, or --message <key>/);
     const unknown = await runCommand(['map', 'no-such-mapping', bundle('booking-cancel_BOOKREQ02.json')]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.err, /no mapping 'no-such-mapping' in mappings/);
