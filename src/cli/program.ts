@@ -120,9 +120,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.err.write(`${err.message}\n`);
       return 2;
     }
-    // A failure we described (CliFailure, by name like ConfigError: it may come from a module loaded separately) or
-    // one we did not foresee: one plain line either way, no stack trace.
-    io.err.write(`${err instanceof Error && err.name === CliFailure.name ? '' : 'error: '}${err instanceof Error ? err.message : String(err)}\n`);
+    // A failure we described (CliFailure, or a listener port in use: ops/listen-errors.ts — by name like ConfigError,
+    // as it may come from a module loaded separately) or one we did not foresee: one plain line either way.
+    const described = err instanceof Error && (err.name === CliFailure.name || err.name === 'ListenerUnavailableError');
+    io.err.write(`${described ? '' : 'error: '}${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }
