@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `npm start` builds only when the sources changed (issue 11): a hash of every file the build reads (src/, the
+// `npm start` builds only when the sources changed (issue 11; `npm run build` passes --always): a hash of every file the build reads (src/, the
 // tsconfigs, package-lock.json) is kept beside the output, and tsc runs (incrementally) only when it differs.
 // A content hash rather than mtimes, because git checkouts, copies and clock changes move mtimes without changing
 // what tsc would produce. Plain JavaScript: it must run before there is any compiled output.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,12 +31,17 @@ for (const file of inputs.sort()) {
 }
 const digest = hash.digest('hex');
 
-const built = existsSync(stamp) && existsSync(path.join(root, 'dist/src/bin/cli.js')) && readFileSync(stamp, 'utf8') === digest;
+const cli = path.join(root, 'dist/src/bin/cli.js');
+const always = process.argv.includes('--always');
+const built = !always && existsSync(stamp) && existsSync(cli) && readFileSync(stamp, 'utf8') === digest;
 if (built) {
   process.stdout.write('build: up to date (sources unchanged)\n');
 } else {
   process.stdout.write('build: compiling TypeScript (tsc -p tsconfig.build.json)\n');
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--incremental', '--tsBuildInfoFile', 'dist/.tsbuildinfo'], { cwd: root, stdio: 'inherit' });
+  // The package's `bars-bridge` bin (npx bars-bridge, an installed package's .bin link) runs this file directly: tsc
+  // writes it without the execute bit.
+  chmodSync(cli, 0o755);
   writeFileSync(stamp, digest);
 }
