@@ -24,6 +24,7 @@ import { CHECKS, EXTRACTORS, type CheckContext } from './checks.js';
 import { MUTATIONS, pruneEmpty } from './mutations.js';
 import { extractServiceRequest, extractSlots, fill, HCS_NO_SLOTS, HCS_NO_SLOTS_ID, HEADER_VALUES, initialState, pathValues, type State } from './placeholders.js';
 import { KNOWN_DIFFERENCES } from './known-differences.js';
+import { expectedRefusal } from './refusals.js';
 import { TKW_DIR } from '../external/nhs-material.js';
 
 const DERIVED = pathToFileURL(`${TKW_DIR}/`);
@@ -193,6 +194,9 @@ async function runSchedule(schedule: Schedule, tls: ReturnType<typeof tlsOf>): P
       if (res.status !== want) {
         const oo = parsed?.resourceType === 'OperationOutcome' ? ` ${JSON.stringify((parsed.issue as unknown[])?.[0])}` : '';
         problems.push(`step ${stepNo} ${step.test} ${step.method} ${path.slice(0, 60)}: HTTP ${res.status}, expected ${want}${oo}`);
+      } else if (want !== 200) {
+        const why = refusedFor(schedule.id, step, parsed);
+        if (why) {problems.push(`step ${stepNo} ${step.test}: ${why}`);}
       }
     } else {
       const check = CHECKS[step.check!];
@@ -207,4 +211,18 @@ async function runSchedule(schedule: Schedule, tls: ReturnType<typeof tlsOf>): P
     }
   }
   assert.deepEqual(problems, [], `${schedule.id}:\n  ${problems.join('\n  ')}`);
+}
+
+/** A refusal must name what the schedule broke (refusals.ts), not just carry the right status. */
+function refusedFor(scheduleId: string, step: Step, body: Record<string, unknown> | undefined): string | undefined {
+  const want = expectedRefusal(scheduleId, step.transform);
+  if (!want) {return `no expected refusal for ${scheduleId} (${step.transform ?? 'no transform'}) in refusals.ts`;}
+  const issue = (body?.resourceType === 'OperationOutcome' ? (body.issue as Array<Record<string, unknown>>)?.[0] : undefined) ?? {};
+  const code = String(issue.code ?? '(none)');
+  const expression = (issue.expression as string[] | undefined) ?? [];
+  const named = expression.length > 0 ? expression.join(',') : String(issue.diagnostics ?? '');
+  const problems: string[] = [];
+  if (!want.code.test(code)) {problems.push(`issue.code ${code} does not match ${want.code}`);}
+  if (!(expression.length > 0 ? expression : [named]).some((e) => want.names.test(e))) {problems.push(`refusal names ${named || '(nothing)'}, expected ${want.names}`);}
+  return problems.length > 0 ? problems.join('; ') : undefined;
 }
