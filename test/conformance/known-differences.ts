@@ -26,6 +26,4 @@ export const KNOWN_DIFFERENCES: Record<string, string> = {
     'asks for context usecases-categories-bars|a1t1 and then checks for an a3t use case (copy of the 111 schedule)',
   SFFSWithNoIncludePractitioner:
     'expects 400 when only _include=Schedule:actor:Practitioner is missing; IG GET--Slots: the minimum is Slot:schedule and Schedule:actor:HealthcareService, other includes optional (unsupported ones ignored)',
-  GetAppointmentPatientParameterInvalid:
-    'the path has no parameter name (`/Appointment?https://fhir.nhs.uk/Id/nhs-number|XXXXXX`; its ServiceRequest twin sends patient:identifier=), so no search parameter is present: 400 required, not value (GetAppointmentPatientParameterMissing, same shape, expects required)',
 };
