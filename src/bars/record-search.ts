@@ -91,6 +91,14 @@ export async function searchRecords(store: MessageStore, type: RecordType, query
     }
     terms.push(['identifier', business.toLowerCase()]);
   }
+  // A query of one nameless token, `?https://fhir.nhs.uk/Id/nhs-number|<value>` (TKW Get*PatientParameterMissing and
+  // GetAppointmentPatientParameterInvalid), is a patient:identifier value sent without its name. With no NHS number
+  // after the `|` the parameter value was not included (400 required, below); with something that is not an NHS
+  // number it is an invalid parameter value: "header value/parameter invalid" → 400 value (REC_BAD_REQUEST codes).
+  const nameless = Object.keys(query).find((k) => query[k] === '' && k.startsWith(`${SYSTEMS.nhsNumber}|`));
+  if (terms.length === 0 && nameless && nameless.slice(SYSTEMS.nhsNumber.length + 1) !== '') {
+    throw badRequest('value', 'patient:identifier must be https://fhir.nhs.uk/Id/nhs-number|<10-digit NHS number>', 'patient:identifier');
+  }
   if (terms.length === 0) {
     throw badRequest('required', 'A patient search needs patient:identifier, or demographic parameters', 'patient:identifier');
   }

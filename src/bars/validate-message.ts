@@ -156,7 +156,8 @@ function categoryType(sr: Resource): string | undefined {
  * workflow variables has lead to a non-standard or unknown workflow" (Bundle-Processing failure table).
  */
 function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode, reason: ReasonCode): { workflow: Workflow; root: Resource } {
-  const unknown = (why: string): BarsError => badRequest('invariant', `Unknown workflow: ${why}`, 'MessageHeader');
+  // The refusal names the workflow variable that does not fit the others (the status), so a sender sees what to fix.
+  const unknown = (why: string, element = 'MessageHeader'): BarsError => badRequest('invariant', `Unknown workflow: ${why}`, element);
   if (event === 'booking-response') {
     throw badRequest('invariant', 'booking-response messages are not supported by the standard for a receiver', 'MessageHeader.eventCoding');
   }
@@ -174,7 +175,7 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
     if (status === 'booked') {
       return { workflow: reason === 'new' ? 'booking-new' : 'booking-update', root: appointment };
     }
-    throw unknown(`booking-request with Appointment.status ${status ?? '(none)'}`);
+    throw unknown(`booking-request with Appointment.status ${status ?? '(none)'}`, 'Appointment.status');
   }
 
   const sr = focusOf(header, index, 'ServiceRequest');
@@ -194,9 +195,12 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
   if (event === 'servicerequest-request') {
     if (reason === 'new') {
       if (status !== 'active') {
-        throw unknown(`a new ${category} needs ServiceRequest.status active, not ${status ?? '(none)'}`);
+        throw unknown(`a new ${category} needs ServiceRequest.status active, not ${status ?? '(none)'}`, 'ServiceRequest.status');
       }
       if (category === 'referral') {
+        // The CAD exemption below depends on the use case, so a missing or unknown use case is refused as such first
+        // (TKW *_NoUseCaseCategory 400 required / *_InvalidUseCaseCategory 400 value), not as a CarePlan.status.
+        checkUseCase(sr);
         // CAD to CAD (APP6) refers while the incident is still open: its CarePlan is active (REFREQ04, REFREQ8x).
         const cad = useCaseOf(sr).code?.startsWith('a6') ?? false;
         if (carePlan && carePlanStatus !== 'completed' && !(cad && carePlanStatus === 'active')) {
@@ -223,7 +227,7 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
     if (reason === 'update' && (status === 'active' || status === 'on-hold')) {
       return { workflow: category === 'referral' ? 'referral-update' : 'validation-update', root: sr };
     }
-    throw unknown(`servicerequest-request ${reason} with ServiceRequest.status ${status ?? '(none)'}`);
+    throw unknown(`servicerequest-request ${reason} with ServiceRequest.status ${status ?? '(none)'}`, 'ServiceRequest.status');
   }
 
   // servicerequest-response
@@ -260,6 +264,18 @@ function useCaseOf(root: Resource): { present: boolean; code: string | undefined
   return { present: codings.length > 0, code: codings[0]?.code?.toLowerCase() };
 }
 
+/** The root's usecases-categories-bars code: 400 required when absent, 400 value when not a code of the CodeSystem. */
+function checkUseCase(root: Resource): { present: boolean; code: string } {
+  const useCase = useCaseOf(root);
+  if (!useCase.present) {
+    throw badRequest('required', `${root.resourceType}.${root.resourceType === 'Appointment' ? 'serviceCategory' : 'category'} must carry a usecases-categories-bars code`, `${root.resourceType}.category`);
+  }
+  if (!useCase.code || !(USE_CASE_CODES as readonly string[]).includes(useCase.code)) {
+    throw badRequest('value', 'The usecases-categories-bars code is not a code of that CodeSystem', `${root.resourceType}.category`);
+  }
+  return { present: true, code: useCase.code };
+}
+
 /** Checks the cardinalities of the MessageDefinition (max always, min for the resources the receiver needs). */
 function checkCardinality(def: DefinitionInfo, index: BundleIndex): void {
   for (const rule of def.focus) {
@@ -292,13 +308,7 @@ export function validateMessage(body: unknown, ctx: ValidationContext): Validate
   const reason = reasonCode as ReasonCode;
   const { workflow, root } = resolveWorkflow(header, index, event, reason);
 
-  const useCase = useCaseOf(root);
-  if (!useCase.present) {
-    throw badRequest('required', `${root.resourceType}.${root.resourceType === 'Appointment' ? 'serviceCategory' : 'category'} must carry a usecases-categories-bars code`, `${root.resourceType}.category`);
-  }
-  if (!useCase.code || !(USE_CASE_CODES as readonly string[]).includes(useCase.code)) {
-    throw badRequest('value', 'The usecases-categories-bars code is not a code of that CodeSystem', `${root.resourceType}.category`);
-  }
+  const useCase = checkUseCase(root);
   // Content-Negotiation/Receiver-ProcessMessage: a use case this service does not support → 422 not-supported.
   if (!ctx.useCases.includes(useCase.code)) {
     throw unprocessable('not-supported', `Use case ${useCase.code} is not supported by this service`, `${root.resourceType}.category`);

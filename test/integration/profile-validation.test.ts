@@ -27,29 +27,11 @@ import {
   loadBarsProfiles,
   validateAgainst,
   validateBarsBundle,
+  ownErrors,
   validateResourceProfiles,
   type Bundle,
   type Resource,
 } from '../helpers/profile-validator.js';
-
-/**
- * Errors the published profiles raise on NHS England's own examples, so on what we echo: BARSServiceRequest-request-
- * validation fixes system and code on *every* ServiceRequest.category.coding (no slicing), while the IG requires a
- * second, use-case coding (spec §5.3). The request carries them; the receiver must add no error of its own.
- */
-const UPSTREAM_DEFECTS = [/\[BARSServiceRequestRequestValidation\] ServiceRequest\.category\.coding\.(system|code): Value did not match expected pattern$/];
-const upstream = (e: string): boolean => UPSTREAM_DEFECTS.some((re) => re.test(e));
-
-/**
- * Errors the receiver introduced: everything but the upstream defects, and no more upstream ones than the request had.
- * @param request - validates the request (only called when needed: profile validation takes ~10 ms an entry).
- */
-function ownErrors(response: string[], request: () => string[]): string[] {
-  const own = response.filter((e) => !upstream(e));
-  const responseUpstream = response.filter(upstream).length;
-  const extraUpstream = responseUpstream === 0 ? 0 : responseUpstream - request().filter(upstream).length;
-  return extraUpstream > 0 ? [...own, `${extraUpstream} more upstream-defect errors than the request had`] : own;
-}
 
 describe('profile validation of what the receiver returns (BaRS 1.34.0 / UK Core STU1 0.5.1)', function () {
   this.timeout(60_000);
