@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { isListening } from '../dev/redis-child.js';
 import { devRedisUrlFile, readDevRedisUrl } from '../dev/redis-url-file.js';
 import { createProducerConnection } from '../store/redis.js';
-import { CliFailure, type Env, type RedisCliOptions } from './context.js';
+import { CliFailure, type CliIo, type Env, type RedisCliOptions } from './context.js';
 
 /** Where a command looked, for the message when nothing answers. */
 export interface RedisTarget {
@@ -82,4 +82,29 @@ export async function openCliRedis(env: Env, options: RedisCliOptions, timeoutMs
     );
   }
   return { redis, prefix: target.prefix, config, close: () => redis.disconnect() };
+}
+
+/**
+ * Runs `work` on the CLI's Redis and closes it. An error `isNotFound` recognises (a dead letter that is not there) is
+ * the command's failure: its message on stderr after `label`, exit 1.
+ */
+export async function withCliRedis(
+  io: CliIo,
+  options: RedisCliOptions,
+  label: string,
+  isNotFound: (err: unknown) => boolean,
+  work: (redis: Redis, prefix: string) => Promise<number>,
+): Promise<number> {
+  const { redis, prefix, close } = await openCliRedis(io.env, options);
+  try {
+    return await work(redis, prefix);
+  } catch (err) {
+    if (isNotFound(err)) {
+      io.err.write(`${label}: ${(err as Error).message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    close();
+  }
 }

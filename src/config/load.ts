@@ -311,7 +311,8 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-function merge<T>(base: T, over: unknown): T {
+/** Deep merge of plain objects (arrays and scalars replace); `undefined` leaves the base value. */
+export function merge<T>(base: T, over: unknown): T {
   if (over === undefined || over === null) {
     return base;
   }

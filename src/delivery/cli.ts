@@ -55,19 +55,8 @@ export interface AuditOptions extends Common {
 
 /** Runs `work` on the configured Redis; a dead letter that is not there is a failure (exit 1) with its message. */
 async function withStore(io: CliIo, options: RedisCliOptions, work: (store: DeliveryStore) => Promise<number>): Promise<number> {
-  const { openCliRedis } = await import('../cli/redis.js');
-  const { redis, prefix, close } = await openCliRedis(io.env, options);
-  try {
-    return await work({ redis, prefix });
-  } catch (err) {
-    if (err instanceof DeadLetterNotFoundError) {
-      io.err.write(`dead-letters: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  } finally {
-    close();
-  }
+  const { withCliRedis } = await import('../cli/redis.js');
+  return withCliRedis(io, options, 'dead-letters', (err) => err instanceof DeadLetterNotFoundError, (redis, prefix) => work({ redis, prefix }));
 }
 
 /** `dead-letters list|show|replay|drop|audit`. */

@@ -15,23 +15,12 @@ interface Common extends RedisCliOptions {
 
 /** Runs `work` on the configured Redis; a response that is not a dead letter is a failure (exit 1). */
 async function withStore(io: CliIo, options: RedisCliOptions, work: (store: MessageStore) => Promise<number>): Promise<number> {
-  const [{ openCliRedis }, { MessageStore }, { ResponseDeadLetterNotFoundError }] = await Promise.all([
+  const [{ withCliRedis }, { MessageStore }, { ResponseDeadLetterNotFoundError }] = await Promise.all([
     import('../cli/redis.js'),
     import('../store/message-store.js'),
     import('./dead-letters.js'),
   ]);
-  const { redis, prefix, close } = await openCliRedis(io.env, options);
-  try {
-    return await work(new MessageStore(redis, prefix));
-  } catch (err) {
-    if (err instanceof ResponseDeadLetterNotFoundError) {
-      io.err.write(`response-dead-letters: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  } finally {
-    close();
-  }
+  return withCliRedis(io, options, 'response-dead-letters', (err) => err instanceof ResponseDeadLetterNotFoundError, (redis, prefix) => work(new MessageStore(redis, prefix)));
 }
 
 /** `response-dead-letters list|show|replay|drop|audit`. */

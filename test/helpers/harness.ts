@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { loadConfig, type DeepPartial } from '../../src/config/load.js';
+import { loadConfig, merge, type DeepPartial } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ensureDevCerts, readPem, type DevCertPaths } from '../../src/dev/certs.js';
 import { request, barsHeaders, type SendResult } from '../../src/dev/send.js';
@@ -46,20 +46,6 @@ export interface HarnessOptions {
   readonly log?: Logger;
 }
 
-function deepMerge<T>(base: T, over: unknown): T {
-  if (over === undefined) {
-    return base;
-  }
-  if (!over || typeof over !== 'object' || Array.isArray(over) || !base || typeof base !== 'object' || Array.isArray(base)) {
-    return over as T;
-  }
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) {
-    out[k] = deepMerge(out[k], v);
-  }
-  return out as T;
-}
-
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const certs = testCerts();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bars-harness-'));
@@ -71,7 +57,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   // of that section (a shallow spread once sent a test to the machine's Redis on 6379 under the default prefix).
   const config = loadConfig(
     { NODE_ENV: 'test' },
-    deepMerge(
+    merge(
       {
         dataDir,
         logLevel: 'silent',

@@ -65,8 +65,10 @@ function walk(rel: string, out: string[]): void {
 
 describe('self-contained repository (issue 11)', () => {
   it('finds each kind of outside reference (the check can fail)', () => {
-    assert.ok(outsideReferences('test/x.ts', "const A = '/work/shared/external-cases/a.json';").length > 0);
-    assert.ok(outsideReferences('test/x.ts', "readFileSync('../shared/reference/spec.md')").length > 0);
+    // The probes are assembled so that this file does not itself name the places it looks for.
+    const shared = ['shared', ''].join('/');
+    assert.ok(outsideReferences('test/x.ts', `const A = '/work/${shared}external-cases/a.json';`).length > 0);
+    assert.ok(outsideReferences('test/x.ts', `readFileSync('../${shared}reference/spec.md')`).length > 0);
     assert.equal(outsideReferences('bench/x.ts', "const B = '/home/me/bars/examples';").length, 1);
     assert.equal(outsideReferences('test/unit/x.ts', "new URL('../../../sibling/x.json', import.meta.url)").length, 1);
     assert.deepEqual(outsideReferences('test/unit/x.ts', "import { a } from '../../src/a.js';"), []);
