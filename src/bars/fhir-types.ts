@@ -39,6 +39,7 @@ const MAX_DEPTH = 40;
 const INT32 = 2_147_483_647;
 
 const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 type Kind = 'complex' | 'resource' | 'string' | 'boolean' | 'integer' | 'positiveInt' | 'unsignedInt' | 'decimal';
 
@@ -263,6 +264,11 @@ class TypeWalk {
         if (typeof value === 'string') {
           if (value.trim() === '') {
             this.fail('structure', 'is empty (FHIR ele-1)');
+          }
+          if (LONE_SURROGATE.test(value)) {
+            // A FHIR string is "a sequence of Unicode characters" (R4 §2.24.0.1); half of a surrogate pair is not one,
+            // and nothing downstream (Redis scripts' JSON, HL7 text) can carry it.
+            this.fail('value', 'contains half of a UTF-16 surrogate pair, which is not a Unicode character (FHIR string)');
           }
           if (FORBIDDEN_CONTROL.test(value)) {
             // FHIR R4 string (§2.24.0.1): "Strings SHALL NOT contain Unicode character points below 32, except for
