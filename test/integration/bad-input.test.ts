@@ -325,7 +325,7 @@ describe('bad and hostile input', function () {
     it('half a surrogate pair in a FHIR string is 400 value, not 500 (a fresh seed found it in MessageHeader.source.endpoint)', async function () {
       for (const half of ['\ud800', 'a\udc00b']) {
         const doc = referral() as Bundle;
-        (doc.entry![0]!.resource as { source: { endpoint: string } }).source.endpoint = half;
+        (doc.entry![0]!.resource as unknown as { source: { endpoint: string } }).source.endpoint = half;
         const all: Record<string, string> = { ...h.headers(), 'Content-Type': 'application/fhir+json' };
         const res = await h.send('POST', '/$process-message', all, JSON.stringify(doc));
         assert.equal(res.status, 400, res.body.slice(0, 300));
