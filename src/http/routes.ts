@@ -100,7 +100,7 @@ export function receiverRoutes(deps: AppDeps): Router {
       throw new BarsError('REC_NOT_IMPLEMENTED', 'This receiver publishes no slots; it takes referrals only');
     }
     const bundle = await searchSlots(query(req), config, async (slotIds) => {
-      const counts = await Promise.all(slotIds.map((id) => deps.store.redis.scard(deps.store.key('slot', id))));
+      const counts = await Promise.all(slotIds.map((id) => deps.store.redis.scard(deps.store.keys.slot(id))));
       return new Map(slotIds.map((id, i) => [id, counts[i]!]));
     });
     sendResource(req, res, 200, bundle, facts(req).format);
