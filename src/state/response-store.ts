@@ -5,7 +5,7 @@
  * state/keys.ts. Job data in BullMQ carries the response id only; everything else lives here.
  */
 import type { MessageStore } from './message-store.js';
-import type { ResponseEvent, ResponseKind } from '../flows/responses/types.js';
+import type { ResponseEvent, ResponseKind } from '../protocol/bars/response-events.js';
 import { appendAudit, readAudit, type AuditEntry } from './audit-log.js';
 import type { Keyspace } from './keys.js';
 
