@@ -75,14 +75,6 @@ export class MessageStore {
   }
 
   /**
-   * @deprecated Use `keys` (state/keys.ts). Kept only for src/runtime.ts's releaseSequence until runtime.ts is
-   * rewritten (issue 15); test/unit/state/keys.test.ts allows no other caller.
-   */
-  key(...parts: string[]): string {
-    return [this.prefix, ...parts].join(':');
-  }
-
-  /**
    * What an earlier attempt of this X-Request-Id left, if anything. The claim itself is part of the message's commit
    * (process-message.ts), so a request costs no extra round trip; this read happens only for resends and refusals.
    */

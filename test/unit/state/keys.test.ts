@@ -184,14 +184,6 @@ function keySpellings(source: string): string[] {
   return hits;
 }
 
-/**
- * Spellings left in src/runtime.ts while it is being rewritten (issue 15): exactly these, and each must still be
- * there (remove the line when it goes).
- */
-const ALLOWED: Record<string, readonly string[]> = {
-  'runtime.ts': ["const seq = await store.redis.get(store.key('msg', messageId, 'seq'));"],
-};
-
 describe('key spellings outside src/state/', function () {
   it('finds none: every key comes from the key table', function () {
     const found: string[] = [];
@@ -200,23 +192,9 @@ describe('key spellings outside src/state/', function () {
       if (rel.startsWith(`state${path.sep}`)) {
         continue;
       }
-      const allowed = ALLOWED[rel] ?? [];
-      for (const hit of keySpellings(readFileSync(file, 'utf8'))) {
-        if (!allowed.some((a) => hit.includes(a))) {
-          found.push(`src/${rel} ${hit}`);
-        }
-      }
+      found.push(...keySpellings(readFileSync(file, 'utf8')).map((hit) => `src/${rel} ${hit}`));
     }
     assert.deepEqual(found, [], 'build these keys with keyspace(prefix) (src/state/keys.ts), adding the family there if it is new');
-  });
-
-  it('still needs each allowance it makes', function () {
-    for (const [rel, lines] of Object.entries(ALLOWED)) {
-      const hits = keySpellings(readFileSync(path.join(SRC, rel), 'utf8'));
-      for (const line of lines) {
-        assert.ok(hits.some((h) => h.includes(line)), `src/${rel} no longer spells "${line}": remove it from ALLOWED`);
-      }
-    }
   });
 
   it('recognises the spellings it looks for, and leaves other strings alone', function () {
