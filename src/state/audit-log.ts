@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import { keyspace } from './keys.js';
 
-/** The key families (state/keys.ts) of every audit list; retention prunes exactly these. */
+/** The key families whose rule is `audit` (state/keys.ts; a unit test keeps the two equal); retention prunes exactly these. */
 export const AUDIT_LISTS = ['traceAudit', 'deliveryAudit', 'responseAudit'] as const;
 export type AuditList = (typeof AUDIT_LISTS)[number];
 

@@ -11,6 +11,7 @@
  *               for a set or sorted set shared by many, the scope's member is removed instead of the key
  *   ttl         expires by itself (the setting or constant that sets the TTL)
  *   bounded     stays, but bounded (a list trimmed to N, entries that leave when their work is done)
+ *   audit       an audit list: bounded in length and pruned by age (state/audit-log.ts prunes exactly these)
  *   kept        kept by design, with the reason
  *
  * Adding a family is one entry below (pattern, type, owner, rule); its builder `keyspace(p).<name>(…)` follows from
@@ -91,6 +92,8 @@ export type RetentionRule<P extends string = string> =
   | WithRule<P>
   | { readonly how: 'ttl'; readonly note: string }
   | { readonly how: 'bounded'; readonly note: string }
+  /** An audit list (state/audit-log.ts): at most AUDIT_MAX_ENTRIES, entries older than retention.auditDays pruned. */
+  | { readonly how: 'audit' }
   | { readonly how: 'kept'; readonly note: string };
 
 export interface FamilySpec<P extends string = string> {
@@ -108,12 +111,14 @@ const one = (): [] => [];
 
 export const FAMILIES = {
   // --- intake: the message store (process-message.ts writes all of these in one commit, state/commit.ts) ---
+  /** X-Request-Id ledger: state committed|done|failed, messageId, committedAt; status and body of a refusal. */
   request: family({
     pattern: 'req:<requestId>',
     type: 'hash',
     owner: 'intake',
     retention: { how: 'with', scope: 'message', keys: (m) => [[m.requestId]], note: 'also expires after IDEMPOTENCY_TTL' },
   }),
+  /** "<messageId> <Type>/<id> <sender>": the message, record and sender that first used this Bundle.id. */
   bundle: family({
     pattern: 'bundle:<bundleId>',
     type: 'string',
@@ -126,105 +131,150 @@ export const FAMILIES = {
       note: 'a Bundle.id must never be reused; the marker (no PHI) is kept unless retention.keepBundleIds is false',
     },
   }),
+  /** StoredMessage JSON: the bundle as acknowledged, with receiver ids. */
   message: family({ pattern: 'msg:<messageId>', type: 'string', owner: 'intake', retention: { how: 'with', scope: 'message', keys: (m) => [[m.id]] } }),
+  /** Receipt number of the message, fixed in its commit (delivery order, ARCHITECTURE invariant 3). */
   messageSeq: family({ pattern: 'msg:<messageId>:seq', type: 'string', owner: 'intake', retention: { how: 'with', scope: 'message', keys: (m) => [[m.id]] } }),
+  /** Current state of a ServiceRequest or Appointment (field `state`, RecordState JSON) and its `version`. */
   record: family({ pattern: 'rec:<type>:<id>', type: 'hash', owner: 'intake', retention: { how: 'with', scope: 'record', keys: (r) => [[r.type, r.id]] } }),
+  /** Message ids of every version of the record, oldest first (BaRS: all versions are kept). */
   recordVersions: family({ pattern: 'rec:<type>:<id>:versions', type: 'list', owner: 'intake', retention: { how: 'with', scope: 'record', keys: (r) => [[r.type, r.id]] } }),
+  /** "Type/id" members per patient index entry: nhs, family, birthdate, postcode, identifier, reference. */
   index: family({
     pattern: 'idx:<kind>:<value>',
     type: 'set',
     owner: 'intake',
     retention: { how: 'with', scope: 'record', keys: (r) => r.indexTerms.map(([kind, value]): [string, string] => [kind, value]), member: (r) => `${r.type}/${r.id}` },
   }),
+  /** Appointment ids holding a slot (capacity check in the commit). */
   slot: family({
     pattern: 'slot:<slotId>',
     type: 'set',
     owner: 'intake',
     retention: { how: 'with', scope: 'record', keys: (r) => (r.slotId ? [[r.slotId]] : []), member: (r) => r.id },
   }),
+  /** Message ids stored but whose inbound job is not yet confirmed (score = ms); the sweeper finishes them. */
   pendingEnqueue: family({ pattern: 'pending-enqueue', type: 'zset', owner: 'intake', retention: { how: 'with', scope: 'message', keys: () => [one()], member: (m) => m.id } }),
+  /** Every message id by receipt time: trace and retention's work list. */
   messages: family({ pattern: 'messages', type: 'zset', owner: 'intake', retention: { how: 'with', scope: 'message', keys: () => [one()], member: (m) => m.id } }),
+  /** The receipt-number counter (INCR in each commit). */
   receivedSeq: family({ pattern: 'seq:received', type: 'string', owner: 'intake', retention: { how: 'kept', note: 'one counter: the last receipt number given out' } }),
 
   // --- inbound: mapping outputs and the receipt-order sequencer ---
+  /** Delivery ids (`<messageId>.<mappingId>`) rendered for the message. */
   messageOutputs: family({ pattern: 'msg:<messageId>:outputs', type: 'set', owner: 'inbound', retention: { how: 'with', scope: 'message', keys: (m) => [[m.id]] } }),
+  /** JSON list of the mapping failures of the message (trace); deleted by a successful reprocess. */
   messageMappingFailures: family({ pattern: 'msg:<messageId>:mapping-failures', type: 'string', owner: 'inbound', retention: { how: 'with', scope: 'message', keys: (m) => [[m.id]] } }),
+  /** Message ids with a mapping failure, by time (reprocess --failed, alerts). */
   mappingFailures: family({ pattern: 'mapping-failures', type: 'zset', owner: 'inbound', retention: { how: 'with', scope: 'message', keys: () => [one()], member: (m) => m.id } }),
+  /** The rendered text of an output (HL7 v2 or flat file). */
   output: family({ pattern: 'out:<deliveryId>', type: 'string', owner: 'inbound', retention: { how: 'with', scope: 'output', keys: (o) => [[o.deliveryId]] } }),
+  /** SequencedOutput JSON of an output: destination, MSH-10, content type, text key. */
   outputMeta: family({ pattern: 'out:<deliveryId>:meta', type: 'string', owner: 'inbound', retention: { how: 'with', scope: 'output', keys: (o) => [[o.deliveryId]] } }),
+  /** MSH-10 → delivery id (trace by the control id the PAS team quotes). */
   controlId: family({ pattern: 'ctl:<controlId>', type: 'string', owner: 'inbound', retention: { how: 'with', scope: 'output', keys: (o) => (o.controlId ? [[o.controlId]] : []) } }),
+  /** The last receipt number handed to the lanes. */
   sequencerCursor: family({ pattern: 'seq:flushed', type: 'string', owner: 'inbound', retention: { how: 'kept', note: 'one counter: the last receipt number handed to the lanes' } }),
+  /** Receipt number → outputs JSON, for numbers mapped but not yet handed on. */
   sequencerReady: family({ pattern: 'seq:ready', type: 'hash', owner: 'inbound', retention: { how: 'bounded', note: 'a field per mapped number ahead of the cursor; deleted when flushed' } }),
+  /** Token of the flusher handing outputs to the lanes. */
   sequencerLock: family({ pattern: 'seq:lock', type: 'string', owner: 'inbound', retention: { how: 'ttl', note: 'flush lock, 15 s (sequencer.ts LOCK_MS)' } }),
 
   // --- delivery: lanes, per-output history, dead letters ---
+  /** Delivery ids waiting on a destination, oldest first; index 0 is the head being delivered. */
   lane: family({ pattern: 'lane:<destination>', type: 'list', owner: 'delivery', retention: { how: 'bounded', note: 'delivery ids waiting; each leaves when delivered, held or dead-lettered' } }),
+  /** Token of the worker process that owns the lane. */
   laneLease: family({ pattern: 'lane:<destination>:lease', type: 'string', owner: 'delivery', retention: { how: 'ttl', note: 'owner lease, renewed while the owner lives (DELIVERY_LEASE_MS)' } }),
+  /** How many entries from the head the owner has read (a replay is inserted after them). */
   laneReadTo: family({ pattern: 'lane:<destination>:readTo', type: 'string', owner: 'delivery', retention: { how: 'kept', note: 'one number per configured destination' } }),
+  /** Summary of an output on a destination: status, attempts, MSH-10, times, last outcome, record, order. */
   deliveryHistory: family({
     pattern: 'dlv:hist:<destination>:<deliveryId>',
     type: 'hash',
     owner: 'delivery',
     retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [[o.destination, o.deliveryId]] : []), note: 'also expires after delivery (history TTL)' },
   }),
+  /** One JSON entry per delivery event of an output, oldest first. */
   deliveryEvents: family({
     pattern: 'dlv:events:<destination>:<deliveryId>',
     type: 'list',
     owner: 'delivery',
     retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [[o.destination, o.deliveryId]] : []), note: 'also expires after delivery (history TTL)' },
   }),
+  /** The text as queued for the destination (kept while pending or dead-lettered). */
   deliveryText: family({
     pattern: 'dlv:text:<destination>:<deliveryId>',
     type: 'string',
     owner: 'delivery',
     retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [[o.destination, o.deliveryId]] : []), note: 'also expires after delivery (text TTL)' },
   }),
+  /** Destinations an output was queued for (trace). */
   deliveryDestinations: family({ pattern: 'dlv:dests:<deliveryId>', type: 'set', owner: 'delivery', retention: { how: 'with', scope: 'output', keys: (o) => [[o.deliveryId]] } }),
+  /** A dead letter: reason, detail, MSH-10, rendered key, attempts, time. */
   deadLetter: family({
     pattern: 'dlv:deadrec:<destination>:<deliveryId>',
     type: 'hash',
     owner: 'delivery',
     retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [[o.destination, o.deliveryId]] : []), note: 'exists only while dead-lettered (which keeps the record); replay and drop delete it' },
   }),
+  /** Dead letters by time, member "<destination>/<deliveryId>". */
   deadLetters: family({
     pattern: 'dlv:dead',
     type: 'zset',
     owner: 'delivery',
     retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [one()] : []), member: (o) => `${o.destination}/${o.deliveryId}`, note: 'a member leaves on replay or drop' },
   }),
+  /** Actor replaying or dropping a dead letter (one at a time). */
   deadLetterGuard: family({ pattern: 'dlv:replaying:<destination>:<deliveryId>', type: 'string', owner: 'delivery', retention: { how: 'ttl', note: '30 s guard while ops replay or drop a dead letter' } }),
+  /** Dead letters of one record on one destination, by receipt order. */
   deliveryBlockers: family({ pattern: 'dlv:blockers:<destination>:<record>', type: 'zset', owner: 'delivery', retention: { how: 'bounded', note: "a record's dead letters; each leaves on replay or drop (which a record must have before it is pruned)" } }),
+  /** Later messages of a record held behind its first dead letter, by receipt order. */
   deliveryHeld: family({ pattern: 'dlv:held:<destination>:<record>', type: 'zset', owner: 'delivery', retention: { how: 'bounded', note: 'messages held behind a dead letter; released on its replay or drop' } }),
+  /** Records with at least one dead letter on the destination. */
   deliveryBlocked: family({ pattern: 'dlv:blocked:<destination>', type: 'set', owner: 'delivery', retention: { how: 'bounded', note: 'records with a dead letter; removed when the last is replayed or dropped' } }),
-  deliveryAudit: family({ pattern: 'dlv:audit', type: 'list', owner: 'delivery', retention: { how: 'bounded', note: 'audit list: AUDIT_MAX_ENTRIES, entries older than retention.auditDays pruned (state/audit-log.ts)' } }),
+  /** Who replayed, dropped or reprocessed which dead letter (JSON entries, newest last). */
+  deliveryAudit: family({ pattern: 'dlv:audit', type: 'list', owner: 'delivery', retention: { how: 'audit' } }),
 
   // --- pas-events ---
+  /** Raw HL7 text of a PAS event, as received. */
   pasEvent: family({
     pattern: 'pasev:msg:<eventId>',
     type: 'string',
     owner: 'pas-events',
     retention: { how: 'with', scope: 'pas-event', keys: (e) => [[e.id]], note: 'expires after PAS_EVENTS_RETENTION_DAYS unless applied; an applied one goes with its record' },
   }),
+  /** Event id of a PAS message already stored, by sender and MSH-10 (de-duplication). */
   pasEventSeen: family({
     pattern: 'pasev:seen:<digest>',
     type: 'string',
     owner: 'pas-events',
     retention: { how: 'with', scope: 'pas-event', keys: (e) => (e.seen ? [[e.seen]] : []), note: 'expires after PAS_EVENTS_RETENTION_DAYS; an applied one goes with its record' },
   }),
+  /** PAS events no rule handles, by time kept (ops: `bars-bridge pas-events`). */
   pasEventsNoRule: family({ pattern: 'pasev:no-rule', type: 'zset', owner: 'pas-events', retention: { how: 'bounded', note: 'trimmed to PAS_EVENTS_RETENTION_DAYS on every add (flows/pas-events/kept.ts)' } }),
+  /** PAS events naming no record of ours, by time kept. */
   pasEventsUnmatched: family({ pattern: 'pasev:unmatched', type: 'zset', owner: 'pas-events', retention: { how: 'bounded', note: 'trimmed to PAS_EVENTS_RETENTION_DAYS on every add (flows/pas-events/kept.ts)' } }),
+  /** Status changes PAS events made to the record (JSON with the event id), oldest first. */
   recordEvents: family({ pattern: 'rec:<type>:<id>:events', type: 'list', owner: 'pas-events', retention: { how: 'with', scope: 'record', keys: (r) => [[r.type, r.id]] } }),
 
   // --- responses ---
+  /** A queued BaRS response: message, kind, event, requestId, correlationId, state, body fixed at the first attempt, attempts, dead letter. */
   response: family({ pattern: 'resp:<responseId>', type: 'hash', owner: 'responses', retention: { how: 'with', scope: 'response', keys: (r) => [[r.id]] } }),
+  /** Responses of one conversation not yet finished, in order; the head is being sent. */
   responseLane: family({ pattern: 'resp:lane:<correlationId>', type: 'list', owner: 'responses', retention: { how: 'bounded', note: 'responses of a conversation not yet finished; each leaves when finished' } }),
+  /** Correlation ids whose lane is not empty (the sweeper's work list). */
   responseLanes: family({ pattern: 'resp:lanes', type: 'set', owner: 'responses', retention: { how: 'bounded', note: 'correlation ids with a non-empty lane' } }),
+  /** "<responseId>:<kind>" of every response queued for a record. */
   recordResponses: family({ pattern: 'resp:rec:<recordId>', type: 'list', owner: 'responses', retention: { how: 'with', scope: 'record', keys: (r) => [[r.id]] } }),
+  /** Dead-lettered response ids by time. */
   responseDeadLetters: family({ pattern: 'resp:dead', type: 'zset', owner: 'responses', retention: { how: 'with', scope: 'response', keys: () => [one()], member: (r) => r.id } }),
-  responseAudit: family({ pattern: 'resp:audit', type: 'list', owner: 'responses', retention: { how: 'bounded', note: 'audit list: AUDIT_MAX_ENTRIES, entries older than retention.auditDays pruned (state/audit-log.ts)' } }),
+  /** Who replayed or dropped which response dead letter. */
+  responseAudit: family({ pattern: 'resp:audit', type: 'list', owner: 'responses', retention: { how: 'audit' } }),
 
   // --- ops ---
-  traceAudit: family({ pattern: 'audit:trace', type: 'list', owner: 'ops', retention: { how: 'bounded', note: 'audit list: AUDIT_MAX_ENTRIES, entries older than retention.auditDays pruned (state/audit-log.ts)' } }),
+  /** Who traced which key (a trace by NHS number is access to a patient's referrals). */
+  traceAudit: family({ pattern: 'audit:trace', type: 'list', owner: 'ops', retention: { how: 'audit' } }),
+  /** Token of the worker running the retention pass. */
   retentionLock: family({ pattern: 'retention:lock', type: 'string', owner: 'ops', retention: { how: 'ttl', note: 'pruner lock, max(30 s, 10 ticks)' } }),
 } as const;
 

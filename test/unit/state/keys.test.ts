@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { AUDIT_LISTS } from '../../../src/state/audit-log.js';
 import { FAMILIES, QUEUES, keysOf, keyspace, type FamilyName, type FamilySpec, type Flow } from '../../../src/state/keys.js';
 
 const FLOWS: readonly Flow[] = ['intake', 'inbound', 'delivery', 'pas-events', 'responses', 'ops'];
@@ -95,6 +96,9 @@ describe('key table (src/state/keys.ts)', function () {
             assert.ok(spec.type === 'set' || spec.type === 'zset', `${name}: only a set or sorted set can lose a member`);
           }
           break;
+        case 'audit':
+          assert.ok((AUDIT_LISTS as readonly string[]).includes(name), `${name}: an audit family must be in AUDIT_LISTS (state/audit-log.ts) to be pruned`);
+          break;
         case 'ttl':
         case 'bounded':
         case 'kept':
@@ -104,6 +108,7 @@ describe('key table (src/state/keys.ts)', function () {
           assert.fail(`${name}: unknown retention rule ${JSON.stringify(rule)}`);
       }
     }
+    assert.deepEqual([...AUDIT_LISTS].sort(), families.filter(([, s]) => s.retention.how === 'audit').map(([n]) => n).sort(), 'AUDIT_LISTS names a family whose rule is not audit');
     for (const [name, q] of Object.entries(QUEUES)) {
       assert.ok(FLOWS.includes(q.owner) && q.retention.length > 10, `queue ${name}`);
     }
