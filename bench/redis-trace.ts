@@ -15,6 +15,7 @@
  * too; with a few hundred referrals they are a small share, and the per-stage table shows them as their own rows.
  */
 import { writeFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
 import { pathToFileURL } from 'node:url';
 import { FAMILIES, QUEUES } from '../src/state/keys.js';
 import { loadAvg, referralPoster, sleep, spawnProc, startBenchRig, waitDelivered, type Verdict } from './lib.js';
@@ -100,13 +101,13 @@ export interface TraceResult {
 }
 
 /** CPU time of the Redis process (INFO cpu, user + system), ms: unlike commandstats usec, not inflated by waiting for a core. */
-async function redisCpuMs(redis: import('ioredis').Redis): Promise<number> {
+async function redisCpuMs(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
   const v = (k: string): number => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
   return (v('used_cpu_user') + v('used_cpu_sys')) * 1000;
 }
 
-async function commandstats(redis: import('ioredis').Redis): Promise<Map<string, { calls: number; usec: number }>> {
+async function commandstats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
   const out = new Map<string, { calls: number; usec: number }>();
   for (const line of (await redis.info('commandstats')).split('\n')) {
     const m = /^cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/.exec(line);
