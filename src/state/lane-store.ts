@@ -129,9 +129,13 @@ end
 const ENQUEUE = `${LIB}
 local p, now, nowMs, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local N = 9
+-- Each source text is read once, here, before anything is written (the check and the read are one GET).
+local texts = {}
 for i = 5, #ARGV, N do
-  if ARGV[i+8] == 'm' and ARGV[i+4] ~= '' and redis.call('EXISTS', ARGV[i+4]) == 0 then
-    return redis.error_reply('ERR rendered output missing: ' .. ARGV[i+4])
+  if ARGV[i+8] == 'm' and ARGV[i+4] ~= '' then
+    local t = redis.call('GET', ARGV[i+4])
+    if not t then return redis.error_reply('ERR rendered output missing: ' .. ARGV[i+4]) end
+    texts[i] = t
   end
 end
 local added, froms, blocked = 0, {}, {}
@@ -155,7 +159,7 @@ for i = 5, #ARGV, N do
       if record ~= '' then blocked[dest] = true end
     else
       local text = ARGV[i+5]
-      if ARGV[i+4] ~= '' then text = redis.call('GET', ARGV[i+4]) end
+      if ARGV[i+4] ~= '' then text = texts[i] end
       redis.call('SET', key_deliveryText(p, dest, id), text)
       event(p, dest, id, '{"at":"' .. now .. '","type":"queued","controlId":' .. cjson.encode(ctl) .. '}')
       if blocked[dest] == nil then blocked[dest] = redis.call('EXISTS', key_deliveryBlocked(p, dest)) == 1 end

@@ -113,6 +113,8 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
     const writes = store.redis.multi();
     // One environment (and the results of the expressions the mappings share) for all mappings of this message.
     const render = messageRenderer(stored);
+    /** Delivery ids rendered now: one SADD for all of them (one command per message, not per output). */
+    const renderedIds: string[] = [];
     for (const [index, mapping] of selected.entries()) {
       const deliveryId = `${messageId}.${mapping.id}`;
       const textKey = store.keys.output(deliveryId);
@@ -141,10 +143,10 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
         writes
           .set(textKey, rendered.text)
           .set(metaKey, JSON.stringify(output))
-          .sadd(store.keys.messageOutputs(messageId), deliveryId)
           // Trace by MSH-10: what the PAS team quotes when they ring about a message.
           .set(store.keys.controlId(rendered.controlId), deliveryId);
         outputs.push(output);
+        renderedIds.push(deliveryId);
       } catch (err) {
         if (!(err instanceof MappingError)) {
           throw err;
@@ -152,6 +154,9 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
         failures.push({ messageId, mappingId: mapping.id, problems: err.problems, at: now.toISOString() });
         outputs.push(failedOutput(stored, seq, index, mapping, err.problems));
       }
+    }
+    if (renderedIds.length > 0) {
+      writes.sadd(store.keys.messageOutputs(messageId), ...renderedIds);
     }
     if (failures.length > 0) {
       writes.set(store.keys.messageMappingFailures(messageId), JSON.stringify(failures)).zadd(store.keys.mappingFailures(), Date.now(), messageId);

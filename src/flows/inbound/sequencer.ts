@@ -61,32 +61,45 @@ export const sequencerKeys = (prefix: string) => {
 };
 
 /**
- * Reads what the flusher holding the lock (ARGV[1]) may hand on next: the cursor and the next ARGV[2] ready entries.
- * Returns {cursor, raw…} with false for a number not ready, or {-1} when the lock is not ours.
+ * Takes the flush lock (ARGV[1], for ARGV[2] ms) and reads what may be handed on next: the cursor and the next ARGV[3]
+ * ready numbers — one round trip where a SET NX and a read were two. When the number after the cursor is not ready the
+ * lock is not taken (nothing to flush). Returns {cursor, raw…} with false for a number not ready, or {-1} when
+ * another flusher holds the lock.
  */
-const READ = `
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
+const ACQUIRE_READ = `
+if redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2], 'NX') == false then return {-1} end
 local cursor = tonumber(redis.call('GET', KEYS[1]) or '0')
 local fields = {}
-for i = 1, tonumber(ARGV[2]) do fields[i] = tostring(cursor + i) end
+for i = 1, tonumber(ARGV[3]) do fields[i] = tostring(cursor + i) end
 local out = {cursor}
 for i, v in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do out[i + 1] = v end
+if out[2] == false then redis.call('DEL', KEYS[3]) end
 return out
 `;
 
-/** Moves the cursor to ARGV[3] and forgets the flushed numbers ARGV[4..], if we still hold the lock (ARGV[1]). */
-const ADVANCE = `
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[3])
-for i = 4, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-return 1
+/**
+ * If we still hold the lock (ARGV[1]): moves the cursor to ARGV[4], forgets the flushed numbers ARGV[5..], renews the
+ * lock (ARGV[2] ms) and reads the next ARGV[3] numbers as ACQUIRE_READ does; when the next number is not ready it
+ * releases the lock in the same call. A number marked ready while we held the lock is seen here (the mark ran before
+ * this script), and one marked after the release takes the lock itself. Returns {-1} when the lock is not ours.
+ */
+const ADVANCE_READ = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1} end
+redis.call('SET', KEYS[1], ARGV[4])
+for i = 5, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+local cursor = tonumber(ARGV[4])
+local fields = {}
+for i = 1, tonumber(ARGV[3]) do fields[i] = tostring(cursor + i) end
+local out = {cursor}
+for i, v in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do out[i + 1] = v end
+if out[2] == false then redis.call('DEL', KEYS[3]) else redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+return out
 `;
 
 /** How many numbers one flush step reads at once (a burst of messages is handed on in few round trips). */
 const BATCH = 64;
 
-/** Releases the lock and says whether the number after the cursor is ready (then someone must flush again). */
+/** Releases the lock after a failed hand-off and says whether the number after the cursor is ready. */
 const RELEASE = `
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 local cursor = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -113,50 +126,43 @@ export async function markReady(deps: Pick<SequencerDeps, 'redis' | 'prefix'>, s
 
 /**
  * Flushes every ready message in order, as far as the first gap, and returns how many numbers it flushed. Never
- * waits for another flusher: if the lock is taken it returns 0 at once, because the holder looks again after
- * releasing it (RELEASE answers whether the next number became ready meanwhile) — whoever marks a number ready and
- * then fails to take the lock did so while the holder still had it, so the holder's look comes after the mark.
+ * waits for another flusher: if the lock is taken it returns 0 at once, because the holder looks again before
+ * releasing it (ADVANCE_READ releases the lock only in the same atomic call that found the next number not ready) —
+ * whoever marks a number ready and then fails to take the lock did so while the holder still had it, so the holder's
+ * look comes after the mark. Round trips per flush: one to take the lock and read, one per batch handed on (advance
+ * and read the next, releasing the lock when nothing follows), plus the hand-off itself.
  */
 export async function flushReady(deps: SequencerDeps): Promise<number> {
   const k = sequencerKeys(deps.prefix);
   let flushed = 0;
+  const token = randomUUID();
+  let read = (await deps.redis.eval(ACQUIRE_READ, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), String(BATCH))) as Array<number | string | null>;
   for (;;) {
-    const token = randomUUID();
-    if ((await deps.redis.set(k.lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') {
-      return flushed;
+    if (read[0] === -1) {
+      return flushed; // another flusher holds the lock (it looks again before releasing it), or ours expired
     }
-    let again = 0;
-    try {
-      for (;;) {
-        const read = (await deps.redis.eval(READ, 3, k.cursor, k.ready, k.lock, token, String(BATCH))) as Array<number | string | null>;
-        if (read[0] === -1) {
-          return flushed; // lock expired and taken over: the new holder carries on
-        }
-        const cursor = Number(read[0]);
-        const raws = read.slice(1);
-        // Only the run of consecutive ready numbers from the cursor: the first gap stops the flush.
-        const gap = raws.findIndex((r) => r === null || r === undefined);
-        const ready = (gap < 0 ? raws : raws.slice(0, gap)) as string[];
-        if (ready.length === 0) {
-          break;
-        }
-        const outputs = ready.flatMap((raw) => JSON.parse(raw) as SequencedOutput[]);
-        if (outputs.length > 0) {
-          await deps.handOff(outputs, 'tail'); // a lane's order is the order of this list
-        }
-        const done = ready.map((_, i) => String(cursor + 1 + i));
-        const advanced = await deps.redis.eval(ADVANCE, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), done[done.length - 1]!, ...done);
-        if (advanced !== 1) {
-          // Our lock expired and another flusher took over; it repeats these numbers idempotently.
-          return flushed;
-        }
-        flushed += ready.length;
+    const cursor = Number(read[0]);
+    const raws = read.slice(1);
+    // Only the run of consecutive ready numbers from the cursor: the first gap stops the flush.
+    const gap = raws.findIndex((r) => r === null || r === undefined);
+    const ready = (gap < 0 ? raws : raws.slice(0, gap)) as string[];
+    if (ready.length === 0) {
+      return flushed; // the script released the lock
+    }
+    const outputs = ready.flatMap((raw) => JSON.parse(raw) as SequencedOutput[]);
+    if (outputs.length > 0) {
+      try {
+        await deps.handOff(outputs, 'tail'); // a lane's order is the order of this list
+      } catch (err) {
+        // Let the next flusher (the safety loop, or the next marker) repeat these numbers idempotently.
+        await deps.redis.eval(RELEASE, 3, k.cursor, k.ready, k.lock, token).catch(() => undefined);
+        throw err;
       }
-    } finally {
-      again = Number(await deps.redis.eval(RELEASE, 3, k.cursor, k.ready, k.lock, token));
     }
-    if (again !== 1) {
-      return flushed;
+    const done = ready.map((_, i) => String(cursor + 1 + i));
+    read = (await deps.redis.eval(ADVANCE_READ, 3, k.cursor, k.ready, k.lock, token, String(LOCK_MS), String(BATCH), done[done.length - 1]!, ...done)) as Array<number | string | null>;
+    if (read[0] !== -1) {
+      flushed += ready.length;
     }
   }
 }
