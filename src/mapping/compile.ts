@@ -6,6 +6,7 @@
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
 import { probeEnvironment, USER_FUNCTIONS } from './context.js';
+import { simplePathAccessor } from './simple-path.js';
 import type { CompiledExpression } from './types.js';
 
 const OPTIONS = { userInvocationTable: USER_FUNCTIONS } as unknown as Parameters<typeof fhirpath.compile>[2];
@@ -33,7 +34,9 @@ export function compileExpression(
     problems.push(`${where}: FHIRPath fails on an empty Bundle: ${firstLine(err)} (in: ${source})`);
     return undefined;
   }
-  return { source, where, evaluate: fn as CompiledExpression['evaluate'], reads: readsOf(source) };
+  const general = fn as CompiledExpression['evaluate'];
+  // A plain member path is walked directly (simple-path.ts), with fhirpath.js where the model could matter.
+  return { source, where, evaluate: simplePathAccessor(source, general) ?? general, reads: readsOf(source) };
 }
 
 /** Functions whose result is not a function of the input (the clock) or that do something besides (trace). */
