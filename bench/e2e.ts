@@ -17,7 +17,7 @@ import autocannon from 'autocannon';
 import { readPem } from '../src/dev/certs.js';
 import { barsHeaders } from '../src/dev/send.js';
 import { testCertsIn } from './certs.js';
-import { loadAvg, mllpRoundTripRate, referenceOf, SERVICE_ID, sleep, spawnProc, startBenchRig, TEMPLATE, verify, type Verdict } from './lib.js';
+import { loadAvg, mllpRoundTripRate, redisCpuMs, referenceOf, SERVICE_ID, sleep, spawnProc, startBenchRig, TEMPLATE, verify, type Verdict } from './lib.js';
 
 export interface E2eResult {
   readonly seconds: number;
@@ -34,7 +34,14 @@ export interface E2eResult {
   readonly non2xx: number;
   readonly load: string;
   readonly redisCommandStats?: string;
+  /** INFO commandstats over the measured load and its drain, per accepted referral (script bodies included). */
+  readonly redisCommandsPerReferral: number;
+  /** Sum of commandstats usec per accepted referral, ms (time in commands; inflated when Redis waits for a core). */
+  readonly redisCommandMsPerReferral: number;
+  /** CPU of the Redis process (INFO cpu) per accepted referral, ms: includes AOF writes and network I/O. */
+  readonly redisCpuMsPerReferral: number;
 }
+
 
 /** Posts with autocannon and keeps the reference of every 200. */
 export async function postReferrals(port: number, o: { duration: number; connections: number; overallRate?: number; amount?: number; keep?: string[] }): Promise<autocannon.Result> {
@@ -94,6 +101,9 @@ export async function runE2e(o: { duration: number; connections?: number; everys
       await sleep(100);
     }
     await sim.reset();
+    // Count Redis work from here: the measured load and its drain (the verifier's reads come after the counters).
+    await redis.config('RESETSTAT');
+    const cpu0 = await redisCpuMs(redis);
 
     const acknowledged: string[] = [];
     const loadAtStart = loadAvg();
@@ -131,16 +141,22 @@ export async function runE2e(o: { duration: number; connections?: number; everys
       buckets.set(s, (buckets.get(s) ?? 0) + 1);
     }
     const during = [...Array(Math.max(0, o.duration - 2)).keys()].map((i) => buckets.get(i + 2) ?? 0);
-    const verdict = await verify(records, acknowledged, redis, prefix);
-    const stats = (await redis.info('commandstats'))
+    const cpuMs = (await redisCpuMs(redis)) - cpu0;
+    const all = (await redis.info('commandstats'))
       .split('\n')
       .filter((l) => l.startsWith('cmdstat_'))
-      .map((l) => /cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(l))
+      .map((l) => /cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/.exec(l))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => ({ cmd: m[1]!, calls: Number(m[2]), usec: Number(m[3]) }))
+      .filter((c) => c.cmd !== 'info' && c.cmd !== 'config');
+    const verdict = await verify(records, acknowledged, redis, prefix);
+    const perRef = Math.max(1, acknowledged.length);
+    const redisCommandsPerReferral = all.reduce((n, c) => n + c.calls, 0) / perRef;
+    const redisCommandMsPerReferral = all.reduce((n, c) => n + c.usec, 0) / 1000 / perRef;
+    const stats = [...all]
       .sort((a, b) => b.usec - a.usec)
       .slice(0, 8)
-      .map((s) => `${s.cmd} ${s.calls} calls ${(s.usec / 1e6).toFixed(1)} s`)
+      .map((s) => `${s.cmd} ${(s.calls / perRef).toFixed(2)}/referral ${(s.usec / 1e6).toFixed(1)} s`)
       .join('; ');
     const seconds = (Date.now() - t0) / 1000;
     const overallPerSec = refs.length / Math.max(0.001, (lastAt - simT0) / 1000 || (Date.now() - t0) / 1000);
@@ -158,6 +174,9 @@ export async function runE2e(o: { duration: number; connections?: number; everys
       non2xx: result.non2xx + result.errors + result.timeouts,
       load: `${loadAtStart} → ${loadAtEnd}`,
       redisCommandStats: stats,
+      redisCommandsPerReferral,
+      redisCommandMsPerReferral,
+      redisCpuMsPerReferral: cpuMs / perRef,
     };
     log(`end to end: ${o.duration} s of load, ${o.connections ?? 32} connections, load average ${out.load}`);
     log(`  accepted (200):                ${out.accepted} (${out.acceptedPerSec.toFixed(0)}/s), non-2xx/errors ${out.non2xx}`);
@@ -166,6 +185,7 @@ export async function runE2e(o: { duration: number; connections?: number; everys
     log(`  baseline raw MLLP round trip:   ${out.mllpRoundTripPerSec.toFixed(0)} msg/s (one lane's ceiling: ${(out.mllpRoundTripPerSec / 2).toFixed(0)} referrals/s)`);
     log(`  ratio delivered referrals/s ÷ MLLP round trips/s: ${out.ratio.toFixed(2)}  (HL7 messages: ${((2 * out.deliveredPerSec) / out.mllpRoundTripPerSec).toFixed(2)})`);
     log(`  lost ${verdict.lost.length}, duplicated under another MSH-10 ${verdict.duplicatedUnderAnotherControlId}, out of order ${verdict.outOfOrder}, resends ${verdict.resends}`);
+    log(`  redis per referral: ${redisCommandsPerReferral.toFixed(1)} commands (INFO commandstats, script bodies included), ${out.redisCommandMsPerReferral.toFixed(3)} ms in commands, ${out.redisCpuMsPerReferral.toFixed(3)} ms Redis process CPU (INFO cpu)`);
     log(`  redis top commands by time: ${stats}`);
     return out;
   } finally {

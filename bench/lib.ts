@@ -369,6 +369,13 @@ export async function waitDelivered(sim: Sim, acknowledged: readonly string[], r
   }
 }
 
+/** CPU time of the Redis process so far (INFO cpu, user + system), ms. */
+export async function redisCpuMs(redis: Redis | Cluster): Promise<number> {
+  const info = await redis.info('cpu');
+  const v = (k: string): number => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return (v('used_cpu_user') + v('used_cpu_sys')) * 1000;
+}
+
 /** One line for a verdict, as the fault tests print it. */
 export const verdictLine = (tried: number, v: Verdict): string =>
   `tried ${tried}, acknowledged ${v.acknowledged}, delivered ${v.delivered}, lost ${v.lost.length}, ` +

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { pathToFileURL } from 'node:url';
 import { FAMILIES, QUEUES } from '../src/state/keys.js';
-import { loadAvg, referralPoster, sleep, spawnProc, startBenchRig, waitDelivered, type Verdict } from './lib.js';
+import { loadAvg, redisCpuMs, referralPoster, sleep, spawnProc, startBenchRig, waitDelivered, type Verdict } from './lib.js';
 
 type Stage = 'commit (web)' | 'request ledger' | 'inbound job (BullMQ)' | 'message read' | 'outputs' | 'sequencer' | 'lane bookkeeping' | 'responses' | 'other';
 
@@ -98,13 +98,6 @@ export interface TraceResult {
   readonly byCommand: Array<{ cmd: string; perReferral: number; usecPerReferral: number }>;
   readonly byStage: Array<{ stage: string; commands: number; sent: number; top: string }>;
   readonly load: string;
-}
-
-/** CPU time of the Redis process (INFO cpu, user + system), ms: unlike commandstats usec, not inflated by waiting for a core. */
-async function redisCpuMs(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const v = (k: string): number => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return (v('used_cpu_user') + v('used_cpu_sys')) * 1000;
 }
 
 async function commandstats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {

@@ -18,6 +18,7 @@ import { runBacklog, type BacklogResult } from './backlog.js';
 import { runE2e, type E2eResult } from './e2e.js';
 import { runMappingBench } from './mapping.js';
 import { runMemory, type MemoryResult } from './memory.js';
+import { renderCpu } from './render-cpu.js';
 import { machine, type Verdict } from './lib.js';
 
 const short = process.argv.includes('--short');
@@ -51,13 +52,14 @@ process.env.BENCH_COMPILED = '1';
 console.log(`bars-bridge benchmarks (${short ? 'short' : 'long'}) on ${machine()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
 if (want('ack')) {
-  const a: AckResult = await runAck(short ? { duration: 3, rate: 300 } : { duration: 20, rate: 1000 });
+  // Latency is judged at half the receiver's measured capacity (issue 18).
+  const a: AckResult = await runAck(short ? { duration: 3, rate: 'half' } : { duration: 20, rate: 'half' });
   rows.push({ what: 'ack path throughput', figure: `${f0(a.receiver)} req/s`, baseline: `${f0(a.baseline)} req/s (Express+mTLS)`, ratio: a.ratio.toFixed(2), target: '≥ 0.60', pass: a.ratio >= 0.6, load: a.load });
   // Judged on the evenly paced run: a fixed rate means one request every 1/rate s. autocannon's rate limit sends each
   // second's quota as a burst, which measures queueing behind the burst (shown beside it; the baseline suffers it too).
-  const rate = short ? 300 : 1000;
+  const rate = a.pacedRate;
   rows.push({
-    what: `ack latency @${rate}/s`,
+    what: `ack latency @${rate}/s (½ capacity)`,
     figure: `paced p50 ${a.pacedP50} ms, p99 ${a.pacedP99} ms (got ${f0(a.pacedAchieved)}/s); bursts p50 ${a.p50}, p99 ${a.p99}`,
     baseline: '—',
     ratio: '—',
@@ -69,12 +71,38 @@ if (want('ack')) {
 if (want('e2e')) {
   const e: E2eResult = await runE2e(short ? { duration: 4, connections: 4, baselineSeconds: 2 } : { duration: 60, connections: 32 });
   integrity.push({ what: 'end to end', v: e.verdict });
-  rows.push({ what: 'end to end', figure: `${f0(e.deliveredPerSec)} referrals/s delivered (${f0(e.acceptedPerSec)}/s accepted)`, baseline: `${f0(e.mllpRoundTripPerSec)} MLLP round trips/s`, ratio: e.ratio.toFixed(3), target: '≥ 1,000 referrals/s', pass: e.deliveredPerSec >= 1000, load: e.load });
+  rows.push({
+    what: 'end to end (over the run)',
+    figure: `${f0(e.overallPerSec)} referrals/s delivered over the run (${f0(e.deliveredPerSec)}/s during load, ${f0(e.acceptedPerSec)}/s accepted)`,
+    baseline: `${f0(e.mllpRoundTripPerSec)} MLLP round trips/s`,
+    ratio: e.ratio.toFixed(3),
+    target: '≥ 500 referrals/s',
+    pass: e.overallPerSec >= 500,
+    load: e.load,
+  });
+  rows.push({
+    what: 'Redis commands per referral',
+    figure: `${e.redisCommandsPerReferral.toFixed(1)} (INFO commandstats, script bodies included)`,
+    baseline: '—',
+    ratio: '—',
+    target: '≤ 20',
+    pass: e.redisCommandsPerReferral <= 20,
+    load: e.load,
+  });
+  rows.push({
+    what: 'Redis CPU per referral',
+    figure: `${e.redisCommandMsPerReferral.toFixed(3)} ms in commands (usec); ${e.redisCpuMsPerReferral.toFixed(3)} ms process CPU`,
+    baseline: '—',
+    ratio: '—',
+    target: '≤ 0.25 ms',
+    pass: e.redisCommandMsPerReferral <= 0.25,
+    load: e.load,
+  });
 }
 if (want('backlog')) {
   const b: BacklogResult = await runBacklog({ messages: short ? 4000 : 20_000 });
   integrity.push({ what: 'backlog', v: b.verdict });
-  rows.push({ what: `backlog drain (${b.messages} msgs)`, figure: `${f0(b.drainPerSec)} msg/s`, baseline: `${f0(b.sequentialAckPerSec)} msg/s sequential ACK`, ratio: b.ratio.toFixed(3), target: '≥ 0.80', pass: b.ratio >= 0.8, load: b.load });
+  rows.push({ what: `backlog drain (${b.messages} msgs)`, figure: `${f0(b.drainPerSec)} msg/s`, baseline: `${f0(b.sequentialAckPerSec)} msg/s sequential ACK`, ratio: b.ratio.toFixed(3), target: '≥ 0.90', pass: b.ratio >= 0.9, load: b.load });
 }
 if (want('memory')) {
   const m: MemoryResult = await runMemory(short ? { duration: 15, rate: 10 } : { duration: 600 });
@@ -84,6 +112,8 @@ if (want('memory')) {
 if (want('mapping')) {
   const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const r = runMappingBench({ seconds: short ? 0.5 : 7 });
+  const c = await renderCpu({ rounds: short ? 3 : 8, messages: short ? 200 : 1500 });
+  rows.push({ what: 'mapping CPU per 111→ED referral', figure: `${c.median.toFixed(3)} ms (median; min ${c.min.toFixed(3)}) ADT^A05 + REF^I12`, baseline: '—', ratio: '—', target: '≤ 0.6 ms', pass: c.median <= 0.6, load: c.load });
   rows.push({ what: 'mapping (compiled vs raw FHIRPath)', figure: `${f0(r.compiledExpressionsPerSec)} bundles/s`, baseline: `${f0(r.rawPerSec)} bundles/s raw`, ratio: `${r.ratio.toFixed(1)}x`, target: '(none)', pass: true, load });
 }
 
