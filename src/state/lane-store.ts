@@ -142,9 +142,11 @@ local added, froms, blocked = 0, {}, {}
 for i = 5, #ARGV, N do
   local dest, id, ctl, record, order = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+6], tonumber(ARGV[i+7])
   local hist = key_deliveryHistory(p, dest, id)
-  if redis.call('HEXISTS', hist, 'laneAddedAt') == 0 then
-    redis.call('HSETNX', hist, 'enqueuedAt', now)
+  local seen = redis.call('HMGET', hist, 'laneAddedAt', 'enqueuedAt')
+  if not seen[1] then
     local fields = {'messageId', id, 'destination', dest, 'controlId', ctl, 'contentType', ARGV[i+3], 'laneAddedAt', now, 'status', 'queued'}
+    -- enqueuedAt keeps the first enqueue's time (HSETNX before; one HMGET now reads both fields).
+    if not seen[2] then fields[#fields + 1] = 'enqueuedAt'; fields[#fields + 1] = now end
     if record ~= '' then fields[#fields + 1] = 'record'; fields[#fields + 1] = record end
     if order ~= nil then fields[#fields + 1] = 'order'; fields[#fields + 1] = ARGV[i+7] end
     redis.call('HSET', hist, unpack(fields))

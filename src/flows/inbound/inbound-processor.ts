@@ -155,6 +155,9 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
         outputs.push(failedOutput(stored, seq, index, mapping, err.problems));
       }
     }
+    // The job is running, so it exists: confirm it here, in the same transaction, rather than leave it to the
+    // pending-enqueue sweeper (a range read, a job look-up and a ZREM per message, 10 s later).
+    writes.zrem(store.keys.pendingEnqueue(), messageId);
     if (renderedIds.length > 0) {
       writes.sadd(store.keys.messageOutputs(messageId), ...renderedIds);
     }
