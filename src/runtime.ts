@@ -21,7 +21,7 @@ import { flushReady, readyAndFlush, sequencerKeys, type SequencerDeps } from './
 import { loadInboundPolicy } from './queues/inbound-policy.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { parseCredentials } from './ops/admin-auth.js';
-import { createMetrics } from './ops/metrics.js';
+import { countDeliveryAttempts, countResponses, createMetrics } from './ops/metrics.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
 import { handOffToLanes, startLaneWorkers } from './delivery/lanes.js';
 import { loadDeliveryPolicy } from './delivery/policy.js';
@@ -299,7 +299,7 @@ export async function start(options: StartOptions): Promise<Running> {
 
       const destinations = destinationsOf(config);
       const lanes = await startLaneWorkers(
-        { redis: workerConnection, prefix, logger: log },
+        { redis: workerConnection, prefix, logger: log, onAttempt: countDeliveryAttempts(metrics) },
         destinations,
         loadDeliveryPolicy(path.join(config.queuesDir, 'delivery.yaml')),
       );
@@ -336,6 +336,9 @@ export async function start(options: StartOptions): Promise<Running> {
         ...(config.proxy.acceptVersion ? { acceptVersion: config.proxy.acceptVersion } : {}),
       });
       stack.push({ name: 'responses', stop: () => responses.close() });
+      if (responses.worker) {
+        countResponses(metrics, responses.worker.worker);
+      }
       responseQueues.push(responses.deps.queue);
       const respondTo = async (event: StatusEvent, record: RecordState): Promise<void> => {
         const request = await originalRequestFor(workerStore, event, record);

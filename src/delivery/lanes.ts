@@ -746,6 +746,8 @@ export interface LaneWorkerDeps extends DeliveryStore {
   readonly logger?: LaneLogger;
   /** Test hook: replace the transport of a destination. */
   readonly transportFor?: (destination: Destination) => LaneTransport;
+  /** Told of every attempt (the worker's delivery counters). */
+  readonly onAttempt?: AttemptObserver;
 }
 
 /** The running lane workers of this process. */
@@ -777,6 +779,7 @@ export async function startLaneWorkers(
       retention: policy.retention,
       lock: policy.lock,
       ...(deps.logger ? { logger: deps.logger } : {}),
+      ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
     });
     runner.start();
     return { runner, transport };

@@ -1,6 +1,7 @@
 /*
  * The admin server, separate from the mTLS listener: /healthz (process alive), /readyz (Redis reachable and durable,
- * workers running), /metrics (Prometheus), the message trace and the read-only queue dashboard. Every route but
+ * workers running; for a credential holder also each destination's link state), /metrics (Prometheus), the message
+ * trace and the read-only queue dashboard. Every route but
  * /healthz and /readyz needs a named credential when any is configured (always in production); see admin-auth.ts.
  */
 import http from 'node:http';
@@ -15,7 +16,7 @@ import type { Metrics } from './metrics.js';
 import type { MessageStore } from '../store/message-store.js';
 import { trace } from './trace.js';
 import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
-import { heldRecords } from '../delivery/lane-store.js';
+import { setSharedGauges, sharedState, type SharedSnapshot } from './shared-gauges.js';
 
 export interface Durability {
   readonly aof: boolean | undefined;
@@ -77,8 +78,22 @@ export interface AdminDeps {
   /** Components that must be running for the process to be ready (workers, destinations). */
   readonly checks: ReadonlyArray<{ name: string; ok: () => boolean | Promise<boolean> }>;
   readonly store: MessageStore;
-  /** Delivery destinations, for the held-behind-dead-letter gauges. */
+  /** Delivery destinations, for the shared-state gauges and the link states /readyz reports. */
   readonly destinations?: readonly string[];
+}
+
+/** What /readyz says of a destination: its link, never the PAS's MSA-3 text. */
+function readyLinks(snapshot: SharedSnapshot): Array<Record<string, unknown>> {
+  return snapshot.links.map((l) => ({
+    destination: l.destination,
+    state: l.state,
+    ...(l.since ? { since: l.since } : {}),
+    ...(l.lastAck ? { lastAck: { code: l.lastAck.code, at: l.lastAck.at } } : {}),
+    ...(l.lastError ? { lastError: l.lastError } : {}),
+    delivered5m: l.delivered5m,
+    delivered1h: l.delivered1h,
+    waiting: snapshot.lanes.find((lane) => lane.destination === l.destination)?.waiting ?? 0,
+  }));
 }
 
 async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
@@ -90,16 +105,12 @@ async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
     const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
     deps.metrics.oldestJobAge.set({ queue: queue.name }, oldest ? (Date.now() - oldest.timestamp) / 1000 : 0);
   }
-  for (const destination of deps.destinations ?? []) {
-    const { records, held } = await heldRecords(deps.redis, deps.store.prefix, destination, 1_000_000);
-    deps.metrics.heldMessages.set({ destination }, held);
-    deps.metrics.heldRecords.set({ destination }, records.length);
-  }
 }
 
 export function createAdminApp(deps: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  const shared = sharedState({ redis: deps.redis, prefix: deps.store.prefix, destinations: deps.destinations ?? [] });
 
   app.use(browserGuard(deps.allowedHosts));
 
@@ -136,13 +147,19 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       checks[check.name] = ok;
       ready &&= ok;
     }
-    res.status(ready ? 200 : 503).json(detailed ? { status: ready ? 'ready' : 'not ready', checks } : { status: ready ? 'ready' : 'not ready' });
+    // Readiness is about taking traffic: a PAS that is down must not take the receiver out of the load balancer (it
+    // keeps accepting, the lanes hold what it accepts), so the link states are reported, not judged.
+    const destinations = detailed ? await shared.read().then(readyLinks, () => undefined) : undefined;
+    res
+      .status(ready ? 200 : 503)
+      .json(detailed ? { status: ready ? 'ready' : 'not ready', checks, ...(destinations ? { destinations } : {}) } : { status: ready ? 'ready' : 'not ready' });
   });
 
   app.use(authenticate(deps.credentials), requireOperatorForChanges());
 
   app.get('/metrics', async (_req, res) => {
     await refreshQueueGauges(deps).catch(() => undefined);
+    await shared.read().then((snapshot) => setSharedGauges(deps.metrics, snapshot), () => undefined);
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.end(await deps.metrics.registry.metrics());
   });
