@@ -38,6 +38,7 @@ import type { ReloadResult } from './mapping/registry.js';
 import { readPem } from './dev/certs.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
 import { startRetention } from './ops/retention.js';
+import { startAlertWebhook } from './ops/alert-webhook.js';
 import { FHIR_ID } from './bars/fhir-types.js';
 import { listenAs, type ListenerName } from './ops/listen-errors.js';
 
@@ -527,7 +528,12 @@ export async function start(options: StartOptions): Promise<Running> {
         { name: 'proxy-client', pem: options.worker ? config.proxy.clientCert : undefined },
       ];
       alertSources.certificates = () => certificateExpiries(certs);
-      const alerts = startAlerts({ rules: config.alerts, sources: alertSources, log, metrics });
+      const url = config.alerts.webhookUrl;
+      const webhook = url ? startAlertWebhook({ url, log }) : undefined;
+      if (webhook) {
+        stack.push({ name: 'alert webhook', stop: () => webhook.close() });
+      }
+      const alerts = startAlerts({ rules: config.alerts, sources: alertSources, log, metrics, ...(webhook ? { onChanges: webhook.notify } : {}) });
       stack.push({ name: 'alerts', stop: () => alerts.stop() });
     }
 

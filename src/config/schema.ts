@@ -187,6 +187,11 @@ export const configSchema = z.strictObject({
     redisDurability: z.boolean(),
     /** Server (and proxy client) certificate expiring within this many days. */
     certExpiryDays: z.number().min(0),
+    /**
+     * Each change of alert state is also POSTed here as JSON (Alertmanager webhook shape plus a `text` line for
+     * Slack/Teams gateways), with retries; see src/ops/alert-webhook.ts. https:// only in production.
+     */
+    webhookUrl: z.string().url().optional(),
   }),
   /**
    * Retention of stored messages (issue 6 §6). BaRS: every version of a booking or referral must be kept, including
