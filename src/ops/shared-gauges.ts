@@ -9,10 +9,10 @@
  * for `ttlMs` and concurrent scrapes share one read, so a scraper every second or several scrapers cost one read.
  */
 import type { Redis } from 'ioredis';
-import { deliveryKeys } from '../delivery/history.js';
-import { heldRecords, laneKey } from '../delivery/lane-store.js';
-import { readLinkStatuses, type LinkState, type LinkStatus } from '../delivery/link-state.js';
-import type { Metrics } from './metrics.js';
+import { deliveryKeys } from '../flows/delivery/history.js';
+import { heldRecords, laneKey } from '../state/lane-store.js';
+import { readLinkStatuses, type LinkState, type LinkStatus } from '../state/link-state.js';
+import type { Metrics } from '../metrics.js';
 
 /** Most dead-letter set members read to split the count by destination. */
 export const DEAD_LETTER_SCAN = 20_000;

@@ -5,8 +5,8 @@
 import { strict as assert } from 'node:assert';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { recordDeadLetter } from '../../../src/delivery/dead-letters.js';
-import { enqueueDelivery } from '../../../src/delivery/lanes.js';
+import { recordDeadLetter } from '../../../src/flows/delivery/dead-letters.js';
+import { enqueueDelivery } from '../../../src/flows/delivery/lanes.js';
 import { startAlertWebhook, type WebhookPayload } from '../../../src/ops/alert-webhook.js';
 import { deadLetterObservations, laneObservations, startAlerts, type AlertChange } from '../../../src/ops/alerts.js';
 import { adt, testRedis, uniquePrefix } from '../delivery/helpers.js';

@@ -14,8 +14,8 @@ import { messageBody, waitFor } from '../../helpers/messages.js';
 import { parseExposition, type Exposition } from '../../helpers/prometheus.js';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
 import { createAdminApp, listenAdmin } from '../../../src/ops/admin.js';
-import { createMetrics } from '../../../src/ops/metrics.js';
-import { MessageStore } from '../../../src/store/message-store.js';
+import { createMetrics } from '../../../src/metrics.js';
+import { MessageStore } from '../../../src/state/message-store.js';
 import { capturingLogger } from '../../helpers/log-sink.js';
 
 const VALREQ01 = igExample('validation-request_new_999-to-CAS_APP4_VALREQ01.json');

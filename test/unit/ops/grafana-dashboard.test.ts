@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { createMetrics } from '../../../src/ops/metrics.js';
+import { createMetrics } from '../../../src/metrics.js';
 
 interface Target {
   readonly expr?: string;
