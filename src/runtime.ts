@@ -22,6 +22,7 @@ import { loadInboundPolicy } from './queues/inbound-policy.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { parseCredentials } from './ops/admin-auth.js';
 import { createMetrics } from './ops/metrics.js';
+import { bookingRefusalHook, createDiary, diaryObservations } from './diary/wiring.js';
 import { parseDestinations, type Destination } from './delivery/destinations.js';
 import { handOffToLanes, startLaneWorkers } from './delivery/lanes.js';
 import { loadDeliveryPolicy } from './delivery/policy.js';
@@ -255,7 +256,8 @@ export async function start(options: StartOptions): Promise<Running> {
     const alertSources: { -readonly [K in keyof AlertSources]: AlertSources[K] } = {};
     let closeReceiver: (() => Promise<void>) | undefined;
     if (options.web) {
-      const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics });
+      const diary = createDiary({ config, destinations: destinationsOf(config), redis: producer, store, log });
+      const app = createApp({ config, store, inbound, log, now: () => new Date(), metrics, diary });
       receiver = await listenAs(LISTENERS.receiver, config.http.host, config.http.port, () => listenReceiver(
         app,
         {
@@ -298,8 +300,10 @@ export async function start(options: StartOptions): Promise<Running> {
       const workerStore = new MessageStore(workerConnection, prefix);
 
       const destinations = destinationsOf(config);
+      const workerDiary = createDiary({ config, destinations, redis: workerConnection, store: workerStore, log });
+      let respondDeliveryFailed: ((messageId: string, eventId: string) => Promise<void>) | undefined;
       const lanes = await startLaneWorkers(
-        { redis: workerConnection, prefix, logger: log },
+        { redis: workerConnection, prefix, logger: log, onDeadLetter: bookingRefusalHook(workerDiary, workerStore, () => respondDeliveryFailed) },
         destinations,
         loadDeliveryPolicy(path.join(config.queuesDir, 'delivery.yaml')),
       );
@@ -308,6 +312,7 @@ export async function start(options: StartOptions): Promise<Running> {
       alertSources.lanes = () => laneObservations({ redis: workerConnection, prefix }, lanes.destinations);
       alertSources.deadLetters = () => deadLetterObservations(workerConnection, prefix, config.alerts.deadLetterWindowHours);
       alertSources.redis = redisObservation(workerConnection);
+      alertSources.diary = diaryObservations(workerDiary, metrics, config.alerts.deadLetterWindowHours);
 
       // Asynchronous BaRS responses. In development with no proxy configured, a local mock proxy (with its OAuth token
       // endpoint) stands in for the national one, so the whole loop runs on one machine.
@@ -336,6 +341,9 @@ export async function start(options: StartOptions): Promise<Running> {
         ...(config.proxy.acceptVersion ? { acceptVersion: config.proxy.acceptVersion } : {}),
       });
       stack.push({ name: 'responses', stop: () => responses.close() });
+      respondDeliveryFailed = async (messageId, eventId) => {
+        await enqueueResponsesFor(responses.deps, { messageId, event: { type: 'delivery-failed', eventId } });
+      };
       responseQueues.push(responses.deps.queue);
       const respondTo = async (event: StatusEvent, record: RecordState): Promise<void> => {
         const request = await originalRequestFor(workerStore, event, record);
@@ -366,6 +374,7 @@ export async function start(options: StartOptions): Promise<Running> {
             now: () => new Date(),
             retentionMs: config.pasEvents.retentionDays * 86_400_000,
             metrics,
+            onMessage: (text) => workerDiary.applyMessage(text),
             onStatus: async (event: StatusEvent, record: RecordState) => {
               statusListeners.forEach((l) => l(event));
               await respondTo(event, record);

@@ -249,7 +249,12 @@ export interface LaneRunnerDeps extends DeliveryStore {
   readonly lock: DeliveryPolicy['lock'];
   readonly logger?: LaneLogger;
   readonly random?: () => number;
+  /** Told after a message is dead-lettered (the diary records a booking the PAS refused). Errors are logged, not thrown. */
+  readonly onDeadLetter?: DeadLetterHook;
 }
+
+/** Called with the entry and the dead-letter reason (`ack-AR`, `max-attempts` …). */
+export type DeadLetterHook = (entry: LaneEntry, reason: string) => Promise<void>;
 
 /** Entries read ahead of the sender: enough for several round trips of Redis at the PAS's pace. */
 const READ_AHEAD = 256;
@@ -656,10 +661,11 @@ class LaneRunner {
         .hincrby(keys.history, 'cycleAttempts', link ? 0 : 1)
         .exec();
       if (decision === 'dead-letter') {
-        await recordDeadLetter(d, entry, {
-          reason: exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`,
-          detail: clip(ack?.text ?? failure?.message),
-        });
+        const reason = exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`;
+        await recordDeadLetter(d, entry, { reason, detail: clip(ack?.text ?? failure?.message) });
+        await d.onDeadLetter?.(entry, reason).catch((err: unknown) =>
+          d.logger?.error({ destination: this.destination, messageId: entry.messageId, err: { message: (err as Error).message } }, 'dead-letter hook failed'),
+        );
         this.holdLater(slot);
         this.settle(slot, { kind: 'skip', id: slot.id });
         return;
@@ -697,6 +703,7 @@ export interface LaneWorkerDeps extends DeliveryStore {
   readonly logger?: LaneLogger;
   /** Test hook: replace the transport of a destination. */
   readonly transportFor?: (destination: Destination) => LaneTransport;
+  readonly onDeadLetter?: DeadLetterHook;
 }
 
 /** The running lane workers of this process. */
@@ -728,6 +735,7 @@ export async function startLaneWorkers(
       retention: policy.retention,
       lock: policy.lock,
       ...(deps.logger ? { logger: deps.logger } : {}),
+      ...(deps.onDeadLetter ? { onDeadLetter: deps.onDeadLetter } : {}),
     });
     runner.start();
     return { runner, transport };

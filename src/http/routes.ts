@@ -12,6 +12,7 @@ import { acceptMessage, RequestSeenError } from '../bars/process-message.js';
 import { INFLIGHT_TTL_SECONDS, type RequestState } from '../store/message-store.js';
 import { readRecord, searchRecords, type RecordType } from '../bars/record-search.js';
 import { searchSlots } from '../bars/slot-search.js';
+import type { GeneratedSlot } from '../bars/slots.js';
 import { validateMessage, type ValidatedMessage } from '../bars/validate-message.js';
 import { enqueueInbound, inboundJobId } from '../queues/inbound.js';
 import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
@@ -99,9 +100,13 @@ export function receiverRoutes(deps: AppDeps): Router {
     if (config.slots.length === 0) {
       throw new BarsError('REC_NOT_IMPLEMENTED', 'This receiver publishes no slots; it takes referrals only');
     }
-    const bundle = await searchSlots(query(req), config, async (slotIds) => {
-      const counts = await Promise.all(slotIds.map((id) => deps.store.redis.scard(deps.store.key('slot', id))));
-      return new Map(slotIds.map((id, i) => [id, counts[i]!]));
+    const bundle = await searchSlots(query(req), config, async (slots) => {
+      if (deps.diary) {
+        // Our bookings ∪ the PAS diary (real-time query or mirror): src/diary/diary.ts.
+        return deps.diary.occupancy(slots);
+      }
+      const counts = await Promise.all(slots.map((s) => deps.store.redis.scard(deps.store.key('slot', s.id))));
+      return { counts: new Map(slots.map((s, i) => [s.id, counts[i]!])) };
     });
     sendResource(req, res, 200, bundle, facts(req).format);
   });
@@ -188,6 +193,7 @@ export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { 
         referenceSystem: config.service.referenceSystem,
         idempotencyTtlSeconds: config.bars.idempotencyTtlSeconds,
         schedules: config.slots,
+        ...(deps.diary ? { heldByPas: (slot: GeneratedSlot) => deps.diary!.heldByPas(slot) } : {}),
       });
       facts(req).messageId = accepted.messageId;
       await sendJsonBytes(req, res, 200, accepted.bodyJson, facts(req).format);

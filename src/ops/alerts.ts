@@ -23,7 +23,7 @@ import { redisDurability } from './admin.js';
 import { getLaneStatus } from '../delivery/lanes.js';
 import { deliveryKeys } from '../delivery/history.js';
 
-export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring';
+export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring' | 'diary_feed_stale' | 'diary_conflicts';
 export type AlertRules = Config['alerts'];
 type Details = Readonly<Record<string, string | number | boolean>>;
 
@@ -41,6 +41,12 @@ export interface Observations {
   readonly listener?: { readonly answered: number; readonly errors: number };
   readonly redis?: { readonly reachable: boolean; readonly durable: boolean; readonly aof?: boolean | undefined; readonly evictionPolicy?: string | undefined };
   readonly certificates?: ReadonlyArray<{ readonly name: string; readonly notAfter?: number; readonly error?: string }>;
+  /** The PAS diary (src/diary/): feed age per service (undefined = never fed), its limit, conflicts in the window. */
+  readonly diary?: {
+    readonly feeds: ReadonlyArray<{ readonly healthcareService: string; readonly feedAgeSeconds: number | undefined }>;
+    readonly staleAfterSeconds: number;
+    readonly conflicts: number;
+  };
 }
 
 export interface AlertState {
@@ -144,6 +150,19 @@ export function evaluateAlerts(
         details: { daysLeft, notAfter: new Date(cert.notAfter).toISOString() },
       });
     }
+  }
+
+  if (observations.diary) {
+    // A feed that stopped: no scheduling message for a mapped service within the limit (0 = off). Never fed counts
+    // as stopped, so a PAS interface that was never switched on is said too.
+    observed.add('diary_feed_stale');
+    observed.add('diary_conflicts');
+    const d = observations.diary;
+    for (const f of d.feeds) {
+      const stale = d.staleAfterSeconds > 0 && (f.feedAgeSeconds === undefined || f.feedAgeSeconds > d.staleAfterSeconds);
+      verdicts.push({ alert: 'diary_feed_stale', subject: f.healthcareService, firing: stale, details: { feedAgeSeconds: f.feedAgeSeconds ?? -1, staleAfterSeconds: d.staleAfterSeconds } });
+    }
+    verdicts.push({ alert: 'diary_conflicts', subject: 'diary', firing: d.conflicts > 0, details: { count: d.conflicts } });
   }
 
   const states = new Map(previous);
@@ -271,6 +290,7 @@ export interface AlertSources {
   readonly listener?: () => Promise<Observations['listener']>;
   readonly redis?: () => Promise<Observations['redis']>;
   readonly certificates?: () => Observations['certificates'];
+  readonly diary?: () => Promise<Observations['diary']>;
 }
 
 export interface AlertRunner {
@@ -320,12 +340,13 @@ export function startAlerts(options: {
   };
 
   const evaluate = async (): Promise<AlertChange[]> => {
-    const [lanes, deadLetters, listener, redis, certificates] = await Promise.all([
+    const [lanes, deadLetters, listener, redis, certificates, diary] = await Promise.all([
       observe('lanes', sources.lanes),
       observe('deadLetters', sources.deadLetters),
       observe('listener', sources.listener),
       observe('redis', sources.redis),
       observe('certificates', sources.certificates),
+      observe('diary', sources.diary),
     ]);
     const observations: Observations = {
       at: now(),
@@ -334,6 +355,7 @@ export function startAlerts(options: {
       ...(listener ? { listener } : {}),
       ...(redis ? { redis } : {}),
       ...(certificates ? { certificates } : {}),
+      ...(diary ? { diary } : {}),
     };
     const result = evaluateAlerts(states, observations, rules);
     states = result.states;

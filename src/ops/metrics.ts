@@ -27,6 +27,8 @@ export interface Metrics {
   readonly heldMessages: Gauge<'destination'>;
   /** Records with messages held behind a dead letter, per destination (refreshed on scrape). */
   readonly heldRecords: Gauge<'destination'>;
+  /** Age of the PAS diary mirror per HealthcareService: since the PAS last told us about it (src/diary/). */
+  readonly diaryAge: Gauge<'healthcare_service'>;
 }
 
 export function createMetrics(): Metrics {
@@ -117,6 +119,12 @@ export function createMetrics(): Metrics {
       name: 'bars_bridge_delivery_held_records',
       help: 'Records (referrals, bookings) whose later messages are held behind a dead letter',
       labelNames: ['destination'],
+      registers: [registry],
+    }),
+    diaryAge: new Gauge({
+      name: 'bars_bridge_diary_age_seconds',
+      help: 'Seconds since the PAS last told us about this HealthcareService diary (scheduling message or slot query)',
+      labelNames: ['healthcare_service'],
       registers: [registry],
     }),
   };

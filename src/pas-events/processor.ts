@@ -37,6 +37,8 @@ export interface PasEventDeps {
   /** How long unmatched and no-rule events are listed (their text expires with the listener's TTL). */
   readonly retentionMs: number;
   readonly metrics?: { readonly pasEventsProcessed: Counter<'outcome'> };
+  /** Sees every stored PAS message before its status rule (the diary mirror, src/diary/diary.ts). Must be idempotent. */
+  readonly onMessage?: (text: string) => Promise<unknown>;
 }
 
 /** Longer than any id (FHIR id: 64) or reference of ours: such a value cannot name one of our records. */
@@ -72,6 +74,7 @@ async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Pro
   if (text === null) {
     throw new Error(`PAS event ${job.data.eventId} is not in the store`);
   }
+  await deps.onMessage?.(text);
   const messageType = fieldValue(text, 'MSH-9.1') + '^' + fieldValue(text, 'MSH-9.2');
   const pasControlId = fieldValue(text, 'MSH-10.1');
   const rule = ruleFor(deps.rules(), messageType);
