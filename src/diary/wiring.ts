@@ -54,12 +54,14 @@ export function bookingRefusalHook(
   respond: () => ((messageId: string, eventId: string) => Promise<void>) | undefined,
 ): DeadLetterHook {
   return async (entry, reason) => {
-    const message = await store.getMessage(entry.messageId);
+    // A lane entry's id is the delivery id, `<stored message id>.<mapping>` (src/queues/inbound-processor.ts).
+    const messageId = entry.messageId.split('.')[0]!;
+    const message = await store.getMessage(messageId);
     if (message?.workflow !== 'booking-new') {
       return;
     }
-    await diary.recordRefusal({ appointmentId: message.recordId, messageId: entry.messageId, controlId: entry.controlId, reason });
-    await respond()?.(entry.messageId, `diary-refused-${entry.messageId}`);
+    await diary.recordRefusal({ appointmentId: message.recordId, messageId, controlId: entry.controlId, reason });
+    await respond()?.(messageId, `diary-refused-${messageId}`);
   };
 }
 
