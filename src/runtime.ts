@@ -301,9 +301,9 @@ export async function start(options: StartOptions): Promise<Running> {
 
       const destinations = destinationsOf(config);
       const workerDiary = createDiary({ config, destinations, redis: workerConnection, store: workerStore, log });
-      let respondDeliveryFailed: ((messageId: string, eventId: string) => Promise<void>) | undefined;
+      const deliveryFailed: { respond?: (messageId: string, eventId: string) => Promise<void> } = {};
       const lanes = await startLaneWorkers(
-        { redis: workerConnection, prefix, logger: log, onDeadLetter: bookingRefusalHook(workerDiary, workerStore, () => respondDeliveryFailed) },
+        { redis: workerConnection, prefix, logger: log, onDeadLetter: bookingRefusalHook(workerDiary, workerStore, () => deliveryFailed.respond) },
         destinations,
         loadDeliveryPolicy(path.join(config.queuesDir, 'delivery.yaml')),
       );
@@ -341,7 +341,7 @@ export async function start(options: StartOptions): Promise<Running> {
         ...(config.proxy.acceptVersion ? { acceptVersion: config.proxy.acceptVersion } : {}),
       });
       stack.push({ name: 'responses', stop: () => responses.close() });
-      respondDeliveryFailed = async (messageId, eventId) => {
+      deliveryFailed.respond = async (messageId, eventId) => {
         await enqueueResponsesFor(responses.deps, { messageId, event: { type: 'delivery-failed', eventId } });
       };
       responseQueues.push(responses.deps.queue);

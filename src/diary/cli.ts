@@ -4,6 +4,7 @@
  * service's mirror is. Ids, codes and times only.
  */
 import { Command, Option } from 'commander';
+import type { Redis } from 'ioredis';
 import { integer, jsonOption, printJson, redisOptions, type Cli, type RedisCliOptions } from '../cli/context.js';
 
 interface Common extends RedisCliOptions {
@@ -64,7 +65,7 @@ export function diaryCommand(cli: Cli): Command {
   return group;
 }
 
-async function run(cli: Cli, options: RedisCliOptions, work: (redis: import('ioredis').Redis, prefix: string) => Promise<number>): Promise<number> {
+async function run(cli: Cli, options: RedisCliOptions, work: (redis: Redis, prefix: string) => Promise<number>): Promise<number> {
   const { withCliRedis } = await import('../cli/redis.js');
   return withCliRedis(cli, options, 'diary', () => false, work);
 }

@@ -97,7 +97,6 @@ const timings: string[] = [];
 describe('diary: slots from the PAS diary (issue 17)', function () {
   this.timeout(60_000);
   after(() => {
-    // eslint-disable-next-line no-console
     console.log(`\n  diary timings:\n    ${timings.join('\n    ')}\n`);
   });
 
