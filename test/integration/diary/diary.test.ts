@@ -20,6 +20,16 @@ import { MessageStore } from '../../../src/store/message-store.js';
 import { generateSlots } from '../../../src/bars/slots.js';
 import { Redis } from 'ioredis';
 import { runCommand } from '../../helpers/cli.js';
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { loadConfig, type DeepPartial } from '../../../src/config/load.js';
+import type { Config } from '../../../src/config/schema.js';
+import { createProducerConnection } from '../../../src/store/redis.js';
+import { createInboundQueue } from '../../../src/queues/inbound.js';
+import { createApp, receiverListener } from '../../../src/http/app.js';
+import { barsHeaders } from '../../../src/dev/send.js';
+import { capturingLogger } from '../../helpers/log-sink.js';
+import { TEST_SERVICE_ID } from '../../helpers/harness.js';
 
 const CLINIC = 'BARS-DEV-CLINIC';
 const HCS = DEV_SLOTS[0]!.healthcareService;
@@ -199,6 +209,50 @@ describe('diary: slots from the PAS diary (issue 17)', function () {
         const list = await listDiaryConflicts(redis, h.config.redis.prefix);
         return list.some((c) => c.kind === 'pas-clash' && c.pasAppointment === 'CLASH1' && c.appointments.includes(appointmentId)) ? true : undefined;
       });
+    });
+  });
+
+  describe('an instance with no schedules (in-process app, as production runs without development defaults)', () => {
+    let server: http.Server;
+    let producer: Redis;
+    let inbound: ReturnType<typeof createInboundQueue>;
+    before(async () => {
+      const config = loadConfig({ NODE_ENV: 'test' }, {
+        dataDir: mkdtempSync(path.join(os.tmpdir(), 'bars-diary-noslots-')),
+        logLevel: 'silent',
+        redis: { url: process.env.TEST_REDIS_URL!, prefix: `{d-${randomUUID().slice(0, 8)}}`, embedded: false },
+        service: { ids: [TEST_SERVICE_ID] },
+        slots: [],
+      } as DeepPartial<Config>);
+      producer = createProducerConnection(config.redis);
+      await new Promise<void>((resolve) => (producer.status === 'ready' ? resolve() : producer.once('ready', () => resolve())));
+      const store = new MessageStore(producer, config.redis.prefix);
+      inbound = createInboundQueue(producer, config.redis.prefix);
+      const app = createApp({ config, store, inbound, log: capturingLogger(), now: () => new Date() });
+      server = http.createServer(receiverListener(app));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    });
+    after(async () => {
+      await new Promise<void>((resolve) => server?.close(() => resolve()));
+      await inbound?.close();
+      producer?.disconnect();
+    });
+
+    it('accepts a booking on no Slot id, not even NHS England\'s example slot: 409 REC_CONFLICT', async () => {
+      const file = exampleFiles().find((f) => f.key === 'pkg/BOOKREQ01 - Booking Request New Full.json')!.file;
+      const port = (server.address() as { port: number }).port;
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: '/$process-message', method: 'POST', headers: { ...barsHeaders(TEST_SERVICE_ID), 'Content-Type': 'application/fhir+json' } }, (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => resolve({ status: r.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(prepare(loadJson(file))));
+      });
+      assert.equal(res.status, 409, res.body.slice(0, 300));
+      assert.match(res.body, /REC_CONFLICT/);
+      assert.match(res.body, /not a slot this service offers/);
     });
   });
 
