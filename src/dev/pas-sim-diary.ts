@@ -9,12 +9,12 @@
  *  - SQM^S25: answered with SQR^S25 listing the clinic's appointments in the asked range (or late / not at all).
  * Synthetic data only.
  */
-import { readHl7, valueAt } from '../mapping/hl7-text.js';
-import { hl7Utc, parseHl7Time } from '../diary/hl7.js';
-import { zoneOffsetMinutes } from '../bars/slots.js';
-import type { AckCode, MessageHeader } from '../delivery/hl7-header.js';
-import type { AckResult } from '../delivery/mllp-client.js';
-import { hl7Timestamp } from './pas-sim-ack.js';
+import { readHl7, valueAt } from '../protocol/hl7/er7.js';
+import { hl7Utc, parseHl7Time } from '../flows/diary/schedule-hl7.js';
+import { zoneOffsetMinutes } from '../flows/intake/slots.js';
+import type { AckCode, MessageHeader } from '../protocol/hl7/header.js';
+import type { AckResult } from '../protocol/hl7/mllp-client.js';
+import { hl7Timestamp } from '../protocol/hl7/ack.js';
 import { sendPasEvent } from './pas-sim-events.js';
 
 export interface SimAppointment {

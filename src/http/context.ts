@@ -5,13 +5,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config/schema.js';
-import type { MessageStore } from '../store/message-store.js';
-import type { InboundJobData } from '../queues/inbound.js';
+import type { MessageStore } from '../state/message-store.js';
+import type { InboundJobData } from '../flows/inbound/inbound.js';
 import type { Logger } from '../logging.js';
-import { negotiate, readRequester, checkAccess, checkTarget, type Format, type Requester } from '../bars/headers.js';
-import type { RecCode } from '../bars/errors.js';
-import type { Metrics } from '../ops/metrics.js';
-import type { Diary } from '../diary/diary.js';
+import { negotiate, readRequester, checkAccess, checkTarget, type Format, type Requester } from '../protocol/bars/headers.js';
+import type { RecCode } from '../protocol/bars/errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Diary } from '../flows/diary/diary.js';
 
 export interface AppDeps {
   readonly config: Readonly<Config>;

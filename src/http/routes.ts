@@ -4,17 +4,17 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Request, type Response } from 'express';
-import { capabilityStatement } from '../bars/capability.js';
-import { BarsError } from '../bars/errors.js';
-import { checkIntegrityHeaders } from '../bars/headers.js';
-import { searchMessageDefinitions } from '../bars/message-definition-search.js';
-import { acceptMessage, RequestSeenError } from '../bars/process-message.js';
-import { INFLIGHT_TTL_SECONDS, type RequestState } from '../store/message-store.js';
-import { readRecord, searchRecords, type RecordType } from '../bars/record-search.js';
-import { searchSlots } from '../bars/slot-search.js';
-import type { GeneratedSlot } from '../bars/slots.js';
-import { validateMessage, type ValidatedMessage } from '../bars/validate-message.js';
-import { enqueueInbound, inboundJobId } from '../queues/inbound.js';
+import { capabilityStatement } from '../flows/intake/capability.js';
+import { BarsError } from '../protocol/bars/errors.js';
+import { checkIntegrityHeaders } from '../protocol/bars/headers.js';
+import { searchMessageDefinitions } from '../flows/intake/message-definition-search.js';
+import { acceptMessage, RequestSeenError } from '../flows/intake/process-message.js';
+import { INFLIGHT_TTL_SECONDS, type RequestState } from '../state/message-store.js';
+import { readRecord, searchRecords, type RecordType } from '../flows/intake/record-search.js';
+import { searchSlots } from '../flows/intake/slot-search.js';
+import type { GeneratedSlot } from '../flows/intake/slots.js';
+import { validateMessage, type ValidatedMessage } from '../protocol/bars/validate-message.js';
+import { enqueueInbound, inboundJobId } from '../flows/inbound/inbound.js';
 import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
 import { parseBody, sendJsonBytes, sendResource } from './fhir-format.js';
 import { renderError } from './errors.js';
@@ -73,8 +73,7 @@ export function receiverRoutes(deps: AppDeps): Router {
   });
   router.all('/MessageDefinition', methodNotAllowed('GET'));
 
-  const processMessage = processMessageHandler(deps);
-  router.post('/$process-message', (req, res) => processMessage(req, res, query(req)));
+  // POST never reaches the router: createApp (app.ts) sends it to processMessageHandler directly.
   router.all('/$process-message', methodNotAllowed('POST'));
 
   for (const type of ['ServiceRequest', 'Appointment'] as RecordType[]) {
@@ -116,8 +115,8 @@ export function receiverRoutes(deps: AppDeps): Router {
 }
 
 /**
- * `POST /$process-message`, on Node's own request and response: the Express route above and the listener's direct
- * path for this endpoint (app.ts) both run it. `req.body` is the raw body (a Buffer) read by the body parser.
+ * `POST /$process-message`, on Node's own request and response, run by the listener createApp makes (app.ts), the
+ * endpoint's one path. `req.body` is the raw body (a Buffer) read by the body parser.
  */
 export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { body?: unknown }, res: ServerResponse, query: Query) => Promise<void> {
   const { config } = deps;

@@ -9,10 +9,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import type { Express } from 'express';
 import type { Logger } from '../logging.js';
-import { BarsError, operationOutcome } from '../bars/errors.js';
-import { receiverListener } from './app.js';
+import { BarsError, operationOutcome } from '../protocol/bars/errors.js';
+import type { Listener } from './app.js';
 
 export interface TlsFiles {
   readonly cert: string;
@@ -85,8 +84,7 @@ function parserRefusal(code: string | undefined): Buffer {
   );
 }
 
-export function listenReceiver(app: Express, options: ListenOptions, log: Logger): Promise<ReceiverServer> {
-  const listener = receiverListener(app);
+export function listenReceiver(listener: Listener, options: ListenOptions, log: Logger): Promise<ReceiverServer> {
   const server = https.createServer(
     {
       ...secureOptions(options.tls),

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { buildSlotQuery, isRefusal, parseHl7Time, readSiu, readSlotAnswer, type DiaryEvent } from '../../../src/diary/hl7.js';
-import { diarySettingsSchema, diaryReading } from '../../../src/diary/settings.js';
+import { buildSlotQuery, isRefusal, parseHl7Time, readSiu, readSlotAnswer, type DiaryEvent } from '../../../src/flows/diary/schedule-hl7.js';
+import { diarySettingsSchema, diaryReading } from '../../../src/flows/diary/settings.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/diary/${name}`, import.meta.url), 'utf8');
 const reading = diaryReading(diarySettingsSchema.parse({ clinicFields: ['AIL-3.1', 'ZBX-5.1'], releaseStatuses: ['Cancelled', '4'] }));
