@@ -29,7 +29,7 @@ export interface Metrics {
   readonly heldRecords: Gauge<'destination'>;
   /** Failed passes of background loops (src/flows/background.ts): sweepers, flushers. */
   readonly backgroundFailures: Counter<'loop'>;
-  /** Age of the PAS diary mirror per HealthcareService: since the PAS last told us about it (src/diary/). */
+  /** Age of the PAS diary mirror per HealthcareService: since the PAS last told us about it (src/flows/diary/). */
   readonly diaryAge: Gauge<'healthcare_service'>;
 }
 

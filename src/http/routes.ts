@@ -101,7 +101,7 @@ export function receiverRoutes(deps: AppDeps): Router {
     }
     const bundle = await searchSlots(query(req), config, async (slots) => {
       if (deps.diary) {
-        // Our bookings ∪ the PAS diary (real-time query or mirror): src/diary/diary.ts.
+        // Our bookings ∪ the PAS diary (real-time query or mirror): src/flows/diary/diary.ts.
         return deps.diary.occupancy(slots);
       }
       const counts = await Promise.all(slots.map((s) => deps.store.redis.scard(deps.store.key('slot', s.id))));

@@ -43,7 +43,7 @@ export interface Observations {
   readonly listener?: { readonly answered: number; readonly errors: number };
   readonly redis?: { readonly reachable: boolean; readonly durable: boolean; readonly aof?: boolean | undefined; readonly evictionPolicy?: string | undefined };
   readonly certificates?: ReadonlyArray<{ readonly name: string; readonly notAfter?: number; readonly error?: string }>;
-  /** The PAS diary (src/diary/): feed age per service (undefined = never fed), its limit, conflicts in the window. */
+  /** The PAS diary (src/flows/diary/): feed age per service (undefined = never fed), its limit, conflicts in the window. */
   readonly diary?: DiaryObservation;
 }
 

@@ -5,7 +5,7 @@
  * HealthcareService); the PAS decides which of their slots are taken. Occupancy of a slot = OUR bookings of it (the
  * `slot:<id>` set that the booking commit keeps, src/bars/process-message.ts) ∪ the PAS appointments and blocks that
  * overlap it — from a real-time SQM^S25 query where the PAS answers one, else from the mirror that the PAS's SIU feed
- * keeps (mirror.ts). A PAS appointment is ours when its SCH-1 Placer Appointment ID is one of our Appointment ids
+ * keeps (src/state/diary-mirror.ts). A PAS appointment is ours when its SCH-1 Placer Appointment ID is one of our Appointment ids
  * (we send our id there, mappings/_shared/siu.yaml): it is then counted under that id, once, whatever route told us.
  */
 import type { Redis } from 'ioredis';

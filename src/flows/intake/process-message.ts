@@ -33,7 +33,7 @@ export interface AcceptDeps {
   readonly referenceSystem: string;
   readonly idempotencyTtlSeconds: number;
   readonly schedules: readonly SlotSchedule[];
-  /** PAS appointments and blocks (not ours) on a slot, from the diary mirror (src/diary/diary.ts). */
+  /** PAS appointments and blocks (not ours) on a slot, from the diary mirror (src/flows/diary/diary.ts). */
   readonly heldByPas?: (slot: GeneratedSlot) => Promise<number>;
 }
 

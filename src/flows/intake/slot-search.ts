@@ -111,7 +111,7 @@ export interface SlotHolders {
 /**
  * Answers a slot search.
  * @param query - the parsed query string.
- * @param holders - how many bookings hold each slot (ours and the PAS's: src/diary/diary.ts).
+ * @param holders - how many bookings hold each slot (ours and the PAS's: src/flows/diary/diary.ts).
  */
 export async function searchSlots(
   query: SlotQuery,

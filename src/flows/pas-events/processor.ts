@@ -37,7 +37,7 @@ export interface PasEventDeps {
   /** How long unmatched and no-rule events are listed (their text expires with the listener's TTL). */
   readonly retentionMs: number;
   readonly metrics?: { readonly pasEventsProcessed: Counter<'outcome'> };
-  /** Sees every stored PAS message before its status rule (the diary mirror, src/diary/diary.ts). Must be idempotent. */
+  /** Sees every stored PAS message before its status rule (the diary mirror, src/flows/diary/diary.ts). Must be idempotent. */
   readonly onMessage?: (text: string) => Promise<unknown>;
 }
 
