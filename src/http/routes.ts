@@ -104,7 +104,7 @@ export function receiverRoutes(deps: AppDeps): Router {
         // Our bookings ∪ the PAS diary (real-time query or mirror): src/flows/diary/diary.ts.
         return deps.diary.occupancy(slots);
       }
-      const counts = await Promise.all(slots.map((s) => deps.store.redis.scard(deps.store.key('slot', s.id))));
+      const counts = await Promise.all(slots.map((s) => deps.store.redis.scard(deps.store.keys.slot(s.id))));
       return { counts: new Map(slots.map((s, i) => [s.id, counts[i]!])) };
     });
     sendResource(req, res, 200, bundle, facts(req).format);

@@ -23,7 +23,7 @@ import type { DiaryObservation } from '../flows/diary/start.js';
 import type { Metrics } from '../metrics.js';
 import { redisDurability } from './admin.js';
 import { getLaneStatus } from '../flows/delivery/lanes.js';
-import { deliveryKeys } from '../flows/delivery/history.js';
+import { keyspace } from '../state/keys.js';
 
 export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring' | 'diary_feed_stale' | 'diary_conflicts';
 export type AlertRules = Config['alerts'];
@@ -219,7 +219,7 @@ export async function laneObservations(
       if (!status.head) {
         return { destination, waiting: status.waiting };
       }
-      const enqueuedAt = await deps.redis.hget(deliveryKeys(deps.prefix, destination, status.head.messageId).history, 'enqueuedAt');
+      const enqueuedAt = await deps.redis.hget(keyspace(deps.prefix).deliveryHistory(destination, status.head.messageId), 'enqueuedAt');
       const since = Date.parse(enqueuedAt ?? status.head.lastAttemptAt ?? '') || Date.now();
       return {
         destination,
@@ -243,10 +243,11 @@ export async function laneObservations(
  */
 export async function deadLetterObservations(redis: Redis, prefix: string, windowHours: number, now = Date.now()): Promise<NonNullable<Observations['deadLetters']>> {
   const from = String(now - windowHours * 3_600_000);
+  const k = keyspace(prefix);
   const [delivery, responses, mappingFailures] = await Promise.all([
-    redis.zcard(`${prefix}:dlv:dead`),
-    redis.zcount(`${prefix}:resp:dead`, from, '+inf'),
-    redis.zcount(`${prefix}:mapping-failures`, from, '+inf'),
+    redis.zcard(k.deadLetters()),
+    redis.zcount(k.responseDeadLetters(), from, '+inf'),
+    redis.zcount(k.mappingFailures(), from, '+inf'),
   ]);
   return { delivery, responses, mappingFailures };
 }

@@ -2,7 +2,7 @@
  * The diary mirror in Redis: per HealthcareService, the PAS appointments (and blocked periods) that hold time, when
  * the PAS last told us anything, and the conflicts ops must see. Ids and times only — never patient data.
  *
- * Keys (prefix P, the instance's hash-tagged prefix):
+ * Keys (prefix P; families diaryAppointments, diarySeen, diaryConflicts, diaryConflict of state/keys.ts):
  *   P:diary:appts:<hcs>   HASH  PAS appointment id → {"s":start ms,"e":end ms,"o":our Appointment id (echo) | absent,
  *                               "t":trigger,"at":ms}. No expiry: live state; entries that ended more than PRUNE_AFTER_MS
  *                               ago are pruned on every write; at most MAX_APPOINTMENTS fields (a write past it is
@@ -13,6 +13,7 @@
  *   P:diary:conflict:<id> STRING JSON of the conflict (DiaryConflict). Expires after CONFLICT_RETENTION_MS.
  */
 import type { Redis } from 'ioredis';
+import { keyspace, type Keyspace } from './keys.js';
 
 export const PRUNE_AFTER_MS = 86_400_000;
 export const MAX_APPOINTMENTS = 20_000;
@@ -52,25 +53,29 @@ export interface DiaryConflict {
 }
 
 export class MirrorStore {
+  private readonly k: Keyspace;
+
   constructor(
     readonly redis: Redis,
     readonly prefix: string,
-  ) {}
+  ) {
+    this.k = keyspace(prefix);
+  }
 
   apptsKey(hcs: string): string {
-    return `${this.prefix}:diary:appts:${hcs}`;
+    return this.k.diaryAppointments(hcs);
   }
 
   get seenKey(): string {
-    return `${this.prefix}:diary:seen`;
+    return this.k.diarySeen();
   }
 
   get conflictsKey(): string {
-    return `${this.prefix}:diary:conflicts`;
+    return this.k.diaryConflicts();
   }
 
   conflictKey(id: string): string {
-    return `${this.prefix}:diary:conflict:${id}`;
+    return this.k.diaryConflict(id);
   }
 
   /** Stores (or moves) one appointment. false when the service already holds MAX_APPOINTMENTS others. */

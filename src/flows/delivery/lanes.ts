@@ -43,15 +43,14 @@ import { mllpClientOptions, type AckAction, type Destination } from '../../confi
 import { recordDeadLetter } from './dead-letters.js';
 import { AckTimeoutError, ConnectionError, DeliveryError, FileWriteError } from '../../protocol/hl7/transport-errors.js';
 import { dropFile } from './file-drop.js';
-import { clip, deliveryKeys, type DeliveryStore } from './history.js';
+import { clip, type DeliveryStore } from './history.js';
+import { keyspace } from '../../state/keys.js';
 import {
   acquireLease,
   enqueueEntries,
   heldRecords,
-  laneKey,
   laneStep,
   laneWakeups,
-  leaseKey,
   releaseLease,
   renewLease,
   wakeupName,
@@ -554,7 +553,7 @@ class LaneRunner {
       messageId: slot.id,
       destination: this.destination,
       controlId: slot.controlId,
-      renderedKey: deliveryKeys(this.deps.prefix, this.destination, slot.id).text,
+      renderedKey: keyspace(this.deps.prefix).deliveryText(this.destination, slot.id),
     };
   }
 
@@ -575,13 +574,14 @@ class LaneRunner {
       if (!(await this.settledBefore(slot))) {
         return;
       }
-      const keys = deliveryKeys(d.prefix, this.destination, slot.id);
+      const k = keyspace(d.prefix);
+      const history = k.deliveryHistory(this.destination, slot.id);
       await d.redis
         .multi()
-        .rpush(keys.events, JSON.stringify({ at: new Date().toISOString(), type: 'interrupted', controlId: slot.controlId }))
-        .hincrby(keys.history, 'attempts', 1)
-        .hincrby(keys.history, 'cycleAttempts', 1)
-        .hset(keys.history, 'status', 'queued')
+        .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify({ at: new Date().toISOString(), type: 'interrupted', controlId: slot.controlId }))
+        .hincrby(history, 'attempts', 1)
+        .hincrby(history, 'cycleAttempts', 1)
+        .hset(history, 'status', 'queued')
         .exec();
       slot.cycle += 1;
       slot.status = 'queued';
@@ -652,13 +652,14 @@ class LaneRunner {
         return;
       }
       const status = decision === 'hold' ? 'held' : decision === 'retry' ? 'retrying' : 'sending';
-      const keys = deliveryKeys(d.prefix, this.destination, slot.id);
+      const k = keyspace(d.prefix);
+      const history = k.deliveryHistory(this.destination, slot.id);
       await d.redis
         .multi()
-        .rpush(keys.events, JSON.stringify(event))
-        .hset(keys.history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
-        .hincrby(keys.history, 'attempts', 1)
-        .hincrby(keys.history, 'cycleAttempts', link ? 0 : 1)
+        .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify(event))
+        .hset(history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
+        .hincrby(history, 'attempts', 1)
+        .hincrby(history, 'cycleAttempts', link ? 0 : 1)
         .exec();
       if (decision === 'dead-letter') {
         const reason = exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`;
@@ -779,17 +780,18 @@ export interface LaneStatus {
  * `waiting` counts the messages behind the head.
  */
 export async function getLaneStatus(deps: DeliveryStore, destination: string): Promise<LaneStatus> {
+  const k = keyspace(deps.prefix);
   const [[, length], [, head], [, owner]] = (await deps.redis
     .pipeline()
-    .llen(laneKey(deps.prefix, destination))
-    .lindex(laneKey(deps.prefix, destination), 0)
-    .exists(leaseKey(deps.prefix, destination))
+    .llen(k.lane(destination))
+    .lindex(k.lane(destination), 0)
+    .exists(k.laneLease(destination))
     .exec()) as [[Error | null, number], [Error | null, string | null], [Error | null, number]];
   const { records: heldList, held } = await heldRecords(deps.redis, deps.prefix, destination);
   if (head === null) {
     return { destination, waiting: 0, owned: owner === 1, held, heldRecords: heldList };
   }
-  const hash = await deps.redis.hgetall(deliveryKeys(deps.prefix, destination, head).history);
+  const hash = await deps.redis.hgetall(k.deliveryHistory(destination, head));
   return {
     destination,
     waiting: length - 1,

@@ -113,7 +113,7 @@ export class Diary {
       if (ours?.slotId) {
         // The PAS cancelled (or deleted) a booking of ours: its slot is free again on our side too. The record's own
         // status follows the pas-events rule (SIU^S15 → Appointment cancelled).
-        await this.deps.redis.srem(this.deps.store.key('slot', ours.slotId), ours.id);
+        await this.deps.redis.srem(this.deps.store.keys.slot(ours.slotId), ours.id);
         released = true;
       }
       this.deps.log.info({ healthcareService: hcs, trigger: ev.trigger, controlId: ev.controlId, ours: Boolean(ours), released }, 'diary: slot released by the PAS');
@@ -169,7 +169,7 @@ export class Diary {
   private async ourMembers(slots: readonly GeneratedSlot[]): Promise<Map<string, Set<string>>> {
     const pipe = this.deps.redis.pipeline();
     for (const s of slots) {
-      pipe.smembers(this.deps.store.key('slot', s.id));
+      pipe.smembers(this.deps.store.keys.slot(s.id));
     }
     const results = (await pipe.exec()) ?? [];
     return new Map(slots.map((s, i) => [s.id, new Set(((results[i]?.[1] as string[] | undefined) ?? []))]));

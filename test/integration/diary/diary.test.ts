@@ -18,6 +18,7 @@ import { Diary, listDiaryConflicts } from '../../../src/flows/diary/diary.js';
 import { diarySettingsSchema } from '../../../src/flows/diary/settings.js';
 import { MessageStore } from '../../../src/state/message-store.js';
 import { generateSlots } from '../../../src/flows/intake/slots.js';
+import { keyspace } from '../../../src/state/keys.js';
 import { Redis } from 'ioredis';
 import { runCommand } from '../../helpers/cli.js';
 import http from 'node:http';
@@ -154,14 +155,14 @@ describe('diary: slots from the PAS diary (issue 17)', function () {
       // The PAS received our SIU^S12 and echoed it (SCH-1 = our id) to the PAS events listener.
       await until('the echo', async () => (sim.sent.length > sentBefore && sim.sent.at(-1)!.ack ? true : undefined), 10_000);
       const entries = await until('the echo in the mirror', async () => {
-        const all = await redis.hgetall(`${h.config.redis.prefix}:diary:appts:${HCS}`);
+        const all = await redis.hgetall(keyspace(h.config.redis.prefix).diaryAppointments(HCS));
         const mine = Object.values(all).map((v) => JSON.parse(v) as { o?: string }).filter((v) => v.o === appointmentId);
         return mine.length > 0 ? mine : undefined;
       });
       assert.equal(entries.value.length, 1);
       // Capacity 1: busy (one holder). Holders are counted by id, so ours via SCH-1 and ours in our set are one.
       assert.equal(await statusOf(h, free.id!), 'busy');
-      const holders = await redis.smembers(`${h.config.redis.prefix}:slot:${free.id}`);
+      const holders = await redis.smembers(keyspace(h.config.redis.prefix).slot(free.id!));
       assert.deepEqual(holders, [appointmentId]);
       // The occupancy GET /Slot uses: our set ∪ the mirror, by id → 1 holder, not 2.
       const diary = new Diary({ redis, store: new MessageStore(redis, h.config.redis.prefix), settings: diarySettingsSchema.parse({ clinics: [{ code: CLINIC, healthcareService: HCS }] }), schedules: DEV_SLOTS, log: h.running.log });
