@@ -327,3 +327,11 @@ export function merge<T>(base: T, over: unknown): T {
   }
   return out as T;
 }
+
+/**
+ * The configuration with some values replaced, validated again: the development wiring fills in what a fresh checkout
+ * has not configured (a private Redis, certificates, slots, the mock proxy) and must get the same checks as a file.
+ */
+export function withOverrides(config: Readonly<Config>, over: DeepPartial<Config>): Readonly<Config> {
+  return loadConfig({}, merge<DeepPartial<Config>>(structuredClone(config), over));
+}

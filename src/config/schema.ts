@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { USE_CASE_CODES } from '../protocol/bars/codes.js';
-import { destinationsSchema } from '../flows/delivery/destinations.js';
+import { destinationsSchema } from './destinations.js';
 
 const port = z.number().int().min(0).max(65535);
 

@@ -10,8 +10,9 @@ import type { Redis } from 'ioredis';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
+import { reportFailure } from '../background.js';
 import type { Logger } from '../logging.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics.js';
 import type { MessageStore } from '../state/message-store.js';
 import { trace } from './trace.js';
 import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
@@ -142,7 +143,8 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   app.use(authenticate(deps.credentials), requireOperatorForChanges());
 
   app.get('/metrics', async (_req, res) => {
-    await refreshQueueGauges(deps).catch(() => undefined);
+    // A scrape while Redis is away still serves the process's own counters; the gauges keep their last values.
+    await refreshQueueGauges(deps).catch((err: unknown) => reportFailure({ log: deps.log, failures: deps.metrics.backgroundFailures }, 'metrics-gauges', err));
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.end(await deps.metrics.registry.metrics());
   });

@@ -17,8 +17,9 @@ import { X509Certificate } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
+import { reportFailure } from '../background.js';
 import type { Logger } from '../logging.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics.js';
 import { redisDurability } from './admin.js';
 import { getLaneStatus } from '../flows/delivery/lanes.js';
 import { deliveryKeys } from '../flows/delivery/history.js';
@@ -352,10 +353,12 @@ export function startAlerts(options: {
 
   // One evaluation at a time: a slow Redis must not pile evaluations up.
   const tick = (): Promise<AlertChange[]> => (running ??= evaluate().finally(() => (running = undefined)));
-  const timer = options.timer === false ? undefined : setInterval(() => void tick().catch(() => undefined), rules.intervalSeconds * 1000);
+  // Each source's failure is already an observation (observe above); what is left is a bug, logged and counted.
+  const failed = (err: unknown): void => reportFailure({ log, ...(options.metrics ? { failures: options.metrics.backgroundFailures } : {}) }, 'alerts', err);
+  const timer = options.timer === false ? undefined : setInterval(() => void tick().catch(failed), rules.intervalSeconds * 1000);
   timer?.unref();
   // First evaluation soon after start-up, so an expiring certificate is said at boot.
-  const first = timer ? setTimeout(() => void tick().catch(() => undefined), 1000) : undefined;
+  const first = timer ? setTimeout(() => void tick().catch(failed), 1000) : undefined;
   first?.unref();
   return {
     evaluate: tick,

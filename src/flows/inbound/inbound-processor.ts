@@ -15,7 +15,7 @@ import type { StoredMessage } from '../../protocol/bars/types.js';
 import type { MessageStore } from '../../state/message-store.js';
 import type { MappingRegistry } from '../../mapping/index.js';
 import { MappingError, messageRenderer } from '../../mapping/index.js';
-import type { Metrics } from '../../ops/metrics.js';
+import type { Metrics } from '../../metrics.js';
 import type { InboundJobData } from './inbound.js';
 import { flushReady, markReadyArgs, readyAndFlush, type SequencedOutput, type SequencerDeps } from './sequencer.js';
 

@@ -11,7 +11,7 @@ import type { MessageStore, RecordState } from '../../state/message-store.js';
 import { pasEventKey, type PasEventJobData } from './listener.js';
 import { ruleFor, type PasEventRule } from './rules.js';
 import { keepEvent } from './kept.js';
-import type { RejectedReason } from '../responses/types.js';
+import type { RejectedReason } from '../../protocol/bars/response-events.js';
 
 export interface StatusEvent {
   readonly event: PasEventRule['event'];

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/config/load.js';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
-import { createMetrics } from '../../../src/ops/metrics.js';
+import { createMetrics } from '../../../src/metrics.js';
 import { runCommand } from '../../helpers/cli.js';
 import { keptKey, listKeptEvents } from '../../../src/flows/pas-events/kept.js';
 import { pasEventKey, startPasEventsListener, type PasEventJobData, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';

@@ -27,6 +27,8 @@ export interface Metrics {
   readonly heldMessages: Gauge<'destination'>;
   /** Records with messages held behind a dead letter, per destination (refreshed on scrape). */
   readonly heldRecords: Gauge<'destination'>;
+  /** Failed passes of background loops (src/flows/background.ts): sweepers, flushers. */
+  readonly backgroundFailures: Counter<'loop'>;
 }
 
 export function createMetrics(): Metrics {
@@ -34,6 +36,12 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'bars_bridge_process_' });
   return {
     registry,
+    backgroundFailures: new Counter({
+      name: 'bars_bridge_background_failures_total',
+      help: 'Failed passes of background loops (pending-enqueue sweeper, sequencer flusher, response lane sweeper, alerts), by loop',
+      labelNames: ['loop'],
+      registers: [registry],
+    }),
     requests: new Counter({
       name: 'bars_bridge_requests_total',
       help: 'Requests answered by the BaRS listener, by endpoint, HTTP status and BaRS error code',

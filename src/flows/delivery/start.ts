@@ -1,0 +1,23 @@
+/*
+ * The delivery flow in a worker process: one ordered lane per destination (lanes.ts), each strictly in order, the
+ * lanes in parallel, with the ACK policy of queues/delivery.yaml.
+ */
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config/schema.js';
+import type { Destination } from '../../config/destinations.js';
+import type { Logger } from '../../logging.js';
+import type { Stoppable } from '../../lifecycle.js';
+import { startLaneWorkers } from './lanes.js';
+import { loadDeliveryPolicy } from './policy.js';
+
+export async function startDelivery(deps: { config: Readonly<Config>; redis: Redis; destinations: readonly Destination[]; log: Logger }): Promise<Stoppable> {
+  const { config, redis, log } = deps;
+  const lanes = await startLaneWorkers(
+    { redis, prefix: config.redis.prefix, logger: log },
+    deps.destinations,
+    loadDeliveryPolicy(path.join(config.queuesDir, 'delivery.yaml')),
+  );
+  log.info({ destinations: lanes.destinations }, 'delivery lanes started');
+  return { stop: () => lanes.close() };
+}
