@@ -53,6 +53,8 @@ export interface Metrics {
   readonly linkState: Gauge<'destination' | 'state'>;
   /** Failed passes of background loops (src/flows/background.ts): sweepers, flushers. */
   readonly backgroundFailures: Counter<'loop'>;
+  /** Age of the PAS diary mirror per HealthcareService: since the PAS last told us about it (src/flows/diary/). */
+  readonly diaryAge: Gauge<'healthcare_service'>;
 }
 
 export function createMetrics(): Metrics {
@@ -192,6 +194,12 @@ export function createMetrics(): Metrics {
       name: 'bars_bridge_link_state',
       help: 'Link state of each destination: 1 for the current state (connected, refusing, ack-timeouts, rejecting, idle, unknown), 0 for the others',
       labelNames: ['destination', 'state'],
+      registers: [registry],
+    }),
+    diaryAge: new Gauge({
+      name: 'bars_bridge_diary_age_seconds',
+      help: 'Seconds since the PAS last told us about this HealthcareService diary (scheduling message or slot query)',
+      labelNames: ['healthcare_service'],
       registers: [registry],
     }),
   };

@@ -19,12 +19,13 @@ import type { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { reportFailure } from '../background.js';
 import type { Logger } from '../logging.js';
+import type { DiaryObservation } from '../flows/diary/start.js';
 import type { Metrics } from '../metrics.js';
 import { redisDurability } from './admin.js';
 import { getLaneStatus } from '../flows/delivery/lanes.js';
-import { deliveryKeys } from '../flows/delivery/history.js';
+import { keyspace } from '../state/keys.js';
 
-export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring';
+export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring' | 'diary_feed_stale' | 'diary_conflicts';
 export type AlertRules = Config['alerts'];
 /** What an alert says beyond its name: counts, codes, and the ids involved (message ids, MSH-10s) — never content. */
 type Details = Readonly<Record<string, string | number | boolean | readonly string[]>>;
@@ -52,6 +53,8 @@ export interface Observations {
   readonly listener?: { readonly answered: number; readonly errors: number };
   readonly redis?: { readonly reachable: boolean; readonly durable: boolean; readonly aof?: boolean | undefined; readonly evictionPolicy?: string | undefined };
   readonly certificates?: ReadonlyArray<{ readonly name: string; readonly notAfter?: number; readonly error?: string }>;
+  /** The PAS diary (src/flows/diary/): feed age per service (undefined = never fed), its limit, conflicts in the window. */
+  readonly diary?: DiaryObservation;
 }
 
 export interface AlertState {
@@ -161,6 +164,19 @@ export function evaluateAlerts(
     }
   }
 
+  if (observations.diary) {
+    // A feed that stopped: no scheduling message for a mapped service within the limit (0 = off). Never fed counts
+    // as stopped, so a PAS interface that was never switched on is said too.
+    observed.add('diary_feed_stale');
+    observed.add('diary_conflicts');
+    const d = observations.diary;
+    for (const f of d.feeds) {
+      const stale = d.staleAfterSeconds > 0 && (f.feedAgeSeconds === undefined || f.feedAgeSeconds > d.staleAfterSeconds);
+      verdicts.push({ alert: 'diary_feed_stale', subject: f.healthcareService, firing: stale, details: { feedAgeSeconds: f.feedAgeSeconds ?? -1, staleAfterSeconds: d.staleAfterSeconds } });
+    }
+    verdicts.push({ alert: 'diary_conflicts', subject: 'diary', firing: d.conflicts > 0, details: { count: d.conflicts } });
+  }
+
   const states = new Map(previous);
   const changes: AlertChange[] = [];
   const seen = new Set<string>();
@@ -217,7 +233,7 @@ export async function laneObservations(
       if (!status.head) {
         return { destination, waiting: status.waiting };
       }
-      const enqueuedAt = await deps.redis.hget(deliveryKeys(deps.prefix, destination, status.head.messageId).history, 'enqueuedAt');
+      const enqueuedAt = await deps.redis.hget(keyspace(deps.prefix).deliveryHistory(destination, status.head.messageId), 'enqueuedAt');
       const since = Date.parse(enqueuedAt ?? status.head.lastAttemptAt ?? '') || Date.now();
       return {
         destination,
@@ -241,14 +257,15 @@ export async function laneObservations(
  */
 export async function deadLetterObservations(redis: Redis, prefix: string, windowHours: number, now = Date.now()): Promise<NonNullable<Observations['deadLetters']>> {
   const from = String(now - windowHours * 3_600_000);
+  const k = keyspace(prefix);
   const newest = String(ALERT_IDS_MAX);
   const [delivery, responses, mappingFailures, deliveryIds, responseIds, mappingIds] = await Promise.all([
-    redis.zcard(`${prefix}:dlv:dead`),
-    redis.zcount(`${prefix}:resp:dead`, from, '+inf'),
-    redis.zcount(`${prefix}:mapping-failures`, from, '+inf'),
-    redis.zrevrange(`${prefix}:dlv:dead`, '0', String(ALERT_IDS_MAX - 1)),
-    redis.zrevrangebyscore(`${prefix}:resp:dead`, '+inf', from, 'LIMIT', '0', newest),
-    redis.zrevrangebyscore(`${prefix}:mapping-failures`, '+inf', from, 'LIMIT', '0', newest),
+    redis.zcard(k.deadLetters()),
+    redis.zcount(k.responseDeadLetters(), from, '+inf'),
+    redis.zcount(k.mappingFailures(), from, '+inf'),
+    redis.zrevrange(k.deadLetters(), '0', String(ALERT_IDS_MAX - 1)),
+    redis.zrevrangebyscore(k.responseDeadLetters(), '+inf', from, 'LIMIT', '0', newest),
+    redis.zrevrangebyscore(k.mappingFailures(), '+inf', from, 'LIMIT', '0', newest),
   ]);
   return { delivery, responses, mappingFailures, ids: { delivery: deliveryIds, responses: responseIds, mappingFailures: mappingIds } };
 }
@@ -290,6 +307,7 @@ export interface AlertSources {
   readonly listener?: () => Promise<Observations['listener']>;
   readonly redis?: () => Promise<Observations['redis']>;
   readonly certificates?: () => Observations['certificates'];
+  readonly diary?: () => Promise<Observations['diary']>;
 }
 
 export interface AlertRunner {
@@ -341,12 +359,13 @@ export function startAlerts(options: {
   };
 
   const evaluate = async (): Promise<AlertChange[]> => {
-    const [lanes, deadLetters, listener, redis, certificates] = await Promise.all([
+    const [lanes, deadLetters, listener, redis, certificates, diary] = await Promise.all([
       observe('lanes', sources.lanes),
       observe('deadLetters', sources.deadLetters),
       observe('listener', sources.listener),
       observe('redis', sources.redis),
       observe('certificates', sources.certificates),
+      observe('diary', sources.diary),
     ]);
     const observations: Observations = {
       at: now(),
@@ -355,6 +374,7 @@ export function startAlerts(options: {
       ...(listener ? { listener } : {}),
       ...(redis ? { redis } : {}),
       ...(certificates ? { certificates } : {}),
+      ...(diary ? { diary } : {}),
     };
     const result = evaluateAlerts(states, observations, rules);
     states = result.states;

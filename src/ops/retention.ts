@@ -11,11 +11,11 @@
  * companions, so trace never shows half a history. A record with work still outstanding — an output not yet delivered
  * or dead-lettered on a lane, a response not yet finished — is kept: ops may still have to act on it.
  *
- * Deleted per record (key layout in store/message-store.ts, inbound-processor.ts, delivery/history.ts,
- * responses/response-store.ts): rec:<T>:<id> (+ :versions, :events), msg:<id> (+ :seq, :outputs, :mapping-failures),
- * req:<requestId>, the members in messages / pending-enqueue / mapping-failures, each output's out:<d> (+ :meta),
- * ctl:<MSH-10>, dlv:hist/events/text/dests, the PAS events' raw HL7 (pasev:msg, pasev:seen), the record's responses
- * (resp:<id>, resp:rec:<id>, resp:dead member), and the record's memberships of the patient index sets and its slot.
+ * What goes with a record is read from the key table (state/keys.ts), not listed here: every family whose rule is
+ * "with" its record, one of its messages, one of their outputs, one of its responses or one of its PAS events. This
+ * file only finds those scopes (the record's versions, each version's outputs, the record's responses and applied PAS
+ * events, the index entries its versions wrote) and decides whether the record may go; DeletePlan.scope deletes
+ * whatever the table says belongs to each. A new family with such a rule is pruned without a change here.
  *
  * Kept by default: bundle:<Bundle.id> (`retention.keepBundleIds`). BaRS says a Bundle.id must never be reused and we
  * refuse a reused one (400 invariant); the marker holds only our message id (no PHI, ~100 bytes), so keeping it
@@ -28,6 +28,7 @@
  * time (a lock key). Logs carry counts only.
  */
 import { KeyTable, runCommit, type Check, type CommitPlan, type Write } from '../state/commit.js';
+import { keysOf, keyspace, pasEventDigest, type KeepSwitch, type Keyspace, type ScopeName, type Scopes } from '../state/keys.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
@@ -36,9 +37,7 @@ import type { Metrics } from '../metrics.js';
 import type { RecordState } from '../state/message-store.js';
 import type { Resource, StoredMessage } from '../protocol/bars/types.js';
 import { patientKeyOf } from '../flows/intake/process-message.js';
-import { deliveryKeys } from '../flows/delivery/history.js';
 import { readMessageHeader } from '../protocol/hl7/header.js';
-import { pasEventSeenKey } from '../flows/pas-events/listener.js';
 import { senderOf } from '../flows/pas-events/header-check.js';
 import type { SequencedOutput } from '../flows/inbound/sequencer.js';
 import { pruneAudit } from '../state/audit-log.js';
@@ -114,6 +113,20 @@ class DeletePlan {
   zremove(key: string, member: string): void {
     this.writes.push({ op: 'zrem', key: this.table.key(key), members: [member] });
   }
+  /** Deletes every key of the families that go with this scope, or removes the scope's member (state/keys.ts). */
+  scope<S extends ScopeName>(prefix: string, scope: S, value: Scopes[S], keep: ReadonlySet<KeepSwitch>): void {
+    for (const k of keysOf(prefix, scope, value, keep)) {
+      if (k.member === undefined) {
+        this.delete(k.key);
+      } else if (k.type === 'set') {
+        this.sremove(k.key, k.member);
+      } else if (k.type === 'zset') {
+        this.zremove(k.key, k.member);
+      } else {
+        throw new Error(`key family ${k.family}: a member rule needs a set or sorted set, not a ${k.type}`);
+      }
+    }
+  }
   toCommitPlan(version: string): CommitPlan {
     const checks: Check[] = this.guard !== undefined && version !== '' ? [{ kind: 'field-equals', key: this.guard, field: 'version', value: version, fail: 'CHANGED' }] : [];
     return { keys: this.table.keys, checks, writes: this.writes };
@@ -123,6 +136,9 @@ class DeletePlan {
 export class Pruner {
   private readonly redis: Redis;
   private readonly prefix: string;
+  private readonly k: Keyspace;
+  /** Retention switches that keep a family otherwise deleted with its scope. */
+  private readonly keep: ReadonlySet<KeepSwitch>;
   private readonly rules: RetentionRules;
   private readonly now: () => number;
   /** Rank in `messages` of the first entry not yet examined in this pass (entries before it were kept). */
@@ -131,7 +147,9 @@ export class Pruner {
   constructor(options: { redis: Redis; prefix: string; rules: RetentionRules; now?: () => number }) {
     this.redis = options.redis;
     this.prefix = options.prefix;
+    this.k = keyspace(options.prefix);
     this.rules = options.rules;
+    this.keep = new Set<KeepSwitch>(options.rules.keepBundleIds ? ['keepBundleIds'] : []);
     this.now = options.now ?? Date.now;
   }
 
@@ -140,17 +158,13 @@ export class Pruner {
     return this.now();
   }
 
-  private key(...parts: string[]): string {
-    return [this.prefix, ...parts].join(':');
-  }
-
   /**
    * Examines the next batch of old messages and prunes the finished, untouched records they belong to.
    * @returns counts, and whether the pass reached messages younger than the limit (then the next pass starts over).
    */
   async tick(counts: PruneCounts = zero()): Promise<{ counts: PruneCounts; passDone: boolean }> {
     const cutoff = this.now() - this.rules.messagesDays * DAY_MS;
-    const flat = await this.redis.zrange(this.key('messages'), String(this.rank), String(this.rank + this.rules.batchSize - 1), 'WITHSCORES');
+    const flat = await this.redis.zrange(this.k.messages(), String(this.rank), String(this.rank + this.rules.batchSize - 1), 'WITHSCORES');
     const old: string[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       if (Number(flat[i + 1]) <= cutoff) {
@@ -165,7 +179,7 @@ export class Pruner {
     counts.examined += old.length;
     // Reads are batched (one MGET, one pipeline) and records are examined concurrently: a tick costs a few event-loop
     // turns, not one per Redis round trip, which matters when the worker shares its process with the listener.
-    const raws = await this.redis.mget(...old.map((id) => this.key('msg', id)));
+    const raws = await this.redis.mget(...old.map((id) => this.k.message(id)));
     const byRecord = new Map<string, { message: StoredMessage; entries: string[] }>();
     const orphans: StoredMessage[] = [];
     const gone: string[] = [];
@@ -186,10 +200,10 @@ export class Pruner {
     });
     if (gone.length > 0) {
       // Members whose message is gone (an earlier, interrupted run): just drop them.
-      await this.redis.zrem(this.key('messages'), ...gone);
+      await this.redis.zrem(this.k.messages(), ...gone);
     }
     const groups = [...byRecord.values()];
-    const states = await this.redis.pipeline(groups.map((g) => ['hget', this.key('rec', g.message.recordType, g.message.recordId), 'state'])).exec();
+    const states = await this.redis.pipeline(groups.map((g) => ['hget', this.k.record(g.message.recordType, g.message.recordId), 'state'])).exec();
     let kept = 0;
     const work: Array<() => Promise<void>> = groups.map((g, i) => async () => {
       const stateRaw = (states?.[i]?.[1] as string | null | undefined) ?? null;
@@ -242,19 +256,19 @@ export class Pruner {
       counts.keptRecent++;
       return false;
     }
-    const recKey = this.key('rec', record.type, record.id);
-    const versions = await this.redis.lrange(`${recKey}:versions`, 0, -1);
+    const recKey = this.k.record(record.type, record.id);
+    const versions = await this.redis.lrange(this.k.recordVersions(record.type, record.id), 0, -1);
     const plan = new DeletePlan(recKey);
     const pending = { value: false };
     const others = versions.filter((id) => id !== known.id);
-    const raws = others.length > 0 ? await this.redis.mget(...others.map((id) => this.key('msg', id))) : [];
+    const raws = others.length > 0 ? await this.redis.mget(...others.map((id) => this.k.message(id))) : [];
     const messages: StoredMessage[] = [known];
     others.forEach((id, i) => {
       const raw = raws[i];
       if (raw) {
         messages.push(JSON.parse(raw) as StoredMessage);
       } else {
-        plan.zremove(this.key('messages'), id);
+        plan.zremove(this.k.messages(), id); // its message is gone already: only the work-list entry is left
       }
     });
     await Promise.all(messages.map((m) => this.planMessage(plan, m, pending)));
@@ -276,83 +290,71 @@ export class Pruner {
   /** One message version and what the worker made of it: outputs, delivery history, control-id look-ups. */
   private async planMessage(plan: DeletePlan, m: StoredMessage, pending?: { value: boolean }): Promise<void> {
     const id = m.id;
-    const outputsKey = this.key('msg', id, 'outputs');
-    const deliveryIds = await this.redis.smembers(outputsKey);
-    const metas = deliveryIds.length > 0 ? await this.redis.mget(...deliveryIds.map((d) => `${this.key('out', d)}:meta`)) : [];
+    const deliveryIds = await this.redis.smembers(this.k.messageOutputs(id));
+    const metas = deliveryIds.length > 0 ? await this.redis.mget(...deliveryIds.map((d) => this.k.outputMeta(d))) : [];
     const outputs = deliveryIds.map((deliveryId, i) => ({ deliveryId, meta: metas[i] ? (JSON.parse(metas[i]!) as SequencedOutput) : undefined }));
     const withMeta = outputs.filter((o) => o.meta !== undefined);
     const statuses = withMeta.length > 0
-      ? await this.redis.pipeline(withMeta.map((o) => ['hget', deliveryKeys(this.prefix, o.meta!.destination, o.deliveryId).history, 'status'])).exec()
+      ? await this.redis.pipeline(withMeta.map((o) => ['hget', this.k.deliveryHistory(o.meta!.destination, o.deliveryId), 'status'])).exec()
       : [];
     withMeta.forEach((o, i) => {
       const status = (statuses?.[i]?.[1] as string | null | undefined) ?? null;
       if (status !== null && !OUTPUT_DONE.has(status) && pending) {
         pending.value = true; // queued, being sent, held, or dead-lettered: ops may still need it
       }
-      const keys = deliveryKeys(this.prefix, o.meta!.destination, o.deliveryId);
-      plan.delete(keys.history, keys.events, keys.text, this.key('ctl', o.meta!.controlId));
     });
-    if (pending && (await this.redis.exists(this.key('msg', id, 'mapping-failures'))) === 1) {
+    if (pending && (await this.redis.exists(this.k.messageMappingFailures(id))) === 1) {
       // A mapping that failed is a dead letter with no output record (nothing was rendered): ops may still reprocess it.
       pending.value = true;
     }
-    for (const { deliveryId } of outputs) {
-      const outKey = this.key('out', deliveryId);
-      plan.delete(outKey, `${outKey}:meta`, deliveryKeys(this.prefix, '', deliveryId).destinations);
+    for (const { deliveryId, meta } of outputs) {
+      // Without its meta the destination and MSH-10 are unknown: only the families keyed by delivery id can be named.
+      plan.scope(this.prefix, 'output', { deliveryId, ...(meta ? { destination: meta.destination, controlId: meta.controlId } : {}) }, this.keep);
     }
-    plan.delete(this.key('msg', id), this.key('msg', id, 'seq'), outputsKey, this.key('msg', id, 'mapping-failures'), this.key('req', m.requestId));
-    if (!this.rules.keepBundleIds) {
-      plan.delete(this.key('bundle', m.bundleId));
-    }
-    plan.zremove(this.key('messages'), id);
-    plan.zremove(this.key('pending-enqueue'), id);
-    plan.zremove(this.key('mapping-failures'), id);
+    plan.scope(this.prefix, 'message', { id, requestId: m.requestId, bundleId: m.bundleId }, this.keep);
   }
 
   /** Responses queued for the record; any not finished keeps the record. */
   private async planResponses(plan: DeletePlan, record: RecordState, pending: { value: boolean }): Promise<void> {
-    const listKey = this.key('resp', 'rec', record.id);
-    for (const entry of await this.redis.lrange(listKey, 0, -1)) {
+    for (const entry of await this.redis.lrange(this.k.recordResponses(record.id), 0, -1)) {
       const responseId = entry.slice(0, entry.lastIndexOf(':'));
-      const state = await this.redis.hget(this.key('resp', responseId), 'state');
+      const state = await this.redis.hget(this.k.response(responseId), 'state');
       if (state !== null && !RESPONSE_DONE.has(state)) {
         pending.value = true;
       }
-      plan.delete(this.key('resp', responseId));
-      plan.zremove(this.key('resp', 'dead'), responseId);
+      plan.scope(this.prefix, 'response', { id: responseId }, this.keep);
     }
-    plan.delete(listKey);
   }
 
   /** The record itself, its PAS events and its index memberships (recomputed from every version, as commit wrote them). */
   private async planRecord(plan: DeletePlan, record: RecordState, messages: readonly StoredMessage[]): Promise<void> {
-    const recKey = this.key('rec', record.type, record.id);
-    for (const raw of await this.redis.lrange(`${recKey}:events`, 0, -1)) {
+    for (const raw of await this.redis.lrange(this.k.recordEvents(record.type, record.id), 0, -1)) {
       const eventId = (JSON.parse(raw) as { eventId?: string }).eventId;
       if (!eventId) {
         continue;
       }
-      const textKey = this.key('pasev', 'msg', eventId);
-      const text = await this.redis.get(textKey);
+      const text = await this.redis.get(this.k.pasEvent(eventId));
+      let seen: string | undefined;
       if (text !== null) {
         try {
           const h = readMessageHeader(text);
-          plan.delete(pasEventSeenKey(this.prefix, senderOf(h), h.controlId));
+          seen = pasEventDigest(senderOf(h), h.controlId);
         } catch {
-          // unreadable header: the seen marker cannot be named; it holds an id only
+          // unreadable header: the seen marker cannot be named; it holds an id only (and expires)
         }
       }
-      plan.delete(textKey);
+      plan.scope(this.prefix, 'pas-event', { id: eventId, ...(seen ? { seen } : {}) }, this.keep);
     }
-    plan.delete(recKey, `${recKey}:versions`, `${recKey}:events`);
 
-    const member = `${record.type}/${record.id}`;
-    const terms = new Set<string>();
+    const terms = new Map<string, readonly [string, string]>();
+    const add = (kind: string, value: string): void => {
+      terms.set(`${kind}:${value}`, [kind, value]);
+    };
     const addKey = (k: RecordState['patientKey']): void => {
       const pairs: Array<[string, string | undefined]> = [['nhs', k.nhsNumber], ['family', k.family], ['birthdate', k.birthDate], ['postcode', k.postcode]];
       for (const [kind, value] of pairs) {
         if (value) {
-          terms.add(`${kind}:${value}`);
+          add(kind, value);
         }
       }
     };
@@ -363,26 +365,20 @@ export class Pruner {
       resources.filter((r) => r.resourceType === 'Patient').forEach((p) => addKey(patientKeyOf(p)));
       roots.push(...resources.filter((r) => r.resourceType === record.type && r.id === record.id));
       if (m.reference) {
-        terms.add(`reference:${m.reference.toLowerCase()}`);
+        add('reference', m.reference.toLowerCase());
       }
     }
     if (record.reference) {
-      terms.add(`reference:${record.reference.toLowerCase()}`);
+      add('reference', record.reference.toLowerCase());
     }
     for (const root of roots) {
       for (const id of (Array.isArray(root.identifier) ? root.identifier : []) as Array<{ system?: string; value?: string }>) {
         if (id.system && id.value) {
-          terms.add(`identifier:${`${id.system}|${id.value}`.toLowerCase()}`);
+          add('identifier', `${id.system}|${id.value}`.toLowerCase());
         }
       }
     }
-    for (const term of terms) {
-      const colon = term.indexOf(':');
-      plan.sremove(this.key('idx', term.slice(0, colon), term.slice(colon + 1)), member);
-    }
-    if (record.slotId) {
-      plan.sremove(this.key('slot', record.slotId), record.id);
-    }
+    plan.scope(this.prefix, 'record', { type: record.type, id: record.id, ...(record.slotId ? { slotId: record.slotId } : {}), indexTerms: [...terms.values()] }, this.keep);
   }
 
   private async run(plan: DeletePlan, version: string): Promise<number> {
@@ -416,7 +412,7 @@ export function startRetention(options: {
 }): RetentionRunner {
   const { redis, prefix, rules, log } = options;
   const pruner = new Pruner({ redis, prefix, rules, ...(options.now ? { now: options.now } : {}) });
-  const lockKey = `${prefix}:retention:lock`;
+  const lockKey = keyspace(prefix).retentionLock();
   const token = randomUUID();
   let counts = zero();
   let passStarted = Date.now();

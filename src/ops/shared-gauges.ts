@@ -9,8 +9,8 @@
  * for `ttlMs` and concurrent scrapes share one read, so a scraper every second or several scrapers cost one read.
  */
 import type { Redis } from 'ioredis';
-import { deliveryKeys } from '../flows/delivery/history.js';
-import { heldRecords, laneKey } from '../state/lane-store.js';
+import { keyspace } from '../state/keys.js';
+import { heldRecords } from '../state/lane-store.js';
 import { readLinkStatuses, type LinkState, type LinkStatus } from '../state/link-state.js';
 import type { Metrics } from '../metrics.js';
 
@@ -39,12 +39,13 @@ export interface SharedSnapshot {
 
 /** Reads the shared state of every destination (uncached). */
 export async function readSharedState(redis: Redis, prefix: string, destinations: readonly string[], now = Date.now()): Promise<SharedSnapshot> {
+  const k = keyspace(prefix);
   const pipeline = redis.pipeline();
   for (const destination of destinations) {
-    pipeline.llen(laneKey(prefix, destination));
-    pipeline.lindex(laneKey(prefix, destination), 0);
+    pipeline.llen(k.lane(destination));
+    pipeline.lindex(k.lane(destination), 0);
   }
-  pipeline.zrange(`${prefix}:dlv:dead`, '0', String(DEAD_LETTER_SCAN - 1));
+  pipeline.zrange(k.deadLetters(), '0', String(DEAD_LETTER_SCAN - 1));
   const replies = ((await pipeline.exec()) ?? []).map(([err, value]) => {
     if (err) {
       throw err;
@@ -60,7 +61,7 @@ export async function readSharedState(redis: Redis, prefix: string, destinations
   const enqueued = redis.pipeline();
   destinations.forEach((destination, i) => {
     if (heads[i] !== null) {
-      enqueued.hget(deliveryKeys(prefix, destination, heads[i]!).history, 'enqueuedAt');
+      enqueued.hget(k.deliveryHistory(destination, heads[i]!), 'enqueuedAt');
     }
   });
   const enqueuedAt = ((await enqueued.exec()) ?? []).map(([, v]) => v as string | null);

@@ -37,6 +37,8 @@ export interface OpsDeps {
   readonly roles: { readonly web: boolean; readonly worker: boolean };
   /** Start the admin server (default on). */
   readonly admin: boolean;
+  /** The worker's diary observation (src/flows/diary/start.ts diaryObservations). */
+  readonly diary?: AlertSources['diary'];
 }
 
 export interface Ops extends Stoppable {
@@ -87,6 +89,7 @@ export async function startOps(deps: OpsDeps): Promise<Ops> {
           }
         : {}),
       ...(deps.listenerErrors ? { listener: deps.listenerErrors } : {}),
+      ...(deps.diary ? { diary: deps.diary } : {}),
       certificates: () => certificateExpiries(certs),
     };
     const url = config.alerts.webhookUrl;

@@ -49,16 +49,16 @@ export interface Trace {
 
 async function messageIdFor(store: MessageStore, key: string): Promise<{ messageId?: string; by?: Trace['matchedBy'] }> {
   const lower = key.toLowerCase();
-  const viaRequest = await store.redis.hget(store.key('req', lower), 'messageId');
+  const viaRequest = await store.redis.hget(store.keys.request(lower), 'messageId');
   if (viaRequest) {
     return { messageId: viaRequest, by: 'request-id' };
   }
-  const viaBundle = await store.redis.get(store.key('bundle', key));
+  const viaBundle = await store.redis.get(store.keys.bundle(key));
   if (viaBundle) {
     // "<messageId> <record> <sender>" (process-message.ts); older entries hold the message id alone.
     return { messageId: viaBundle.split(' ')[0], by: 'bundle-id' };
   }
-  const viaControl = await store.redis.get(store.key('ctl', key));
+  const viaControl = await store.redis.get(store.keys.controlId(key));
   if (viaControl) {
     return { messageId: viaControl.split('.')[0], by: 'control-id' };
   }
@@ -70,10 +70,10 @@ async function traceMessage(store: MessageStore, messageId: string): Promise<Tra
   if (!stored) {
     return undefined;
   }
-  const deliveryIds = (await store.redis.smembers(store.key('msg', messageId, 'outputs'))).sort();
+  const deliveryIds = (await store.redis.smembers(store.keys.messageOutputs(messageId))).sort();
   const outputs = await Promise.all(
     deliveryIds.map(async (id) => {
-      const meta = await store.redis.get(`${store.prefix}:out:${id}:meta`);
+      const meta = await store.redis.get(store.keys.outputMeta(id));
       const output = meta ? (JSON.parse(meta) as SequencedOutput) : undefined;
       if (!output) {
         return undefined;
@@ -82,7 +82,7 @@ async function traceMessage(store: MessageStore, messageId: string): Promise<Tra
       return { ...output, ...(delivery ? { delivery } : {}) };
     }),
   );
-  const failures = await store.redis.get(store.key('msg', messageId, 'mapping-failures'));
+  const failures = await store.redis.get(store.keys.messageMappingFailures(messageId));
   return {
     messageId,
     workflow: stored.workflow,
@@ -155,7 +155,7 @@ export async function trace(store: MessageStore, key: string, actor: string): Pr
 
 export async function audit(redis: Redis, prefix: string, actor: string, key: string): Promise<void> {
   // The key is kept: the audit answers "who looked up this patient", which needs the key itself.
-  await appendAudit(redis, prefix, 'audit:trace', { actor, key, at: new Date().toISOString() });
+  await appendAudit(redis, prefix, 'traceAudit', { actor, key, at: new Date().toISOString() });
 }
 
 /** Human-readable rendering for the CLI. */

@@ -6,9 +6,10 @@
  * retention pass.
  */
 import type { Redis } from 'ioredis';
+import { keyspace } from './keys.js';
 
-/** Key suffixes (after the prefix) of every audit list; retention prunes exactly these. */
-export const AUDIT_LISTS = ['audit:trace', 'dlv:audit', 'resp:audit'] as const;
+/** The key families whose rule is `audit` (state/keys.ts; a unit test keeps the two equal); retention prunes exactly these. */
+export const AUDIT_LISTS = ['traceAudit', 'deliveryAudit', 'responseAudit'] as const;
 export type AuditList = (typeof AUDIT_LISTS)[number];
 
 /** Per list: a year of ~270 actions a day. */
@@ -21,7 +22,7 @@ export interface AuditEntry {
   readonly [field: string]: unknown;
 }
 
-export const auditKey = (prefix: string, list: AuditList): string => `${prefix}:${list}`;
+export const auditKey = (prefix: string, list: AuditList): string => keyspace(prefix)[list]();
 
 /** Appends one entry (it must carry `at`, an ISO time) and trims the list to its bound, in one transaction. */
 export async function appendAudit(redis: Redis, prefix: string, list: AuditList, entry: AuditEntry): Promise<void> {

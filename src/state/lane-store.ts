@@ -8,18 +8,9 @@
  * ~6,000/s. Here the bookkeeping of every message delivered during one Redis round trip is written in ONE script
  * call (group commit), so the lane runs at the speed of the PAS, not of the disk.
  *
- * Keys (p = deployment prefix; under a hash tag such as `{bars}` every key is in one Cluster slot, so these scripts
- * may name keys they build themselves):
- *   <p>:lane:<destination>         list    delivery ids waiting, oldest first; index 0 is the head being delivered
- *   <p>:lane:<destination>:lease   string  token of the worker process that owns the lane, with a TTL it renews
- *   <p>:lane:<destination>:readTo  string  how many entries from the head the owner has read (what a replay may not
- *                                           be inserted before: the owner has them in memory, possibly sent)
- *   <p>:dlv:blockers:<dest>:<record> zset  dead letters of one record (a referral's ServiceRequest, a booking's
- *                                           Appointment) on one destination, by receipt order
- *   <p>:dlv:held:<dest>:<record>   zset    later messages of that record held behind its first dead letter, by
- *                                           receipt order
- *   <p>:dlv:blocked:<dest>         set     records with at least one dead letter on the destination (ops, metrics)
- * and the per-message keys of history.ts (hist, events, dests, text).
+ * Keys: the `lane*` and `dlv:*` families of state/keys.ts (what each holds is described there). Under a hash tag such
+ * as `{bars}` every key is in one Cluster slot, so these scripts build keys from the prefix themselves, with Lua
+ * functions generated from the same table (luaKeyFunctions).
  *
  * Record-level consistency: a referral's or booking's messages are one story for the PAS (A05 → I12 → I13 …); once
  * one of them cannot be delivered, delivering the later ones would tell the PAS about updates to something it never
@@ -29,10 +20,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
+import { keyspace, luaKeyFunctions } from './keys.js';
 import { deliveredLinkArgs, LINK_LUA } from './link-state.js';
 
-export const laneKey = (prefix: string, destination: string): string => `${prefix}:lane:${destination}`;
-export const leaseKey = (prefix: string, destination: string): string => `${prefix}:lane:${destination}:lease`;
 
 /**
  * Wakes this process's lane runner at once when this process queued something, instead of at its next poll.
@@ -41,26 +31,25 @@ export const leaseKey = (prefix: string, destination: string): string => `${pref
 export const laneWakeups = new EventEmitter().setMaxListeners(0);
 export const wakeupName = (prefix: string, destination: string): string => `${prefix}\u0000${destination}`;
 
-/** Lua shared by the scripts that place entries: receipt position, dead letters of a record, held sets. */
+/** Lua shared by the scripts that place entries: key names (state/keys.ts), receipt position, dead letters of a record, held sets. */
 const LIB = `
-local function histKey(p, dest, id) return p .. ':dlv:hist:' .. dest .. ':' .. id end
-local function orderOf(p, dest, id) return tonumber(redis.call('HGET', histKey(p, dest, id), 'order') or '') end
+${luaKeyFunctions(['lane', 'laneLease', 'laneReadTo', 'deliveryHistory', 'deliveryEvents', 'deliveryText', 'deliveryDestinations', 'deadLetter', 'deadLetters', 'deliveryBlockers', 'deliveryHeld', 'deliveryBlocked'])}
+local function orderOf(p, dest, id) return tonumber(redis.call('HGET', key_deliveryHistory(p, dest, id), 'order') or '') end
 local function firstBlocker(p, dest, record)
   if record == nil or record == '' then return nil end
-  local b = redis.call('ZRANGE', p .. ':dlv:blockers:' .. dest .. ':' .. record, 0, 0, 'WITHSCORES')
+  local b = redis.call('ZRANGE', key_deliveryBlockers(p, dest, record), 0, 0, 'WITHSCORES')
   if #b == 0 then return nil end
   return b[1], tonumber(b[2])
 end
-local function event(p, dest, id, json) redis.call('RPUSH', p .. ':dlv:events:' .. dest .. ':' .. id, json) end
+local function event(p, dest, id, json) redis.call('RPUSH', key_deliveryEvents(p, dest, id), json) end
 -- Where an insertion may go: after the entries the owner holds in memory (0 when nobody owns the lane).
 local function safeFrom(p, dest)
-  local lane = p .. ':lane:' .. dest
-  if redis.call('EXISTS', lane .. ':lease') == 0 then return 0 end
-  return tonumber(redis.call('GET', lane .. ':readTo') or '0')
+  if redis.call('EXISTS', key_laneLease(p, dest)) == 0 then return 0 end
+  return tonumber(redis.call('GET', key_laneReadTo(p, dest)) or '0')
 end
 -- Inserts before the first entry (from index 'from' on) received after it; an entry without a position goes last.
 local function insertInLane(p, dest, id, order, from)
-  local lane = p .. ':lane:' .. dest
+  local lane = key_lane(p, dest)
   if order ~= nil then
     local i = from
     while true do
@@ -82,47 +71,47 @@ end
 -- set when an earlier message of the record is a dead letter. Returns the dead letter it is held behind, if any.
 local function place(p, dest, id, record, order, from, now)
   local blocker, border = firstBlocker(p, dest, record)
-  local hist = histKey(p, dest, id)
+  local hist = key_deliveryHistory(p, dest, id)
   if blocker ~= nil and blocker ~= id and (order == nil or border < order) then
-    redis.call('ZADD', p .. ':dlv:held:' .. dest .. ':' .. record, order or 1e15, id)
+    redis.call('ZADD', key_deliveryHeld(p, dest, record), order or 1e15, id)
     redis.call('HSET', hist, 'status', 'held', 'heldBehind', blocker)
     event(p, dest, id, '{"at":"' .. now .. '","type":"held","detail":' .. cjson.encode('behind dead letter ' .. blocker) .. '}')
     return blocker
   end
   redis.call('HSET', hist, 'status', 'queued')
   redis.call('HDEL', hist, 'heldBehind')
-  if from == nil then redis.call('RPUSH', p .. ':lane:' .. dest, id) else insertInLane(p, dest, id, order, from) end
+  if from == nil then redis.call('RPUSH', key_lane(p, dest), id) else insertInLane(p, dest, id, order, from) end
   return nil
 end
 -- Makes a dead letter block the later messages of its record.
 local function block(p, dest, id, record, order)
   if record == nil or record == '' then return end
-  redis.call('ZADD', p .. ':dlv:blockers:' .. dest .. ':' .. record, order or 1e15, id)
-  redis.call('SADD', p .. ':dlv:blocked:' .. dest, record)
+  redis.call('ZADD', key_deliveryBlockers(p, dest, record), order or 1e15, id)
+  redis.call('SADD', key_deliveryBlocked(p, dest), record)
 end
 -- After a dead letter of the record was replayed or dropped: what was held behind it goes back to the lane at its
 -- receipt position, up to the record's next dead letter (behind which the rest stays held). Returns how many.
 local function release(p, dest, record, from, now)
   if record == nil or record == '' then return 0 end
-  local heldKey = p .. ':dlv:held:' .. dest .. ':' .. record
+  local heldKey = key_deliveryHeld(p, dest, record)
   local blocker, border = firstBlocker(p, dest, record)
   local ids
   if blocker ~= nil then
     ids = redis.call('ZRANGEBYSCORE', heldKey, '-inf', '(' .. border)
   else
     ids = redis.call('ZRANGE', heldKey, 0, -1)
-    redis.call('SREM', p .. ':dlv:blocked:' .. dest, record)
+    redis.call('SREM', key_deliveryBlocked(p, dest), record)
   end
   for _, id in ipairs(ids) do
     redis.call('ZREM', heldKey, id)
-    local hist = histKey(p, dest, id)
+    local hist = key_deliveryHistory(p, dest, id)
     redis.call('HSET', hist, 'status', 'queued')
     redis.call('HDEL', hist, 'heldBehind')
     event(p, dest, id, '{"at":"' .. now .. '","type":"released"}')
     insertInLane(p, dest, id, orderOf(p, dest, id), from)
   end
   if blocker ~= nil then
-    for _, id in ipairs(redis.call('ZRANGE', heldKey, 0, -1)) do redis.call('HSET', histKey(p, dest, id), 'heldBehind', blocker) end
+    for _, id in ipairs(redis.call('ZRANGE', heldKey, 0, -1)) do redis.call('HSET', key_deliveryHistory(p, dest, id), 'heldBehind', blocker) end
   end
   return #ids
 end
@@ -149,35 +138,35 @@ end
 local added, froms, blocked = 0, {}, {}
 for i = 5, #ARGV, N do
   local dest, id, ctl, record, order = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+6], tonumber(ARGV[i+7])
-  local hist = histKey(p, dest, id)
+  local hist = key_deliveryHistory(p, dest, id)
   if redis.call('HEXISTS', hist, 'laneAddedAt') == 0 then
     redis.call('HSETNX', hist, 'enqueuedAt', now)
     local fields = {'messageId', id, 'destination', dest, 'controlId', ctl, 'contentType', ARGV[i+3], 'laneAddedAt', now, 'status', 'queued'}
     if record ~= '' then fields[#fields + 1] = 'record'; fields[#fields + 1] = record end
     if order ~= nil then fields[#fields + 1] = 'order'; fields[#fields + 1] = ARGV[i+7] end
     redis.call('HSET', hist, unpack(fields))
-    redis.call('SADD', p .. ':dlv:dests:' .. id, dest)
+    redis.call('SADD', key_deliveryDestinations(p, id), dest)
     if ARGV[i+8] == 'f' then
       redis.call('HSET', hist, 'status', 'dead-lettered', 'deadLetteredAt', now, 'lastOutcome', 'mapping-failed')
       event(p, dest, id, '{"at":"' .. now .. '","type":"dead-lettered","controlId":' .. cjson.encode(ctl) .. ',"detail":"mapping-failed"}')
-      redis.call('HSET', p .. ':dlv:deadrec:' .. dest .. ':' .. id, 'destination', dest, 'messageId', id, 'controlId', ctl,
+      redis.call('HSET', key_deadLetter(p, dest, id), 'destination', dest, 'messageId', id, 'controlId', ctl,
         'renderedKey', '', 'reason', 'mapping-failed', 'detail', ARGV[i+5], 'attempts', 0, 'deadLetteredAt', now)
-      redis.call('ZADD', p .. ':dlv:dead', nowMs, dest .. '/' .. id)
+      redis.call('ZADD', key_deadLetters(p), nowMs, dest .. '/' .. id)
       block(p, dest, id, record, order)
       if record ~= '' then blocked[dest] = true end
     else
       local text = ARGV[i+5]
       if ARGV[i+4] ~= '' then text = redis.call('GET', ARGV[i+4]) end
-      redis.call('SET', p .. ':dlv:text:' .. dest .. ':' .. id, text)
+      redis.call('SET', key_deliveryText(p, dest, id), text)
       event(p, dest, id, '{"at":"' .. now .. '","type":"queued","controlId":' .. cjson.encode(ctl) .. '}')
-      if blocked[dest] == nil then blocked[dest] = redis.call('EXISTS', p .. ':dlv:blocked:' .. dest) == 1 end
+      if blocked[dest] == nil then blocked[dest] = redis.call('EXISTS', key_deliveryBlocked(p, dest)) == 1 end
       if mode == 'position' then
         if froms[dest] == nil then froms[dest] = safeFrom(p, dest) end
         place(p, dest, id, record, order, froms[dest], now)
       elseif blocked[dest] then
         place(p, dest, id, record, order, nil, now)
       else
-        redis.call('RPUSH', p .. ':lane:' .. dest, id)
+        redis.call('RPUSH', key_lane(p, dest), id)
       end
     end
     added = added + 1
@@ -200,8 +189,8 @@ return added
  */
 const STEP = `${LIB}${LINK_LUA}
 local p, dest, token = ARGV[1], ARGV[2], ARGV[3]
-local lane = p .. ':lane:' .. dest
-if redis.call('GET', lane .. ':lease') ~= token then return {-1} end
+local lane = key_lane(p, dest)
+if redis.call('GET', key_laneLease(p, dest)) ~= token then return {-1} end
 local pops = (#ARGV - 12) / 6
 if pops > 0 then
   local heads = redis.call('LRANGE', lane, 0, pops - 1)
@@ -218,18 +207,18 @@ for i = 13, #ARGV, 6 do
   redis.call('LPOP', lane)
   if ARGV[i] == 'd' then
     delivered = delivered + 1
-    local hist = p .. ':dlv:hist:' .. dest .. ':' .. id
-    local events = p .. ':dlv:events:' .. dest .. ':' .. id
+    local hist = key_deliveryHistory(p, dest, id)
+    local events = key_deliveryEvents(p, dest, id)
     redis.call('RPUSH', events, ARGV[i+2], ARGV[i+3])
     redis.call('HSET', hist, 'status', 'delivered', 'lastOutcome', ARGV[i+4], 'lastAttemptAt', ARGV[i+5], 'deliveredAt', now)
     redis.call('HINCRBY', hist, 'attempts', 1)
     redis.call('HINCRBY', hist, 'cycleAttempts', 1)
-    redis.call('EXPIRE', p .. ':dlv:text:' .. dest .. ':' .. id, textTtl)
+    redis.call('EXPIRE', key_deliveryText(p, dest, id), textTtl)
     redis.call('EXPIRE', hist, histTtl)
     redis.call('EXPIRE', events, histTtl)
   elseif ARGV[i] == 'h' then
     holds[#holds + 1] = id
-  elseif redis.call('HGET', p .. ':dlv:hist:' .. dest .. ':' .. id, 'status') == 'queued' then
+  elseif redis.call('HGET', key_deliveryHistory(p, dest, id), 'status') == 'queued' then
     -- Skipped as settled (dead-lettered), but ops replayed it before this pop: it goes back, not away.
     holds[#holds + 1] = id
   end
@@ -237,21 +226,21 @@ end
 -- Held entries leave the lane for their record's held set; if ops replayed or dropped the dead letter since the
 -- owner read them, they go back to the lane at their receipt position instead (after what the owner holds).
 for _, id in ipairs(holds) do
-  local h = redis.call('HMGET', histKey(p, dest, id), 'record', 'order')
+  local h = redis.call('HMGET', key_deliveryHistory(p, dest, id), 'record', 'order')
   place(p, dest, id, h[1] or '', tonumber(h[2] or ''), from, now)
 end
 if ARGV[8] ~= '' then
-  redis.call('HSET', p .. ':dlv:hist:' .. dest .. ':' .. ARGV[8], 'status', 'sending', 'lastAttemptAt', now)
+  redis.call('HSET', key_deliveryHistory(p, dest, ARGV[8]), 'status', 'sending', 'lastAttemptAt', now)
 end
 if delivered > 0 then linkRecord(p, dest, 'connected', now, tonumber(ARGV[10]), ARGV[11], ARGV[12], '', delivered, '') end
 local out = {1}
 local count = tonumber(ARGV[7])
 local read = 0
 if count > 0 then
-  local anyBlocked = redis.call('EXISTS', p .. ':dlv:blocked:' .. dest) == 1
+  local anyBlocked = redis.call('EXISTS', key_deliveryBlocked(p, dest)) == 1
   for _, id in ipairs(redis.call('LRANGE', lane, from, from + count - 1)) do
-    local h = redis.call('HMGET', p .. ':dlv:hist:' .. dest .. ':' .. id, 'status', 'cycleAttempts', 'controlId', 'record', 'order')
-    local text = redis.call('GET', p .. ':dlv:text:' .. dest .. ':' .. id)
+    local h = redis.call('HMGET', key_deliveryHistory(p, dest, id), 'status', 'cycleAttempts', 'controlId', 'record', 'order')
+    local text = redis.call('GET', key_deliveryText(p, dest, id))
     local held = '0'
     if anyBlocked and h[4] then
       local blocker, border = firstBlocker(p, dest, h[4])
@@ -269,7 +258,7 @@ if count > 0 then
     read = read + 1
   end
 end
-redis.call('SET', lane .. ':readTo', from + read)
+redis.call('SET', key_laneReadTo(p, dest), from + read)
 return out
 `;
 
@@ -291,24 +280,24 @@ return 0
  */
 const REPLAY = `${LIB}
 local p, dest, id, ctl, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local rec = p .. ':dlv:deadrec:' .. dest .. ':' .. id
+local rec = key_deadLetter(p, dest, id)
 if redis.call('EXISTS', rec) == 0 then return {0} end
-local hist = histKey(p, dest, id)
+local hist = key_deliveryHistory(p, dest, id)
 if ARGV[6] ~= '' then
-  redis.call('SET', p .. ':dlv:text:' .. dest .. ':' .. id, ARGV[6])
+  redis.call('SET', key_deliveryText(p, dest, id), ARGV[6])
   redis.call('HSET', hist, 'contentType', ARGV[7])
 end
-redis.call('ZREM', p .. ':dlv:dead', dest .. '/' .. id)
+redis.call('ZREM', key_deadLetters(p), dest .. '/' .. id)
 redis.call('DEL', rec)
 redis.call('HINCRBY', hist, 'replays', 1)
 redis.call('HSET', hist, 'controlId', ctl, 'cycleAttempts', 0)
 redis.call('HDEL', hist, 'deadLetteredAt')
 local h = redis.call('HMGET', hist, 'record', 'order')
 local record, order = h[1] or '', tonumber(h[2] or '')
-if record ~= '' then redis.call('ZREM', p .. ':dlv:blockers:' .. dest .. ':' .. record, id) end
+if record ~= '' then redis.call('ZREM', key_deliveryBlockers(p, dest, record), id) end
 local from = safeFrom(p, dest)
 local behind = nil
-if redis.call('LPOS', p .. ':lane:' .. dest, id) == false then
+if redis.call('LPOS', key_lane(p, dest), id) == false then
   behind = place(p, dest, id, record, order, from, now)
 else
   -- Dead-lettered by an owner that has not popped it yet: its step sees it queued again and puts it back.
@@ -324,16 +313,16 @@ return {1, behind or '', released}
  */
 const DROP = `${LIB}
 local p, dest, id, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local rec = p .. ':dlv:deadrec:' .. dest .. ':' .. id
+local rec = key_deadLetter(p, dest, id)
 if redis.call('EXISTS', rec) == 0 then return {0} end
 local renderedKey = redis.call('HGET', rec, 'renderedKey')
-if renderedKey == false or renderedKey == '' then renderedKey = p .. ':dlv:text:' .. dest .. ':' .. id end
-redis.call('ZREM', p .. ':dlv:dead', dest .. '/' .. id)
+if renderedKey == false or renderedKey == '' then renderedKey = key_deliveryText(p, dest, id) end
+redis.call('ZREM', key_deadLetters(p), dest .. '/' .. id)
 redis.call('DEL', rec, renderedKey)
-local hist = histKey(p, dest, id)
+local hist = key_deliveryHistory(p, dest, id)
 redis.call('HSET', hist, 'status', 'dropped')
 local record = redis.call('HGET', hist, 'record') or ''
-if record ~= '' then redis.call('ZREM', p .. ':dlv:blockers:' .. dest .. ':' .. record, id) end
+if record ~= '' then redis.call('ZREM', key_deliveryBlockers(p, dest, record), id) end
 return {1, release(p, dest, record, safeFrom(p, dest), now)}
 `;
 
@@ -343,11 +332,11 @@ return {1, release(p, dest, record, safeFrom(p, dest), now)}
  */
 const DEAD_LETTER = `${LIB}
 local p, dest, id, now = ARGV[1], ARGV[2], ARGV[3], ARGV[8]
-local hist = histKey(p, dest, id)
+local hist = key_deliveryHistory(p, dest, id)
 local h = redis.call('HMGET', hist, 'cycleAttempts', 'record', 'order')
-redis.call('HSET', p .. ':dlv:deadrec:' .. dest .. ':' .. id, 'destination', dest, 'messageId', id, 'controlId', ARGV[4],
+redis.call('HSET', key_deadLetter(p, dest, id), 'destination', dest, 'messageId', id, 'controlId', ARGV[4],
   'renderedKey', ARGV[5], 'reason', ARGV[6], 'detail', ARGV[7], 'attempts', h[1] or '0', 'deadLetteredAt', now)
-redis.call('ZADD', p .. ':dlv:dead', ARGV[9], dest .. '/' .. id)
+redis.call('ZADD', key_deadLetters(p), ARGV[9], dest .. '/' .. id)
 redis.call('HSET', hist, 'status', 'dead-lettered', 'deadLetteredAt', now)
 event(p, dest, id, '{"at":"' .. now .. '","type":"dead-lettered","controlId":' .. cjson.encode(ARGV[4]) .. ',"detail":' .. cjson.encode(ARGV[6]) .. '}')
 block(p, dest, id, h[2] or '', tonumber(h[3] or ''))
@@ -467,11 +456,12 @@ export interface HeldRecord {
 
 /** Records held on a destination, with the dead letter each is held behind and how many messages wait. */
 export async function heldRecords(redis: Redis, prefix: string, destination: string, limit = 100): Promise<{ records: HeldRecord[]; held: number }> {
-  const records = (await redis.smembers(`${prefix}:dlv:blocked:${destination}`)).sort();
+  const k = keyspace(prefix);
+  const records = (await redis.smembers(k.deliveryBlocked(destination))).sort();
   const pipeline = redis.pipeline();
   for (const record of records) {
-    pipeline.zrange(`${prefix}:dlv:blockers:${destination}:${record}`, '0', '0');
-    pipeline.zcard(`${prefix}:dlv:held:${destination}:${record}`);
+    pipeline.zrange(k.deliveryBlockers(destination, record), '0', '0');
+    pipeline.zcard(k.deliveryHeld(destination, record));
   }
   const replies = ((await pipeline.exec()) ?? []).map(([, v]) => v);
   const out: HeldRecord[] = records.map((record, i) => ({
@@ -586,17 +576,17 @@ export async function laneStep(
 
 /** Takes the lane if nobody owns it. */
 export async function acquireLease(redis: Redis, prefix: string, destination: string, token: string, ms: number): Promise<boolean> {
-  return (await redis.set(leaseKey(prefix, destination), token, 'PX', ms, 'NX')) === 'OK';
+  return (await redis.set(keyspace(prefix).laneLease(destination), token, 'PX', ms, 'NX')) === 'OK';
 }
 
 /** Extends our lease; false when it is no longer ours. */
 export async function renewLease(redis: Redis, prefix: string, destination: string, token: string, ms: number): Promise<boolean> {
-  return (await scripted(redis).barsLaneRenew(leaseKey(prefix, destination), token, String(ms))) === 1;
+  return (await scripted(redis).barsLaneRenew(keyspace(prefix).laneLease(destination), token, String(ms))) === 1;
 }
 
 /** Gives the lane up (graceful close), so a standby takes over at its next poll instead of after the TTL. */
 export async function releaseLease(redis: Redis, prefix: string, destination: string, token: string): Promise<void> {
-  await scripted(redis).barsLaneRelease(leaseKey(prefix, destination), token);
+  await scripted(redis).barsLaneRelease(keyspace(prefix).laneLease(destination), token);
 }
 
 /** One message on a lane, as the transport and the dead-letter records see it: ids only. */

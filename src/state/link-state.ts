@@ -15,8 +15,8 @@
  * (lanes.ts), and a keep-alive reconnect of an idle link (mllp-client.ts) by one call per reconnect attempt, which
  * the reconnect backoff paces.
  *
- * Keys (p = deployment prefix; built inside the scripts like lane-store.ts's, so a hash-tagged prefix keeps them in
- * one Cluster slot):
+ * Keys (families `link` and `linkDelivered` of the key table, keys.ts; built inside the scripts like lane-store.ts's, so
+ * a hash-tagged prefix keeps them in one Cluster slot):
  *   <p>:link:<destination>              hash    state, since, lastAttemptAt, lastAckCode, lastAckText, lastAckAt,
  *                                               lastError; expires LINK_TTL_SECONDS after the last write
  *   <p>:link:<destination>:dlv:<minute> string  messages delivered (AA/CA/written) in that minute since the epoch;
@@ -32,6 +32,7 @@
  * `lastError` is composed here from the failure kind and the socket error code only, never from a message text.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import { keyspace, luaKeyFunctions } from './keys.js';
 
 export type LinkState = 'connected' | 'refusing' | 'ack-timeouts' | 'rejecting' | 'idle' | 'unknown';
 
@@ -62,8 +63,8 @@ export const BUCKET_TTL_SECONDS = 62 * 60;
 /** Longest MSA-3 text kept. */
 export const ACK_TEXT_MAX = 80;
 
-export const linkKey = (prefix: string, destination: string): string => `${prefix}:link:${destination}`;
-export const deliveredBucketKey = (prefix: string, destination: string, minute: number): string => `${prefix}:link:${destination}:dlv:${minute}`;
+export const linkKey = (prefix: string, destination: string): string => keyspace(prefix).link(destination);
+export const deliveredBucketKey = (prefix: string, destination: string, minute: number): string => keyspace(prefix).linkDelivered(destination, String(minute));
 
 /**
  * Lua: `linkRecord(p, dest, state, at, atMs, code, text, err, delivered, onlyFrom)` records one observation.
@@ -72,8 +73,9 @@ export const deliveredBucketKey = (prefix: string, destination: string, minute: 
  * recorded state is that one (a background reconnect may end `refusing`, never overrule `ack-timeouts`).
  */
 export const LINK_LUA = `
+${luaKeyFunctions(['link', 'linkDelivered'])}
 local function linkRecord(p, dest, state, at, atMs, code, text, err, delivered, onlyFrom)
-  local key = p .. ':link:' .. dest
+  local key = key_link(p, dest)
   local prev = redis.call('HGET', key, 'state')
   if onlyFrom ~= '' and prev ~= onlyFrom then return 0 end
   if prev ~= state then redis.call('HSET', key, 'state', state, 'since', at) end
@@ -82,7 +84,7 @@ local function linkRecord(p, dest, state, at, atMs, code, text, err, delivered, 
   if err ~= '' then redis.call('HSET', key, 'lastError', err) else redis.call('HDEL', key, 'lastError') end
   redis.call('EXPIRE', key, ${LINK_TTL_SECONDS})
   if delivered > 0 then
-    local bucket = key .. ':dlv:' .. math.floor(atMs / 60000)
+    local bucket = key_linkDelivered(p, dest, string.format('%d', math.floor(atMs / 60000)))
     if redis.call('INCRBY', bucket, delivered) == delivered then redis.call('EXPIRE', bucket, ${BUCKET_TTL_SECONDS}) end
   end
   return 1

@@ -3,19 +3,11 @@
  * booking, including cancellations" and of referrals), the current state of each record, the X-Request-Id and
  * Bundle.id registers that make a resend harmless, and the patient index behind the demographic searches.
  *
- * Keys (prefix P, a Redis Cluster hash tag such as `{bars}`):
- *   P:req:<requestId>          hash  state committed|done|failed, messageId, committedAt, status, body (failed only)
- *   P:bundle:<bundleId>        string  messageId that used this Bundle.id
- *   P:msg:<messageId>          string  StoredMessage JSON (the bundle as acknowledged, with receiver ids)
- *   P:rec:<Type>:<id>          hash  current state of a ServiceRequest or Appointment record (see RecordState)
- *   P:rec:<Type>:<id>:versions list  messageIds, oldest first
- *   P:idx:<kind>:<value>       set   "Type/id" members: nhs, family, birthdate, postcode, identifier
- *   P:slot:<slotId>            set   Appointment ids holding the slot
- *   P:pending-enqueue          zset  messageIds stored but not yet confirmed in the inbound queue (score = ms)
- *   P:messages                 zset  every messageId by receipt time (trace, retention)
+ * Keys: the message store's families in state/keys.ts (owner `intake`).
  */
 import type { Redis } from 'ioredis';
 import { runCommit, type CommitPlan } from './commit.js';
+import { keyspace, type Keyspace } from './keys.js';
 import type { Resource, StoredMessage } from '../protocol/bars/types.js';
 
 export type RequestState =
@@ -73,14 +65,13 @@ return 1
 export class MessageStore {
   readonly redis: Redis;
   readonly prefix: string;
+  /** Every key of this deployment (state/keys.ts). */
+  readonly keys: Keyspace;
 
   constructor(redis: Redis, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
-  }
-
-  key(...parts: string[]): string {
-    return [this.prefix, ...parts].join(':');
+    this.keys = keyspace(prefix);
   }
 
   /**
@@ -88,7 +79,7 @@ export class MessageStore {
    * (process-message.ts), so a request costs no extra round trip; this read happens only for resends and refusals.
    */
   async requestState(requestId: string): Promise<RequestState> {
-    const h = await this.redis.hgetall(this.key('req', requestId));
+    const h = await this.redis.hgetall(this.keys.request(requestId));
     switch (h.state) {
       case 'committed':
         return { state: 'committed', messageId: h.messageId ?? '', committedAt: Number(h.committedAt ?? 0) };
@@ -104,17 +95,17 @@ export class MessageStore {
   /** Remembers a refusal so that a retry of the same request gets "the response that that failure would have generated". */
   async failRequest(requestId: string, status: number, body: string, ttlSeconds: number): Promise<void> {
     // Only when nothing is recorded yet: a resend that fails must not overwrite the outcome of the first attempt.
-    await this.redis.eval(FAIL_SCRIPT, 1, this.key('req', requestId), String(status), body, String(ttlSeconds));
+    await this.redis.eval(FAIL_SCRIPT, 1, this.keys.request(requestId), String(status), body, String(ttlSeconds));
   }
 
   /** Marks the request done once its job is in the queue. */
   async completeRequest(requestId: string, messageId: string, ttlSeconds: number): Promise<void> {
-    const key = this.key('req', requestId);
+    const key = this.keys.request(requestId);
     await this.redis
       .multi()
       .hset(key, { state: 'done', messageId })
       .expire(key, ttlSeconds)
-      .zrem(this.key('pending-enqueue'), messageId)
+      .zrem(this.keys.pendingEnqueue(), messageId)
       .exec();
   }
 
@@ -123,17 +114,17 @@ export class MessageStore {
   }
 
   async getMessage(messageId: string): Promise<StoredMessage | undefined> {
-    const raw = await this.redis.get(this.key('msg', messageId));
+    const raw = await this.redis.get(this.keys.message(messageId));
     return raw ? (JSON.parse(raw) as StoredMessage) : undefined;
   }
 
   async getRecord(type: 'ServiceRequest' | 'Appointment', id: string): Promise<RecordState | undefined> {
-    const raw = await this.redis.hget(this.key('rec', type, id), 'state');
+    const raw = await this.redis.hget(this.keys.record(type, id), 'state');
     return raw ? (JSON.parse(raw) as RecordState) : undefined;
   }
 
   async getRecordVersions(type: 'ServiceRequest' | 'Appointment', id: string): Promise<string[]> {
-    return this.redis.lrange(this.key('rec', type, id, 'versions'), 0, -1);
+    return this.redis.lrange(this.keys.recordVersions(type, id), 0, -1);
   }
 
   /** Records whose index sets contain all the given index entries ("Type/id" members). */
@@ -141,7 +132,7 @@ export class MessageStore {
     if (terms.length === 0) {
       return [];
     }
-    const keys = terms.map(([kind, value]) => this.key('idx', kind, value));
+    const keys = terms.map(([kind, value]) => this.keys.index(kind, value));
     const members = keys.length === 1 ? await this.redis.smembers(keys[0]!) : await this.redis.sinter(...keys);
     const ids = members.filter((m) => m.startsWith(`${type}/`)).map((m) => m.slice(type.length + 1)).sort();
     const records = await Promise.all(ids.slice(0, 100).map((id) => this.getRecord(type, id)));
@@ -155,15 +146,15 @@ export class MessageStore {
   }
 
   async slotHolders(slotId: string): Promise<string[]> {
-    return this.redis.smembers(this.key('slot', slotId));
+    return this.redis.smembers(this.keys.slot(slotId));
   }
 
   /** Messages stored longer than `olderThanMs` ago whose inbound job was never confirmed (crash between the two). */
   async pendingEnqueue(olderThanMs: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.key('pending-enqueue'), 0, Date.now() - olderThanMs, 'LIMIT', 0, 500);
+    return this.redis.zrangebyscore(this.keys.pendingEnqueue(), 0, Date.now() - olderThanMs, 'LIMIT', 0, 500);
   }
 
   async markEnqueued(messageId: string): Promise<void> {
-    await this.redis.zrem(this.key('pending-enqueue'), messageId);
+    await this.redis.zrem(this.keys.pendingEnqueue(), messageId);
   }
 }

@@ -1,19 +1,13 @@
 /*
- * Redis state of the asynchronous responses, beside the message store and under the same prefix (hash tag):
- *   P:resp:<responseId>         hash  messageId, kind, event (JSON), requestId, correlationId, recordId, state,
- *                                     body (the Bundle, fixed at the first attempt), target, attempts, last*, dead letter
- *   P:resp:lane:<correlationId> list  responses of one conversation not yet finished, in order; the head is the one
- *                                     being sent (per-correlation-id ordering)
- *   P:resp:lanes                set   correlation ids whose lane is not empty (the sweeper's work list)
- *   P:resp:rec:<recordId>       list  "<responseId>:<kind>" of every response queued for a record (reason new/update)
- *   P:resp:dead                 zset  dead-lettered responseIds by time (replay or drop takes them out)
- *   P:resp:audit                list  JSON entries of every replay and drop with its actor, newest last (bounded:
- *                                     store/audit-log.ts)
- * Job data in BullMQ carries the response id only; everything else lives here.
+ * Redis state of the asynchronous responses, beside the message store and under the same prefix (hash tag): the
+ * response hash, its conversation's lane (per-correlation-id ordering), the set of non-empty lanes (the sweeper's work
+ * list), the record's response list, the dead set and the audit list — families `response*` / `recordResponses` in
+ * state/keys.ts. Job data in BullMQ carries the response id only; everything else lives here.
  */
 import type { MessageStore } from './message-store.js';
 import type { ResponseEvent, ResponseKind } from '../protocol/bars/response-events.js';
 import { appendAudit, readAudit, type AuditEntry } from './audit-log.js';
+import type { Keyspace } from './keys.js';
 
 export type ResponseState = 'queued' | 'sending' | 'delivered' | 'duplicate-delivered' | 'dead-letter' | 'dropped';
 export const TERMINAL: ReadonlySet<ResponseState> = new Set<ResponseState>(['delivered', 'duplicate-delivered', 'dead-letter', 'dropped']);
@@ -83,8 +77,8 @@ export class ResponseStore {
     this.store = store;
   }
 
-  private k(...parts: string[]): string {
-    return this.store.key('resp', ...parts);
+  private get k(): Keyspace {
+    return this.store.keys;
   }
 
   /**
@@ -99,10 +93,10 @@ export class ResponseStore {
     return (await this.store.redis.eval(
       ENQUEUE,
       4,
-      this.k(r.id),
-      this.k('lane', r.correlationId),
-      this.k('lanes'),
-      this.k('rec', r.recordId),
+      this.k.response(r.id),
+      this.k.responseLane(r.correlationId),
+      this.k.responseLanes(),
+      this.k.recordResponses(r.recordId),
       r.id,
       r.correlationId,
       r.kind,
@@ -111,7 +105,7 @@ export class ResponseStore {
   }
 
   async get(id: string): Promise<ResponseRecord | undefined> {
-    const h = await this.store.redis.hgetall(this.k(id));
+    const h = await this.store.redis.hgetall(this.k.response(id));
     if (!h.id) {return undefined;}
     const json = (v: string | undefined): unknown => (v === undefined ? undefined : JSON.parse(v));
     return {
@@ -128,27 +122,27 @@ export class ResponseStore {
     for (const [key, value] of Object.entries(fields)) {
       if (value !== undefined) {flat[key] = typeof value === 'string' ? value : JSON.stringify(value);}
     }
-    await this.store.redis.hset(this.k(id), flat);
+    await this.store.redis.hset(this.k.response(id), flat);
   }
 
   /** Fixes the body of the response once: a retry must send the same body (Definition-of-a-retry page). */
   async fixBody(id: string, body: string, bundleId: string, target: string, useContext: string): Promise<string> {
-    const set = await this.store.redis.hsetnx(this.k(id), 'body', body);
+    const set = await this.store.redis.hsetnx(this.k.response(id), 'body', body);
     if (set === 1) {
-      await this.store.redis.hset(this.k(id), { bundleId, target, useContext });
+      await this.store.redis.hset(this.k.response(id), { bundleId, target, useContext });
       return body;
     }
-    return (await this.store.redis.hget(this.k(id), 'body'))!;
+    return (await this.store.redis.hget(this.k.response(id), 'body'))!;
   }
 
   async deadLetter(id: string, fields: { deadReason: string; lastStatus?: number; lastReason?: string; operationOutcome?: unknown; at: string }): Promise<void> {
     await this.update(id, { state: 'dead-letter', finishedAt: fields.at, deadReason: fields.deadReason, lastStatus: fields.lastStatus, lastReason: fields.lastReason, operationOutcome: fields.operationOutcome });
-    await this.store.redis.zadd(this.k('dead'), Date.parse(fields.at), id);
+    await this.store.redis.zadd(this.k.responseDeadLetters(), Date.parse(fields.at), id);
   }
 
   /** Kinds of the responses queued for the record before `id`, oldest first. */
   async previousKinds(recordId: string, id: string): Promise<ResponseKind[]> {
-    const all = await this.store.redis.lrange(this.k('rec', recordId), 0, -1);
+    const all = await this.store.redis.lrange(this.k.recordResponses(recordId), 0, -1);
     const out: ResponseKind[] = [];
     for (const item of all) {
       const [rid, kind] = item.split(':');
@@ -160,20 +154,20 @@ export class ResponseStore {
 
   /** Removes `id` from the head of its lane; returns the next response id of the conversation, if any. */
   async advance(correlationId: string, id: string): Promise<string | undefined> {
-    const next = (await this.store.redis.eval(ADVANCE, 2, this.k('lane', correlationId), this.k('lanes'), id, correlationId)) as string | null;
+    const next = (await this.store.redis.eval(ADVANCE, 2, this.k.responseLane(correlationId), this.k.responseLanes(), id, correlationId)) as string | null;
     return next ?? undefined;
   }
 
   async laneHead(correlationId: string): Promise<string | undefined> {
-    return (await this.store.redis.lindex(this.k('lane', correlationId), 0)) ?? undefined;
+    return (await this.store.redis.lindex(this.k.responseLane(correlationId), 0)) ?? undefined;
   }
 
   async lanes(): Promise<string[]> {
-    return this.store.redis.smembers(this.k('lanes'));
+    return this.store.redis.smembers(this.k.responseLanes());
   }
 
   async deadLetters(limit = 100): Promise<string[]> {
-    return this.store.redis.zrange(this.k('dead'), '0', String(limit - 1));
+    return this.store.redis.zrange(this.k.responseDeadLetters(), '0', String(limit - 1));
   }
 
   /**
@@ -185,10 +179,10 @@ export class ResponseStore {
     return (await this.store.redis.eval(
       REPLAY_DEAD,
       4,
-      this.k(record.id),
-      this.k('dead'),
-      this.k('lane', record.correlationId),
-      this.k('lanes'),
+      this.k.response(record.id),
+      this.k.responseDeadLetters(),
+      this.k.responseLane(record.correlationId),
+      this.k.responseLanes(),
       record.id,
       record.correlationId,
       rebuild ? '1' : '0',
@@ -198,7 +192,7 @@ export class ResponseStore {
 
   /** Takes a dead letter out of the dead set for good, keeping its record (state `dropped`). False if it was not one. */
   async dropDead(id: string, at: string): Promise<boolean> {
-    const removed = await this.store.redis.zrem(this.k('dead'), id);
+    const removed = await this.store.redis.zrem(this.k.responseDeadLetters(), id);
     if (removed === 1) {
       await this.update(id, { state: 'dropped', finishedAt: at });
     }
@@ -206,10 +200,10 @@ export class ResponseStore {
   }
 
   async audit(entry: AuditEntry): Promise<void> {
-    await appendAudit(this.store.redis, this.store.prefix, 'resp:audit', entry);
+    await appendAudit(this.store.redis, this.store.prefix, 'responseAudit', entry);
   }
 
   async readAudit(limit = 100): Promise<unknown[]> {
-    return readAudit(this.store.redis, this.store.prefix, 'resp:audit', limit);
+    return readAudit(this.store.redis, this.store.prefix, 'responseAudit', limit);
   }
 }

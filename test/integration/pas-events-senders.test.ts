@@ -3,13 +3,13 @@
  * so an ADT^A03 from ATTACKER finished a real Encounter, and a message with another sender's MSH-10 pre-claimed its
  * de-duplication key so the real event was acknowledged and dropped.
  */
+import { keyspace } from '../../src/state/keys.js';
 import { strict as assert } from 'node:assert';
 import { Redis } from 'ioredis';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { messageBody, waitFor } from '../helpers/messages.js';
 import { buildArrivalA04, sendPasEvent } from '../../src/dev/pas-sim-events.js';
 import type { StatusEvent } from '../../src/flows/pas-events/processor.js';
-import { pasEventKey } from '../../src/flows/pas-events/listener.js';
 import { recordEvents } from '../../src/flows/pas-events/processor.js';
 import { MessageStore } from '../../src/state/message-store.js';
 
@@ -72,6 +72,6 @@ describe('PAS events senders (issue 14): only configured senders change records'
     assert.equal(await encounterStatus(srId), 'arrived');
     // Applied: its raw message now lives as long as the record (no TTL); the other sender's is kept with the retention.
     const [applied] = await recordEvents(new MessageStore(redis, h.config.redis.prefix), 'ServiceRequest', srId);
-    assert.equal(await redis.ttl(pasEventKey(h.config.redis.prefix, applied!.eventId)), -1);
+    assert.equal(await redis.ttl(keyspace(h.config.redis.prefix).pasEvent(applied!.eventId)), -1);
   });
 });

@@ -9,16 +9,15 @@
  * - drop: give up on it for good; its text is deleted, its history kept, and what was held behind it is released.
  * Every replay and drop is written to an append-only audit list with the actor who did it.
  *
- * Keys: <p>:dlv:dead (sorted set, member "<destination>/<messageId>", score = time dead-lettered),
- *       <p>:dlv:deadrec:<destination>:<messageId> (hash: reason, detail, controlId, renderedKey, attempts, at),
- *       <p>:dlv:audit (list of JSON audit entries, newest last).
+ * Keys: the `deadLetters`, `deadLetter`, `deadLetterGuard` and `deliveryAudit` families (state/keys.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { withControlId } from '../../protocol/hl7/header.js';
-import { appendEvent, deliveryKeys, getDeliveryHistory, type DeliveryHistory, type DeliveryStore } from './history.js';
+import { appendEvent, getDeliveryHistory, type DeliveryHistory, type DeliveryStore } from './history.js';
 import { deadLetterEntry, dropEntry, laneWakeups, replayEntry, wakeupName } from '../../state/lane-store.js';
 import type { LaneEntry } from '../../state/lane-store.js';
 import { appendAudit, readAudit } from '../../state/audit-log.js';
+import { keyspace } from '../../state/keys.js';
 
 /** One dead letter as listed. */
 export interface DeadLetter {
@@ -47,9 +46,6 @@ export interface DeadLetterAudit {
   readonly detail: string;
 }
 
-const deadSet = (prefix: string): string => `${prefix}:dlv:dead`;
-const deadRecord = (prefix: string, destination: string, messageId: string): string =>
-  `${prefix}:dlv:deadrec:${destination}:${messageId}`;
 const member = (destination: string, messageId: string): string => `${destination}/${messageId}`;
 
 /** Thrown when a dead letter does not exist (already replayed or dropped, or a typo). */
@@ -94,7 +90,7 @@ export async function listDeadLetters(
   store: DeliveryStore,
   options: { destination?: string; limit?: number } = {},
 ): Promise<DeadLetter[]> {
-  const members = await store.redis.zrange(deadSet(store.prefix), '0', '-1');
+  const members = await store.redis.zrange(keyspace(store.prefix).deadLetters(), '0', '-1');
   const wanted = members
     .map((m) => {
       const slash = m.indexOf('/');
@@ -102,10 +98,11 @@ export async function listDeadLetters(
     })
     .filter((m) => options.destination === undefined || m.destination === options.destination)
     .slice(0, options.limit ?? 1000);
+  const k = keyspace(store.prefix);
   const pipeline = store.redis.pipeline();
   for (const m of wanted) {
-    pipeline.hgetall(deadRecord(store.prefix, m.destination, m.messageId));
-    pipeline.hmget(deliveryKeys(store.prefix, m.destination, m.messageId).history, 'record', 'order');
+    pipeline.hgetall(k.deadLetter(m.destination, m.messageId));
+    pipeline.hmget(k.deliveryHistory(m.destination, m.messageId), 'record', 'order');
   }
   const results = ((await pipeline.exec()) ?? []).map(([, v]) => v);
   return wanted.map((_, i) => toDeadLetter(results[2 * i] as Record<string, string>, results[2 * i + 1] as Array<string | null>));
@@ -170,7 +167,7 @@ export async function showDeadLetter(
   destination: string,
   messageId: string,
 ): Promise<{ deadLetter: DeadLetter; history: DeliveryHistory | undefined }> {
-  const hash = await store.redis.hgetall(deadRecord(store.prefix, destination, messageId));
+  const hash = await store.redis.hgetall(keyspace(store.prefix).deadLetter(destination, messageId));
   if (Object.keys(hash).length === 0) {
     throw new DeadLetterNotFoundError(destination, messageId);
   }
@@ -179,12 +176,12 @@ export async function showDeadLetter(
 
 /** Appends to the audit trail of dead-letter and reprocess actions. */
 export async function audit(store: DeliveryStore, entry: DeadLetterAudit): Promise<void> {
-  await appendAudit(store.redis, store.prefix, 'dlv:audit', { ...entry });
+  await appendAudit(store.redis, store.prefix, 'deliveryAudit', { ...entry });
 }
 
 /** The audit trail of dead-letter actions, newest last. */
 export async function readDeadLetterAudit(store: DeliveryStore, limit = 100): Promise<DeadLetterAudit[]> {
-  return (await readAudit(store.redis, store.prefix, 'dlv:audit', limit)) as DeadLetterAudit[];
+  return (await readAudit(store.redis, store.prefix, 'deliveryAudit', limit)) as DeadLetterAudit[];
 }
 
 /** A fresh MSH-10: 20 characters at most (the v2.4 length of MSH-10), unique enough per destination. */
@@ -210,14 +207,15 @@ export async function replayDeadLetter(
   who: { actor: string; controlId?: ReplayControlId; reason?: string; text?: { text: string; contentType: string }; action?: 'replay' | 'reprocess' },
 ): Promise<string> {
   const { redis, prefix } = deps;
-  const guard = `${prefix}:dlv:replaying:${destination}:${messageId}`;
+  const k = keyspace(prefix);
+  const guard = k.deadLetterGuard(destination, messageId);
   if ((await redis.set(guard, who.actor, 'PX', 30000, 'NX')) === null) {
     throw new Error(`dead letter ${member(destination, messageId)} is being replayed or dropped by someone else`);
   }
   try {
     const { deadLetter } = await showDeadLetter(deps, destination, messageId);
-    const record = await redis.hgetall(deadRecord(prefix, destination, messageId));
-    const renderedKey = record.renderedKey || deliveryKeys(prefix, destination, messageId).text;
+    const record = await redis.hgetall(k.deadLetter(destination, messageId));
+    const renderedKey = record.renderedKey || k.deliveryText(destination, messageId);
     let text = who.text?.text ?? (await redis.get(renderedKey));
     if (text === null) {
       throw new Error(
@@ -241,7 +239,7 @@ export async function replayDeadLetter(
         destination,
         id: messageId,
         controlId,
-        ...(who.text || controlId !== deadLetter.controlId ? { text: { text, contentType: who.text?.contentType ?? (await redis.hget(deliveryKeys(prefix, destination, messageId).history, 'contentType')) ?? '' } } : {}),
+        ...(who.text || controlId !== deadLetter.controlId ? { text: { text, contentType: who.text?.contentType ?? (await redis.hget(k.deliveryHistory(destination, messageId), 'contentType')) ?? '' } } : {}),
       },
       now,
     );
@@ -268,7 +266,7 @@ export async function dropDeadLetter(
   who: { actor: string; reason?: string },
 ): Promise<void> {
   const { redis, prefix } = store;
-  const guard = `${prefix}:dlv:replaying:${destination}:${messageId}`;
+  const guard = keyspace(prefix).deadLetterGuard(destination, messageId);
   if ((await redis.set(guard, who.actor, 'PX', 30000, 'NX')) === null) {
     throw new Error(`dead letter ${member(destination, messageId)} is being replayed or dropped by someone else`);
   }

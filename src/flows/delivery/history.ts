@@ -3,13 +3,10 @@
  * destination, every attempt (time, duration, ACK code and MSA-3 text, or the failure kind and error message), and
  * how it ended. Never the HL7 text: that lives under its own key with its own retention (ARCHITECTURE.md invariant 4).
  *
- * Keys (prefix = deployment prefix, default "bars"):
- *   <p>:dlv:hist:<destination>:<messageId>    hash   summary (status, attempts, control id, times, last outcome)
- *   <p>:dlv:events:<destination>:<messageId>  list   one JSON entry per event, oldest first
- *   <p>:dlv:dests:<messageId>                 set    destinations this message was queued for (trace look-up)
- *   <p>:dlv:text:<destination>:<messageId>    string the rendered message (kept while pending / dead-lettered)
+ * Keys: the `deliveryHistory`, `deliveryEvents`, `deliveryDestinations` and `deliveryText` families (state/keys.ts).
  */
 import type { Redis } from 'ioredis';
+import { keyspace } from '../../state/keys.js';
 
 /** Where delivery keeps its own keys. */
 export interface DeliveryStore {
@@ -70,16 +67,6 @@ export interface DeliveryHistory {
   readonly events: DeliveryEvent[];
 }
 
-/** The Redis keys of one message on one destination. */
-export function deliveryKeys(prefix: string, destination: string, messageId: string) {
-  return {
-    history: `${prefix}:dlv:hist:${destination}:${messageId}`,
-    events: `${prefix}:dlv:events:${destination}:${messageId}`,
-    text: `${prefix}:dlv:text:${destination}:${messageId}`,
-    destinations: `${prefix}:dlv:dests:${messageId}`,
-  };
-}
-
 const MAX_TEXT = 200;
 
 /** Truncates free text coming back from a PAS before it is stored. */
@@ -95,10 +82,10 @@ export async function appendEvent(
   event: DeliveryEvent,
   summary: Record<string, string | number> = {},
 ): Promise<void> {
-  const keys = deliveryKeys(store.prefix, destination, messageId);
-  const multi = store.redis.multi().rpush(keys.events, JSON.stringify(event));
+  const k = keyspace(store.prefix);
+  const multi = store.redis.multi().rpush(k.deliveryEvents(destination, messageId), JSON.stringify(event));
   if (Object.keys(summary).length > 0) {
-    multi.hset(keys.history, summary);
+    multi.hset(k.deliveryHistory(destination, messageId), summary);
   }
   await multi.exec();
 }
@@ -133,8 +120,8 @@ export async function getDeliveryHistory(
   destination: string,
   messageId: string,
 ): Promise<DeliveryHistory | undefined> {
-  const keys = deliveryKeys(store.prefix, destination, messageId);
-  const [hash, events] = await Promise.all([store.redis.hgetall(keys.history), store.redis.lrange(keys.events, 0, -1)]);
+  const k = keyspace(store.prefix);
+  const [hash, events] = await Promise.all([store.redis.hgetall(k.deliveryHistory(destination, messageId)), store.redis.lrange(k.deliveryEvents(destination, messageId), 0, -1)]);
   if (!hash || Object.keys(hash).length === 0) {
     return undefined;
   }
@@ -143,7 +130,7 @@ export async function getDeliveryHistory(
 
 /** Trace: the delivery history of one message on every destination it was queued for. */
 export async function getDeliveryTrace(store: DeliveryStore, messageId: string): Promise<DeliveryHistory[]> {
-  const destinations = (await store.redis.smembers(deliveryKeys(store.prefix, '', messageId).destinations)).sort();
+  const destinations = (await store.redis.smembers(keyspace(store.prefix).deliveryDestinations(messageId))).sort();
   const histories = await Promise.all(destinations.map((d) => getDeliveryHistory(store, d, messageId)));
   return histories.filter((h): h is DeliveryHistory => h !== undefined);
 }

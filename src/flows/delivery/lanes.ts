@@ -43,15 +43,14 @@ import { mllpClientOptions, type AckAction, type Destination } from '../../confi
 import { recordDeadLetter } from './dead-letters.js';
 import { AckTimeoutError, ConnectionError, DeliveryError, FileWriteError } from '../../protocol/hl7/transport-errors.js';
 import { dropFile } from './file-drop.js';
-import { clip, deliveryKeys, type DeliveryStore } from './history.js';
+import { clip, type DeliveryStore } from './history.js';
+import { keyspace } from '../../state/keys.js';
 import {
   acquireLease,
   enqueueEntries,
   heldRecords,
-  laneKey,
   laneStep,
   laneWakeups,
-  leaseKey,
   releaseLease,
   renewLease,
   wakeupName,
@@ -260,6 +259,8 @@ export interface LaneRunnerDeps extends DeliveryStore {
   readonly logger?: LaneLogger;
   readonly random?: () => number;
   readonly onAttempt?: AttemptObserver;
+  /** Told after a message is dead-lettered (the diary records a booking the PAS refused). Errors are logged, not thrown. */
+  readonly onDeadLetter?: DeadLetterHook;
 }
 
 /**
@@ -267,6 +268,9 @@ export interface LaneRunnerDeps extends DeliveryStore {
  * a file drop, or the failure kind (connection, ack-timeout, ack-mismatch, file-write, internal).
  */
 export type AttemptObserver = (attempt: { readonly destination: string; readonly outcome: string; readonly acknowledged: boolean }) => void;
+
+/** Called with the entry and the dead-letter reason (`ack-AR`, `max-attempts` …). */
+export type DeadLetterHook = (entry: LaneEntry, reason: string) => Promise<void>;
 
 /** Entries read ahead of the sender: enough for several round trips of Redis at the PAS's pace. */
 const READ_AHEAD = 256;
@@ -587,7 +591,7 @@ class LaneRunner {
       messageId: slot.id,
       destination: this.destination,
       controlId: slot.controlId,
-      renderedKey: deliveryKeys(this.deps.prefix, this.destination, slot.id).text,
+      renderedKey: keyspace(this.deps.prefix).deliveryText(this.destination, slot.id),
     };
   }
 
@@ -608,13 +612,14 @@ class LaneRunner {
       if (!(await this.settledBefore(slot))) {
         return;
       }
-      const keys = deliveryKeys(d.prefix, this.destination, slot.id);
+      const k = keyspace(d.prefix);
+      const history = k.deliveryHistory(this.destination, slot.id);
       await d.redis
         .multi()
-        .rpush(keys.events, JSON.stringify({ at: new Date().toISOString(), type: 'interrupted', controlId: slot.controlId }))
-        .hincrby(keys.history, 'attempts', 1)
-        .hincrby(keys.history, 'cycleAttempts', 1)
-        .hset(keys.history, 'status', 'queued')
+        .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify({ at: new Date().toISOString(), type: 'interrupted', controlId: slot.controlId }))
+        .hincrby(history, 'attempts', 1)
+        .hincrby(history, 'cycleAttempts', 1)
+        .hset(history, 'status', 'queued')
         .exec();
       slot.cycle += 1;
       slot.status = 'queued';
@@ -687,13 +692,14 @@ class LaneRunner {
         return;
       }
       const status = decision === 'hold' ? 'held' : decision === 'retry' ? 'retrying' : 'sending';
-      const keys = deliveryKeys(d.prefix, this.destination, slot.id);
+      const k = keyspace(d.prefix);
+      const history = k.deliveryHistory(this.destination, slot.id);
       const write = d.redis
         .multi()
-        .rpush(keys.events, JSON.stringify(event))
-        .hset(keys.history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
-        .hincrby(keys.history, 'attempts', 1)
-        .hincrby(keys.history, 'cycleAttempts', link ? 0 : 1);
+        .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify(event))
+        .hset(history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
+        .hincrby(history, 'attempts', 1)
+        .hincrby(history, 'cycleAttempts', link ? 0 : 1);
       if (!(failure instanceof ConnectionError && failure.code === 'CLOSED')) {
         // The link state, in the same round trip (a client closed by our own shutdown says nothing about the PAS).
         recordLinkIn(write, d.prefix, this.destination, {
@@ -705,10 +711,11 @@ class LaneRunner {
       }
       await write.exec();
       if (decision === 'dead-letter') {
-        await recordDeadLetter(d, entry, {
-          reason: exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`,
-          detail: clip(ack?.text ?? failure?.message),
-        });
+        const reason = exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`;
+        await recordDeadLetter(d, entry, { reason, detail: clip(ack?.text ?? failure?.message) });
+        await d.onDeadLetter?.(entry, reason).catch((err: unknown) =>
+          d.logger?.error({ destination: this.destination, messageId: entry.messageId, err: { message: (err as Error).message } }, 'dead-letter hook failed'),
+        );
         this.holdLater(slot);
         this.settle(slot, { kind: 'skip', id: slot.id });
         return;
@@ -748,6 +755,7 @@ export interface LaneWorkerDeps extends DeliveryStore {
   readonly transportFor?: (destination: Destination) => LaneTransport;
   /** Told of every attempt (the worker's delivery counters). */
   readonly onAttempt?: AttemptObserver;
+  readonly onDeadLetter?: DeadLetterHook;
 }
 
 /** The running lane workers of this process. */
@@ -780,6 +788,7 @@ export async function startLaneWorkers(
       lock: policy.lock,
       ...(deps.logger ? { logger: deps.logger } : {}),
       ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
+      ...(deps.onDeadLetter ? { onDeadLetter: deps.onDeadLetter } : {}),
     });
     runner.start();
     return { runner, transport };
@@ -823,17 +832,18 @@ export interface LaneStatus {
  * `waiting` counts the messages behind the head.
  */
 export async function getLaneStatus(deps: DeliveryStore, destination: string): Promise<LaneStatus> {
+  const k = keyspace(deps.prefix);
   const [[, length], [, head], [, owner]] = (await deps.redis
     .pipeline()
-    .llen(laneKey(deps.prefix, destination))
-    .lindex(laneKey(deps.prefix, destination), 0)
-    .exists(leaseKey(deps.prefix, destination))
+    .llen(k.lane(destination))
+    .lindex(k.lane(destination), 0)
+    .exists(k.laneLease(destination))
     .exec()) as [[Error | null, number], [Error | null, string | null], [Error | null, number]];
   const { records: heldList, held } = await heldRecords(deps.redis, deps.prefix, destination);
   if (head === null) {
     return { destination, waiting: 0, owned: owner === 1, held, heldRecords: heldList };
   }
-  const hash = await deps.redis.hgetall(deliveryKeys(deps.prefix, destination, head).history);
+  const hash = await deps.redis.hgetall(k.deliveryHistory(destination, head));
   return {
     destination,
     waiting: length - 1,

@@ -9,7 +9,7 @@ import type { Destination } from '../../config/destinations.js';
 import type { Logger } from '../../logging.js';
 import type { Stoppable } from '../../lifecycle.js';
 import { countDeliveryAttempts, type Metrics } from '../../metrics.js';
-import { startLaneWorkers } from './lanes.js';
+import { startLaneWorkers, type DeadLetterHook } from './lanes.js';
 import { loadDeliveryPolicy } from './policy.js';
 
 export async function startDelivery(deps: {
@@ -17,12 +17,20 @@ export async function startDelivery(deps: {
   redis: Redis;
   destinations: readonly Destination[];
   log: Logger;
+  /** Told of every dead letter (the diary: a booking the PAS refused). */
+  onDeadLetter?: DeadLetterHook;
   /** Delivery counters (bars_bridge_delivered_total, bars_bridge_delivery_failures_total) of this process. */
   metrics?: Metrics;
 }): Promise<Stoppable> {
   const { config, redis, log } = deps;
   const lanes = await startLaneWorkers(
-    { redis, prefix: config.redis.prefix, logger: log, ...(deps.metrics ? { onAttempt: countDeliveryAttempts(deps.metrics) } : {}) },
+    {
+      redis,
+      prefix: config.redis.prefix,
+      logger: log,
+      ...(deps.onDeadLetter ? { onDeadLetter: deps.onDeadLetter } : {}),
+      ...(deps.metrics ? { onAttempt: countDeliveryAttempts(deps.metrics) } : {}),
+    },
     deps.destinations,
     loadDeliveryPolicy(path.join(config.queuesDir, 'delivery.yaml')),
   );

@@ -53,9 +53,6 @@ export function controlIdFor(messageId: string, mappingId: string): string {
   return out;
 }
 
-/** Where the rendered text of an output is kept. */
-export const outputKey = (prefix: string, deliveryId: string): string => `${prefix}:out:${deliveryId}`;
-
 export interface MappingFailure {
   readonly messageId: string;
   readonly mappingId: string;
@@ -90,7 +87,7 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
   const { store, log } = deps;
   const messageId = job.data.messageId;
   // Reads share one round trip; the writes of all outputs and the "ready" mark share one transaction (one fsync).
-  const [[, seqRaw], [, storedRaw]] = (await store.redis.pipeline().get(store.key('msg', messageId, 'seq')).get(store.key('msg', messageId)).exec()) as [
+  const [[, seqRaw], [, storedRaw]] = (await store.redis.pipeline().get(store.keys.messageSeq(messageId)).get(store.keys.message(messageId)).exec()) as [
     [Error | null, string | null],
     [Error | null, string | null],
   ];
@@ -112,14 +109,14 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
     const outputs: SequencedOutput[] = [];
     const failures: MappingFailure[] = [];
     const now = deps.now();
-    const previousMeta = selected.length > 0 ? await store.redis.mget(selected.map((m) => `${outputKey(store.prefix, `${messageId}.${m.id}`)}:meta`)) : [];
+    const previousMeta = selected.length > 0 ? await store.redis.mget(selected.map((m) => store.keys.outputMeta(`${messageId}.${m.id}`))) : [];
     const writes = store.redis.multi();
     // One environment (and the results of the expressions the mappings share) for all mappings of this message.
     const render = messageRenderer(stored);
     for (const [index, mapping] of selected.entries()) {
       const deliveryId = `${messageId}.${mapping.id}`;
-      const textKey = outputKey(store.prefix, deliveryId);
-      const metaKey = `${textKey}:meta`;
+      const textKey = store.keys.output(deliveryId);
+      const metaKey = store.keys.outputMeta(deliveryId);
       const previous = previousMeta[index];
       const order = receiptOrder(seq, index);
       if (previous) {
@@ -144,9 +141,9 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
         writes
           .set(textKey, rendered.text)
           .set(metaKey, JSON.stringify(output))
-          .sadd(store.key('msg', messageId, 'outputs'), deliveryId)
+          .sadd(store.keys.messageOutputs(messageId), deliveryId)
           // Trace by MSH-10: what the PAS team quotes when they ring about a message.
-          .set(store.key('ctl', rendered.controlId), deliveryId);
+          .set(store.keys.controlId(rendered.controlId), deliveryId);
         outputs.push(output);
       } catch (err) {
         if (!(err instanceof MappingError)) {
@@ -157,7 +154,7 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
       }
     }
     if (failures.length > 0) {
-      writes.set(store.key('msg', messageId, 'mapping-failures'), JSON.stringify(failures)).zadd(store.key('mapping-failures'), Date.now(), messageId);
+      writes.set(store.keys.messageMappingFailures(messageId), JSON.stringify(failures)).zadd(store.keys.mappingFailures(), Date.now(), messageId);
     }
     if (seq !== undefined) {
       // Marked ready in the same transaction as the outputs (markReady's write, one fsync fewer), then flushed; unless

@@ -5,8 +5,9 @@
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
 import type { Workflow } from '../../protocol/bars/types.js';
+import { QUEUES } from '../../state/keys.js';
 
-export const INBOUND_QUEUE = 'inbound';
+export const INBOUND_QUEUE = QUEUES.inbound.name;
 /** Transient failures (Redis blips) are retried; mapping failures are permanent and not retried at all. */
 export const INBOUND_ATTEMPTS = 10;
 

@@ -13,10 +13,9 @@
  */
 import type { StoredMessage } from '../../protocol/bars/types.js';
 import { audit, replayDeadLetter } from '../delivery/dead-letters.js';
-import { deliveryKeys } from '../delivery/history.js';
 import { MappingError, messageRenderer, type MappingRegistry } from '../../mapping/index.js';
 import type { MessageStore } from '../../state/message-store.js';
-import { controlIdFor, failedOutput, outputKey, receiptOrder, recordOf, type MappingFailure } from './inbound-processor.js';
+import { controlIdFor, failedOutput, receiptOrder, recordOf, type MappingFailure } from './inbound-processor.js';
 import { handOffInReceiptOrder, type SequencedOutput, type SequencerDeps } from './sequencer.js';
 
 export interface ReprocessDeps {
@@ -81,16 +80,16 @@ export async function selectMessages(store: MessageStore, target: ReprocessTarge
     const from = target.since ? String(target.since.getTime()) : '-inf';
     // Dead letters (member "<destination>/<messageId>.<mappingId>"), and mapping failures recorded before mapping
     // failures became dead letters.
-    for (const member of await store.redis.zrangebyscore(`${store.prefix}:dlv:dead`, from, '+inf')) {
+    for (const member of await store.redis.zrangebyscore(store.keys.deadLetters(), from, '+inf')) {
       const deliveryId = member.slice(member.indexOf('/') + 1);
       ids.add(deliveryId.split('.')[0]!);
     }
-    for (const id of await store.redis.zrangebyscore(store.key('mapping-failures'), from, '+inf')) {
+    for (const id of await store.redis.zrangebyscore(store.keys.mappingFailures(), from, '+inf')) {
       ids.add(id);
     }
   }
   const list = [...ids];
-  const seqs = list.length > 0 ? await store.redis.mget(list.map((id) => store.key('msg', id, 'seq'))) : [];
+  const seqs = list.length > 0 ? await store.redis.mget(list.map((id) => store.keys.messageSeq(id))) : [];
   const withSeq = list.map((id, i) => ({ id, seq: seqs[i] === null || seqs[i] === undefined ? Number.MAX_SAFE_INTEGER : Number(seqs[i]) }));
   withSeq.sort((a, b) => a.seq - b.seq || a.id.localeCompare(b.id));
   if (target.kind === 'failed' && target.workflow) {
@@ -124,7 +123,7 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
   const { store } = deps;
   const { redis, prefix } = store;
   const now = deps.now?.() ?? new Date();
-  const seqRaw = await redis.get(store.key('msg', stored.id, 'seq'));
+  const seqRaw = await redis.get(store.keys.messageSeq(stored.id));
   const seq = seqRaw === null ? undefined : Number(seqRaw);
   const selected = deps.mappings.select(stored).filter((m) => deps.destinations.has(m.destination));
   const render = messageRenderer(stored);
@@ -135,7 +134,7 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
   const writes = redis.multi();
   for (const [index, mapping] of selected.entries()) {
     const deliveryId = `${stored.id}.${mapping.id}`;
-    const status = await redis.hget(deliveryKeys(prefix, mapping.destination, deliveryId).history, 'status');
+    const status = await redis.hget(store.keys.deliveryHistory(mapping.destination, deliveryId), 'status');
     if (status !== null && status !== 'dead-lettered') {
       results.push({ deliveryId, destination: mapping.destination, result: status === 'delivered' || status === 'dropped' ? 'delivered' : 'waiting', detail: status });
       continue;
@@ -153,7 +152,7 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
         destination: rendered.destination,
         controlId: rendered.controlId,
         contentType: rendered.contentType,
-        textKey: outputKey(prefix, deliveryId),
+        textKey: store.keys.output(deliveryId),
         record: recordOf(stored),
         ...(order !== undefined ? { order } : {}),
       };
@@ -167,7 +166,7 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
       if (status === null) {
         fresh.push(failed); // never queued: goes to the lanes as a dead letter in its place
       } else if (!who.dryRun) {
-        await redis.hset(`${prefix}:dlv:deadrec:${mapping.destination}:${deliveryId}`, { reason: 'mapping-failed', detail: failed.failure! });
+        await redis.hset(store.keys.deadLetter(mapping.destination, deliveryId), { reason: 'mapping-failed', detail: failed.failure! });
       }
       continue;
     }
@@ -177,9 +176,9 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
     }
     writes
       .set(output.textKey, text)
-      .set(`${output.textKey}:meta`, JSON.stringify(output))
-      .sadd(store.key('msg', stored.id, 'outputs'), deliveryId)
-      .set(store.key('ctl', output.controlId), deliveryId);
+      .set(store.keys.outputMeta(deliveryId), JSON.stringify(output))
+      .sadd(store.keys.messageOutputs(stored.id), deliveryId)
+      .set(store.keys.controlId(output.controlId), deliveryId);
     if (status === null) {
       fresh.push(output);
     } else {
@@ -190,9 +189,9 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
     return { messageId: stored.id, workflow: stored.workflow, outputs: results };
   }
   if (failures.length > 0) {
-    writes.set(store.key('msg', stored.id, 'mapping-failures'), JSON.stringify(failures)).zadd(store.key('mapping-failures'), now.getTime(), stored.id);
+    writes.set(store.keys.messageMappingFailures(stored.id), JSON.stringify(failures)).zadd(store.keys.mappingFailures(), now.getTime(), stored.id);
   } else {
-    writes.del(store.key('msg', stored.id, 'mapping-failures')).zrem(store.key('mapping-failures'), stored.id);
+    writes.del(store.keys.messageMappingFailures(stored.id)).zrem(store.keys.mappingFailures(), stored.id);
   }
   await writes.exec();
   // The dead letters first: an output never queued that comes after one of them in its record would otherwise be
@@ -204,7 +203,7 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
       reason: 're-rendered with the current mappings',
       text: { text, contentType: output.contentType },
     });
-    const heldBehind = await redis.hget(deliveryKeys(prefix, output.destination, output.deliveryId).history, 'heldBehind');
+    const heldBehind = await redis.hget(store.keys.deliveryHistory(output.destination, output.deliveryId), 'heldBehind');
     results.push({ deliveryId: output.deliveryId, destination: output.destination, result: 'replayed', ...(heldBehind ? { detail: `held behind dead letter ${heldBehind}` } : {}) });
   }
   await handOffInReceiptOrder(deps.sequencer, seq, fresh);

@@ -22,6 +22,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { keyspace } from '../../state/keys.js';
 
 export interface SequencedOutput {
   /** Delivery id: `<messageId>.<mappingId>`, unique per output. */
@@ -53,12 +54,11 @@ export interface SequencerDeps {
 
 const LOCK_MS = 15_000;
 
-/** The sequencer's keys: the last flushed number, the ready numbers (hash seq → outputs), the flush lock. */
-export const sequencerKeys = (prefix: string) => ({
-  cursor: `${prefix}:seq:flushed`,
-  ready: `${prefix}:seq:ready`,
-  lock: `${prefix}:seq:lock`,
-});
+/** The sequencer's keys (state/keys.ts): the last flushed number, the ready numbers (hash seq → outputs), the flush lock. */
+export const sequencerKeys = (prefix: string) => {
+  const k = keyspace(prefix);
+  return { cursor: k.sequencerCursor(), ready: k.sequencerReady(), lock: k.sequencerLock() };
+};
 
 /**
  * Reads what the flusher holding the lock (ARGV[1]) may hand on next: the cursor and the next ARGV[2] ready entries.
@@ -185,7 +185,7 @@ export async function handOffInReceiptOrder(deps: SequencerDeps, seq: number | u
  */
 export async function sequencerStatus(redis: Redis, prefix: string): Promise<{ received: number; flushed: number; ready: number }> {
   const k = sequencerKeys(prefix);
-  const [received, flushed, numbers] = await Promise.all([redis.get(`${prefix}:seq:received`), redis.get(k.cursor), redis.hkeys(k.ready)]);
+  const [received, flushed, numbers] = await Promise.all([redis.get(keyspace(prefix).receivedSeq()), redis.get(k.cursor), redis.hkeys(k.ready)]);
   const cursor = Number(flushed ?? 0);
   return { received: Number(received ?? 0), flushed: cursor, ready: numbers.filter((n) => Number(n) > cursor).length };
 }

@@ -16,7 +16,7 @@ import { every, reportFailure, type LoopDeps } from '../../background.js';
 import { handOffToLanes } from '../delivery/lanes.js';
 import { enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './inbound.js';
 import { loadInboundPolicy } from './inbound-policy.js';
-import { flushReady, readyAndFlush, sequencerKeys, type SequencerDeps } from './sequencer.js';
+import { flushReady, readyAndFlush, type SequencerDeps } from './sequencer.js';
 
 export interface InboundFlowDeps {
   readonly config: Readonly<Config>;
@@ -36,9 +36,9 @@ export interface InboundFlow extends Stoppable {
 
 /** Marks a message's receipt-order number as done with no output, unless it was already marked (idempotent). */
 async function releaseSequence(store: MessageStore, sequencer: SequencerDeps, messageId: string): Promise<void> {
-  const seq = await store.redis.get(store.key('msg', messageId, 'seq'));
-  const k = sequencerKeys(store.prefix);
-  if (seq !== null && (await store.redis.hexists(k.ready, seq)) === 0 && Number((await store.redis.get(k.cursor)) ?? 0) < Number(seq)) {
+  const k = store.keys;
+  const seq = await store.redis.get(k.messageSeq(messageId));
+  if (seq !== null && (await store.redis.hexists(k.sequencerReady(), seq)) === 0 && Number((await store.redis.get(k.sequencerCursor())) ?? 0) < Number(seq)) {
     await readyAndFlush(sequencer, Number(seq), []);
   }
 }

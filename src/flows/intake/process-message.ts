@@ -8,7 +8,7 @@ import type { Queue } from 'bullmq';
 import { SYSTEMS, sameSystem } from '../../protocol/bars/codes.js';
 import { BarsError, badRequest, conflict, notFound, unprocessable } from '../../protocol/bars/errors.js';
 import { assignIds, newReference } from '../../protocol/bars/receiver-ids.js';
-import { findSlot } from './slots.js';
+import { findSlot, type GeneratedSlot } from './slots.js';
 import type { ValidatedMessage } from '../../protocol/bars/validate-message.js';
 import type { Resource, StoredMessage } from '../../protocol/bars/types.js';
 import type { IntegrityIds } from '../../protocol/bars/headers.js';
@@ -33,6 +33,8 @@ export interface AcceptDeps {
   readonly referenceSystem: string;
   readonly idempotencyTtlSeconds: number;
   readonly schedules: readonly SlotSchedule[];
+  /** PAS appointments and blocks (not ours) on a slot, from the diary mirror (src/flows/diary/diary.ts). */
+  readonly heldByPas?: (slot: GeneratedSlot) => Promise<number>;
 }
 
 export interface Accepted {
@@ -191,7 +193,8 @@ export async function acceptMessage(held: { msg?: ValidatedMessage }, ids: Integ
  */
 async function tryAccept(held: { msg?: ValidatedMessage }, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted | 'RECORD_CHANGED'> {
   const existing = await findExistingFor(held.msg!, deps.store);
-  const planned = planAccept(held.msg!, existing, ids, deps);
+  const pasHeld = held.msg!.workflow === 'booking-new' && deps.heldByPas ? await pasHoldersOf(held.msg!, deps) : 0;
+  const planned = planAccept(held.msg!, existing, ids, deps, pasHeld);
   if (!existing) {
     held.msg = undefined;
   }
@@ -238,7 +241,20 @@ interface PlannedAccept {
 }
 
 /** Stateful checks, receiver ids, the planned Encounter and the commit plan: everything before the round trip. */
-function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, ids: IntegrityIds, deps: AcceptDeps): PlannedAccept {
+/** The booked Slot of a booking-new, as the sender names it (Appointment.slot, else the Bundle's Slot). */
+function bookedSlot(msg: ValidatedMessage): Resource | undefined {
+  const slotRef = Array.isArray(msg.root.slot) ? msg.root.slot[0] : undefined;
+  return msg.index.resolve(slotRef) ?? msg.index.first('Slot');
+}
+
+/** PAS appointments already on the slot a booking names (0 when we do not offer it: planAccept refuses that). */
+async function pasHoldersOf(msg: ValidatedMessage, deps: AcceptDeps): Promise<number> {
+  const slot = bookedSlot(msg);
+  const ours = slot?.id ? findSlot(deps.schedules, slot.id, str(slot.start) ?? str(msg.root.start)) : undefined;
+  return ours ? deps.heldByPas!(ours) : 0;
+}
+
+function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, ids: IntegrityIds, deps: AcceptDeps, pasHeld = 0): PlannedAccept {
   const { store } = deps;
   const type = msg.root.resourceType as 'ServiceRequest' | 'Appointment';
   if (existing) {
@@ -292,48 +308,53 @@ function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, id
     root.created = at;
   }
 
-  // Slot: the booking's Slot must be one we offer (when schedules are configured) and not already full.
+  // Slot: the booking's Slot must be one we offer and still free, in our bookings and in the PAS diary.
   let slotId: string | undefined = existing?.slotId;
   let slotCapacity = 1;
   if (msg.workflow === 'booking-new') {
-    const slotRef = Array.isArray(root.slot) ? root.slot[0] : undefined;
-    const slot = msg.index.resolve(slotRef) ?? msg.index.first('Slot');
+    const slot = bookedSlot(msg);
     slotId = slot?.id;
     if (!slotId) {
       throw badRequest('required', 'Appointment.slot must reference the Slot being booked', 'Appointment.slot');
     }
-    if (deps.schedules.length > 0) {
-      const ours = findSlot(deps.schedules, slotId, str(slot?.start) ?? str(root.start));
-      if (!ours) {
-        throw unprocessable('invariant', `Slot ${slotId} is not a slot this service offered; search with GET /Slot first`, 'Slot.id');
-      }
-      slotCapacity = ours.schedule.capacity;
+    // A Slot we never offered (no schedule generates it, which includes every Slot on an instance with no schedules)
+    // cannot be free here. BaRS §6 pseudo-code accepts a new booking only when "Appointment.status=booked, slot free
+    // (else 409 REC_CONFLICT conflict)", and the error table gives 409 REC_CONFLICT `conflict` for "slot not free";
+    // its 422 codes are for an unsupported version/use case and a too-wide slot range only. So: 409, with a
+    // diagnostic that says why, and never a 200 for a slot the PAS cannot have.
+    const ours = findSlot(deps.schedules, slotId, str(slot?.start) ?? str(root.start));
+    if (!ours) {
+      throw conflict(`Slot ${slotId} is not a slot this service offers (unknown id or start time); search with GET /Slot first`, 'Appointment.slot');
+    }
+    slotCapacity = ours.schedule.capacity - pasHeld;
+    if (slotCapacity <= 0) {
+      throw conflict(`Slot ${slotId} is already booked (in the PAS diary)`, 'Appointment.slot');
     }
   }
 
   const keys = new KeyTable();
-  const recKey = keys.key(store.key('rec', type, root.id!));
+  const recKey = keys.key(store.keys.record(type, root.id!));
   // Bundle.id is "generated by the originating sender of the message, retained in subsequent messages" (App1
   // Referral-Payload), and NHS England's CAD conversations (REFREQ8A→8D, 9A 1→3) keep one Bundle.id across the
   // initial referral and its updates. TKW's *_WithResentBundleID schedules resend an id on a new request and expect
   // 400. Both hold when a Bundle.id belongs to the record and sender that first used it: a new message needs an
   // unused one; an update or cancellation may reuse only the id of its own record, from the same sender.
-  const bundleKey = keys.key(store.key('bundle', msg.bundle.id!));
+  const bundleKey = keys.key(store.keys.bundle(msg.bundle.id!));
   const bundleOwner = `${type}/${root.id} ${msg.sourceEndpoint ?? existing?.sourceEndpoint ?? ''}`;
   const checks: Check[] = [
     // The X-Request-Id is claimed here, atomically with the message: a resend racing the first attempt loses.
-    { kind: 'absent', key: keys.key(store.key('req', ids.requestId)), fail: 'REQUEST_SEEN' },
+    { kind: 'absent', key: keys.key(store.keys.request(ids.requestId)), fail: 'REQUEST_SEEN' },
     existing ? { kind: 'absent-or-owner', key: bundleKey, owner: bundleOwner, fail: 'BUNDLE_REUSED' } : { kind: 'absent', key: bundleKey, fail: 'BUNDLE_REUSED' },
   ];
   checks.push({ kind: 'field-equals', key: recKey, field: 'version', value: existing ? String(existing.version) : '', fail: 'RECORD_CHANGED' });
   const writes: Write[] = [];
   if (msg.workflow === 'booking-new' && slotId) {
-    const slotKey = keys.key(store.key('slot', slotId));
+    const slotKey = keys.key(store.keys.slot(slotId));
     checks.push({ kind: 'set-below', key: slotKey, below: slotCapacity, fail: 'SLOT_TAKEN' });
     writes.push({ op: 'sadd', key: slotKey, members: [root.id!] });
   }
   if (msg.workflow === 'booking-cancel' && slotId) {
-    writes.push({ op: 'srem', key: keys.key(store.key('slot', slotId)), members: [root.id!] });
+    writes.push({ op: 'srem', key: keys.key(store.keys.slot(slotId)), members: [root.id!] });
   }
 
   const lastUpdatedById: Record<string, string> = { ...(existing?.lastUpdatedById ?? {}) };
@@ -414,19 +435,19 @@ function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, id
   }
   writes.push(
     { op: 'set', key: bundleKey, value: `${messageId} ${bundleOwner}` },
-    { op: 'set-arg', key: keys.key(store.key('msg', messageId)), value: storedJson },
+    { op: 'set-arg', key: keys.key(store.keys.message(messageId)), value: storedJson },
     { op: 'hset', key: recKey, fields: { version: String(version), state: JSON.stringify(record) } },
-    { op: 'rpush', key: keys.key(store.key('rec', type, root.id!, 'versions')), values: [messageId] },
-    { op: 'zadd', key: keys.key(store.key('pending-enqueue')), score: now.getTime(), member: messageId },
-    { op: 'zadd', key: keys.key(store.key('messages')), score: now.getTime(), member: messageId },
+    { op: 'rpush', key: keys.key(store.keys.recordVersions(type, root.id!)), values: [messageId] },
+    { op: 'zadd', key: keys.key(store.keys.pendingEnqueue()), score: now.getTime(), member: messageId },
+    { op: 'zadd', key: keys.key(store.keys.messages()), score: now.getTime(), member: messageId },
     // Receipt order, fixed inside the commit: delivery lanes leave in this order (ARCHITECTURE invariant 3).
-    { op: 'seq', key: keys.key(store.key('seq', 'received')), into: keys.key(store.key('msg', messageId, 'seq')) },
-    { op: 'hset', key: keys.key(store.key('req', ids.requestId)), fields: { state: 'committed', messageId, committedAt: String(now.getTime()) } },
-    { op: 'expire', key: keys.key(store.key('req', ids.requestId)), ttl: deps.idempotencyTtlSeconds },
+    { op: 'seq', key: keys.key(store.keys.receivedSeq()), into: keys.key(store.keys.messageSeq(messageId)) },
+    { op: 'hset', key: keys.key(store.keys.request(ids.requestId)), fields: { state: 'committed', messageId, committedAt: String(now.getTime()) } },
+    { op: 'expire', key: keys.key(store.keys.request(ids.requestId)), ttl: deps.idempotencyTtlSeconds },
   );
   for (const [kind, value] of indexTerms) {
     if (value) {
-      writes.push({ op: 'sadd', key: keys.key(store.key('idx', kind, value)), members: [member] });
+      writes.push({ op: 'sadd', key: keys.key(store.keys.index(kind, value)), members: [member] });
     }
   }
 

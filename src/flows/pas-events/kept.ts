@@ -7,14 +7,15 @@
 import type { Redis } from 'ioredis';
 import { readMessageHeader } from '../../protocol/hl7/header.js';
 import { cap, senderOf } from './header-check.js';
-import { pasEventKey } from './listener.js';
+import { keyspace } from '../../state/keys.js';
 
 export type KeptKind = 'no-rule' | 'no-record';
 export const KEPT_KINDS: readonly KeptKind[] = ['no-rule', 'no-record'];
 
 /** Sorted set of kept event ids, scored by when they were kept (ms). */
 export function keptKey(prefix: string, kind: KeptKind): string {
-  return `${prefix}:pasev:${kind === 'no-record' ? 'unmatched' : 'no-rule'}`;
+  const k = keyspace(prefix);
+  return kind === 'no-record' ? k.pasEventsUnmatched() : k.pasEventsNoRule();
 }
 
 /** Records a kept event and drops index entries older than the retention. */
@@ -46,7 +47,7 @@ export async function listKeptEvents(
   for (const kind of KEPT_KINDS) {
     const flat = await redis.zrevrangebyscore(keptKey(prefix, kind), '+inf', options.now - options.retentionMs, 'WITHSCORES', 'LIMIT', 0, options.limit ?? 1000);
     const ids = flat.filter((_, i) => i % 2 === 0);
-    const texts = ids.length > 0 ? await redis.mget(...ids.map((id) => pasEventKey(prefix, id))) : [];
+    const texts = ids.length > 0 ? await redis.mget(...ids.map((id) => keyspace(prefix).pasEvent(id))) : [];
     ids.forEach((eventId, i) => {
       const text = texts[i];
       if (!text) {

@@ -18,7 +18,7 @@
  * `maxConnections` at once; the raw message and its de-duplication marker expire after `retentionSeconds` unless the
  * processor applies the event to a record (whose own retention then covers it).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Queue } from 'bullmq';
@@ -28,26 +28,14 @@ import { readMessageHeader, type AckCode, type MessageHeader } from '../../proto
 import { encodeFrame, serveMllpConnection } from '../../protocol/hl7/mllp-framing.js';
 import { buildAck } from '../../protocol/hl7/ack.js';
 import { boundedHeader, cap, checkPasEventHeader, senderOf, type HeaderRejection } from './header-check.js';
+import { QUEUES, keyspace, pasEventDigest } from '../../state/keys.js';
 
 /** BullMQ queue of stored PAS events. */
-export const PAS_EVENTS_QUEUE = 'pas-events';
+export const PAS_EVENTS_QUEUE = QUEUES.pasEvents.name;
 
 /** Job data of a PAS event: the id of the stored raw message. */
 export interface PasEventJobData {
   readonly eventId: string;
-}
-
-/** Where a PAS event's raw text is stored. */
-export function pasEventKey(prefix: string, eventId: string): string {
-  return `${prefix}:pasev:msg:${eventId}`;
-}
-
-/**
- * The de-duplication marker of one sender's message: a hash of the allowed sender identity and MSH-10, so the key is
- * unambiguous (no separator a field could contain), bounded in length, and one sender's key is never another's.
- */
-export function pasEventSeenKey(prefix: string, sender: string, controlId: string): string {
-  return `${prefix}:pasev:seen:${createHash('sha256').update(JSON.stringify([sender, controlId])).digest('hex')}`;
 }
 
 /** Defaults of the listener's bounds (PAS_EVENTS_MAX_FRAME_BYTES, _IDLE_TIMEOUT_MS, _MAX_CONNECTIONS, _RETENTION_DAYS). */
@@ -105,14 +93,15 @@ export async function storePasEvent(
   header: MessageHeader,
   text: string,
 ): Promise<StoreOutcome> {
-  const seenKey = pasEventSeenKey(deps.prefix, sender, header.controlId);
+  const k = keyspace(deps.prefix);
+  const seenKey = k.pasEventSeen(pasEventDigest(sender, header.controlId));
   try {
     const candidate = randomUUID();
     const won = await deps.redis.set(seenKey, candidate, 'EX', deps.retentionSeconds, 'NX');
     const eventId = won === 'OK' ? candidate : ((await deps.redis.get(seenKey)) ?? candidate);
     // Store and queue even for a "duplicate": if the first attempt died between SET NX and add, this completes it.
     // NX keeps the first text (and a processed event's retention); the jobId makes the add a no-op when it exists.
-    await deps.redis.set(pasEventKey(deps.prefix, eventId), text, 'EX', deps.retentionSeconds, 'NX');
+    await deps.redis.set(k.pasEvent(eventId), text, 'EX', deps.retentionSeconds, 'NX');
     await deps.queue.add('pas-event', { eventId }, { jobId: `pasev-${eventId}`, removeOnComplete: { count: 10000 } });
     return { stored: true, eventId, duplicate: won !== 'OK' };
   } catch (err) {

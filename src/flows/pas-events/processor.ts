@@ -8,7 +8,7 @@ import type { Counter } from 'prom-client';
 import type { Logger } from '../../logging.js';
 import { readHl7, valueAt } from '../../protocol/hl7/er7.js';
 import type { MessageStore, RecordState } from '../../state/message-store.js';
-import { pasEventKey, type PasEventJobData } from './listener.js';
+import type { PasEventJobData } from './listener.js';
 import { ruleFor, type PasEventRule } from './rules.js';
 import { keepEvent } from './kept.js';
 import type { RejectedReason } from '../../protocol/bars/response-events.js';
@@ -37,6 +37,8 @@ export interface PasEventDeps {
   /** How long unmatched and no-rule events are listed (their text expires with the listener's TTL). */
   readonly retentionMs: number;
   readonly metrics?: { readonly pasEventsProcessed: Counter<'result'> };
+  /** Sees every stored PAS message before its status rule (the diary mirror, src/flows/diary/diary.ts). Must be idempotent. */
+  readonly onMessage?: (text: string) => Promise<unknown>;
 }
 
 /** Longer than any id (FHIR id: 64) or reference of ours: such a value cannot name one of our records. */
@@ -68,10 +70,11 @@ export async function processPasEvent(job: Job<PasEventJobData>, deps: PasEventD
 
 async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Promise<PasEventResult> {
   const { store, log } = deps;
-  const text = await store.redis.get(pasEventKey(store.prefix, job.data.eventId));
+  const text = await store.redis.get(store.keys.pasEvent(job.data.eventId));
   if (text === null) {
     throw new Error(`PAS event ${job.data.eventId} is not in the store`);
   }
+  await deps.onMessage?.(text);
   const messageType = fieldValue(text, 'MSH-9.1') + '^' + fieldValue(text, 'MSH-9.2');
   const pasControlId = fieldValue(text, 'MSH-10.1');
   const rule = ruleFor(deps.rules(), messageType);
@@ -119,9 +122,8 @@ async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Pro
       at,
       ...(rule.reasonCode ? { reasonCode: reasonOf(text, rule.reasonCode) } : {}),
     };
-    const recKey = store.key('rec', record.type, record.id);
     const outcome = await store.commit({
-      keys: [recKey, `${recKey}:events`],
+      keys: [store.keys.record(record.type, record.id), store.keys.recordEvents(record.type, record.id)],
       checks: [{ kind: 'field-equals', key: 1, field: 'version', value: String(record.version), fail: 'RECORD_CHANGED' }],
       writes: [
         { op: 'hset', key: 1, fields: { version: String(next.version), state: JSON.stringify(next) } },
@@ -130,7 +132,7 @@ async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Pro
     });
     if (outcome === 'OK') {
       // Applied: the raw message now belongs to the record's history and goes with the record (ops/retention.ts).
-      await store.redis.persist(pasEventKey(store.prefix, job.data.eventId));
+      await store.redis.persist(store.keys.pasEvent(job.data.eventId));
       log.info({ eventId: job.data.eventId, messageType, recordType: record.type, recordId: record.id, from, to, rule: rule.name }, 'PAS event applied');
       await deps.onStatus?.(event, next);
       return { outcome: 'applied', event };
@@ -142,6 +144,6 @@ async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Pro
 
 /** The status history of a record (trace). */
 export async function recordEvents(store: MessageStore, type: RecordState['type'], id: string): Promise<Array<StatusEvent & { eventId: string }>> {
-  const raw = await store.redis.lrange(store.key('rec', type, id, 'events'), 0, -1);
+  const raw = await store.redis.lrange(store.keys.recordEvents(type, id), 0, -1);
   return raw.map((r) => JSON.parse(r) as StatusEvent & { eventId: string });
 }

@@ -33,10 +33,11 @@ import { checkResponseBundle } from './check.js';
 import { RESPONSE_DEFINITIONS } from './definitions.js';
 import type { ProxyClient, SendResult } from './proxy-client.js';
 import { ResponseStore, TERMINAL, type ResponseRecord } from '../../state/response-store.js';
+import { QUEUES } from '../../state/keys.js';
 import { responsesFor, type ResponseRule } from './rules.js';
 import { eventWithMetaSchema, RESPONSE_KINDS, type ResponseEvent, type ResponseKind } from '../../protocol/bars/response-events.js';
 
-export const RESPONSES_QUEUE = 'responses';
+export const RESPONSES_QUEUE = QUEUES.responses.name;
 
 /** BullMQ job data: ids only. */
 export interface ResponseJobData {

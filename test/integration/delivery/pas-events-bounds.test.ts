@@ -2,6 +2,7 @@
  * Issue 14 probes against the PAS events listener on real sockets and the test Redis: who may send, what an MSH must
  * hold, and how much a peer can make it hold (frames, idle and connection count, field sizes), plain and over TLS.
  */
+import { keyspace } from '../../../src/state/keys.js';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -15,7 +16,7 @@ import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.j
 import { createCa, issueClientCert, readPem } from '../../../src/dev/certs.js';
 import { MllpDecoder, encodeFrame } from '../../../src/protocol/hl7/mllp-framing.js';
 import { readAck } from '../../../src/protocol/hl7/header.js';
-import { pasEventKey, startPasEventsListener, type PasEventsListener, type PasEventsListenerOptions } from '../../../src/flows/pas-events/listener.js';
+import { startPasEventsListener, type PasEventsListener, type PasEventsListenerOptions } from '../../../src/flows/pas-events/listener.js';
 import { testCerts } from '../../helpers/harness.js';
 import { testRedis, uniquePrefix } from './helpers.js';
 
@@ -177,7 +178,7 @@ describe('PAS events listener: senders, MSH checks and bounds (issue 14)', funct
     assert.equal(real.code, 'AA');
     const jobs = await l.queue.getJobs(['waiting']);
     assert.equal(jobs.length, 2, 'the real event is queued, not taken for a duplicate');
-    const texts = await Promise.all(jobs.map((j) => redis.get(pasEventKey(prefix, j.data.eventId))));
+    const texts = await Promise.all(jobs.map((j) => redis.get(keyspace(prefix).pasEvent(j.data.eventId))));
     assert.ok(texts.some((t) => t?.startsWith('MSH|^~\\&|PAS|RXX|')), 'the real text is stored');
     // A true resend from the same sender is still a duplicate.
     await sendPasEvent({ host: '127.0.0.1', port: l.port }, msh({ control: 'REAL1' }), 'REAL1');

@@ -1,7 +1,8 @@
+import { keyspace } from '../../../src/state/keys.js';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
-import { pasEventKey, startPasEventsListener, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';
+import { startPasEventsListener, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';
 import { testRedis, uniquePrefix } from './helpers.js';
 
 describe('PAS events listener (ACK after durable queueing)', () => {
@@ -27,7 +28,7 @@ describe('PAS events listener (ACK after durable queueing)', () => {
     const jobs = await listener.queue.getJobs(['waiting']);
     assert.equal(jobs.length, 1, 'queued before the AA');
     assert.deepEqual(Object.keys(jobs[0]!.data), ['eventId'], 'job data is the id only');
-    assert.equal(await redis.get(pasEventKey(prefix, jobs[0]!.data.eventId)), text);
+    assert.equal(await redis.get(keyspace(prefix).pasEvent(jobs[0]!.data.eventId)), text);
     const again = await sendPasEvent({ host: '127.0.0.1', port: listener.port }, text, 'PAS0001');
     assert.equal(again.code, 'AA');
     assert.equal((await listener.queue.getJobs(['waiting'])).length, 1, 'resend acknowledged, not queued twice');

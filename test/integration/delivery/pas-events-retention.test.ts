@@ -2,6 +2,7 @@
  * Issue 14: PAS events that change nothing (no rule for their type, or naming no record of ours) were kept for ever.
  * Now they are kept for PAS_EVENTS_RETENTION_DAYS, counted in metrics and listed by `bars-bridge pas-events`.
  */
+import { keyspace } from '../../../src/state/keys.js';
 import assert from 'node:assert/strict';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -11,7 +12,7 @@ import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.j
 import { createMetrics } from '../../../src/metrics.js';
 import { runCommand } from '../../helpers/cli.js';
 import { keptKey, listKeptEvents } from '../../../src/flows/pas-events/kept.js';
-import { pasEventKey, startPasEventsListener, type PasEventJobData, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';
+import { startPasEventsListener, type PasEventJobData, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';
 import { processPasEvent } from '../../../src/flows/pas-events/processor.js';
 import { loadPasEventRules } from '../../../src/flows/pas-events/rules.js';
 import { MessageStore } from '../../../src/state/message-store.js';
@@ -69,7 +70,7 @@ describe('PAS events retention (issue 14)', function () {
     const counted = (await metrics.pasEventsProcessed.get()).values.map((v) => [v.labels.result, v.value]).sort();
     assert.deepEqual(counted, [['no-record', 1], ['no-rule', 1]]);
     for (const id of ids) {
-      const ttl = await redis.ttl(pasEventKey(prefix, id));
+      const ttl = await redis.ttl(keyspace(prefix).pasEvent(id));
       assert.ok(ttl > 0 && ttl <= 2, `text TTL ${ttl}`);
     }
     const seen = await redis.keys(`${prefix}:pasev:seen:*`);
@@ -103,7 +104,7 @@ describe('PAS events retention (issue 14)', function () {
     listener = await startPasEventsListener({ redis, prefix, port: 0, allow: ['PAS^RXX'] });
     await sendPasEvent({ host: '127.0.0.1', port: listener.port }, buildArrivalA04({ controlId: 'D30', patientId: '9000000009', visitNumber: 'X' }), 'D30');
     const [job] = await listener.queue.getJobs(['waiting']);
-    const ttl = await redis.ttl(pasEventKey(prefix, job!.data.eventId));
+    const ttl = await redis.ttl(keyspace(prefix).pasEvent(job!.data.eventId));
     assert.ok(ttl > 29 * 86_400 && ttl <= 30 * 86_400, `TTL ${ttl}`);
   });
 });

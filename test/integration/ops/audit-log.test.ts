@@ -25,15 +25,15 @@ describe('audit lists are bounded (issue 14)', function () {
   });
 
   it('an append trims the list to its newest AUDIT_MAX_ENTRIES', async function () {
-    const key = auditKey(prefix, 'dlv:audit');
+    const key = auditKey(prefix, 'deliveryAudit');
     // Fill to the bound cheaply, then append through the function.
     const filler = Array.from({ length: AUDIT_MAX_ENTRIES }, (_, i) => JSON.stringify({ at: new Date(i).toISOString(), actor: 'x', n: i }));
     for (let i = 0; i < filler.length; i += 10_000) {
       await redis.rpush(key, ...filler.slice(i, i + 10_000));
     }
-    await appendAudit(redis, prefix, 'dlv:audit', { at: new Date().toISOString(), actor: 'ops-alice', action: 'drop' });
+    await appendAudit(redis, prefix, 'deliveryAudit', { at: new Date().toISOString(), actor: 'ops-alice', action: 'drop' });
     assert.equal(await redis.llen(key), AUDIT_MAX_ENTRIES);
-    const [newest] = (await readAudit(redis, prefix, 'dlv:audit', 1)) as Array<{ actor: string }>;
+    const [newest] = (await readAudit(redis, prefix, 'deliveryAudit', 1)) as Array<{ actor: string }>;
     assert.equal(newest!.actor, 'ops-alice');
     assert.equal((JSON.parse((await redis.lindex(key, 0))!) as { n: number }).n, 1, 'the oldest went');
   });
@@ -65,7 +65,7 @@ describe('audit lists are bounded (issue 14)', function () {
     try {
       const result = await runner.tick();
       assert.ok(result?.passDone);
-      assert.equal(await redis.llen(auditKey(prefix, 'audit:trace')), 0);
+      assert.equal(await redis.llen(auditKey(prefix, 'traceAudit')), 0);
     } finally {
       await runner.stop();
     }

@@ -13,6 +13,9 @@ import { BARS_PACKAGE, unpackedPackage, type Bundle } from '../../helpers/profil
 import { logLines } from '../../helpers/log-sink.js';
 import { MessageStore } from '../../../src/state/message-store.js';
 import { Pruner, startRetention, type RetentionRules } from '../../../src/ops/retention.js';
+import { FAMILIES, keysOf, keyspace, pasEventDigest, type ScopeName, type Scopes } from '../../../src/state/keys.js';
+import { readMessageHeader } from '../../../src/protocol/hl7/header.js';
+import { senderOf } from '../../../src/flows/pas-events/header-check.js';
 
 const DAY = 86_400_000;
 const pkg = (name: string): string => path.join(unpackedPackage(BARS_PACKAGE), 'examples', name);
@@ -277,3 +280,94 @@ async function seedRecords(
     await p.exec();
   }
 }
+
+/**
+ * Retention is driven by the key table (src/state/keys.ts): for a record that touched every family whose rule is
+ * "with" its record / message / output / response / PAS event, one pass leaves no key (and no set member) of it. The
+ * keys are written from the table itself, so a family added there with such a rule is covered here without an edit —
+ * and fails here if retention cannot reach it.
+ */
+describe('retention: every key family the key table says goes with a record', function () {
+  it('is deleted (or its member removed) by one pass, and shared sets keep their other members', async function () {
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(process.env.TEST_REDIS_URL!);
+    const prefix = `{kt-${randomUUID()}}`;
+    const k = keyspace(prefix);
+    const at = Date.now();
+    const iso = new Date(at).toISOString();
+    const recordId = randomUUID();
+    const messageId = `msg-${randomUUID()}`;
+    const deliveryId = `${messageId}.ref-i12`;
+    const responseId = `resp-${randomUUID()}`;
+    const eventId = randomUUID();
+    const pasText = 'MSH|^~\\&|PAS|HOSP|BARS|BRIDGE|20240101000000||ADT^A03|PASCTL1|P|2.4\r';
+    const header = readMessageHeader(pasText);
+    const patientKey = { nhsNumber: '9000000009', family: 'kt-family' };
+
+    const scopes = {
+      message: { id: messageId, requestId: randomUUID(), bundleId: `b-${messageId}` },
+      output: { deliveryId, destination: 'pas', controlId: 'BBKT0001' },
+      record: { type: 'ServiceRequest', id: recordId, slotId: `slot-${randomUUID()}`, indexTerms: [['nhs', patientKey.nhsNumber], ['family', patientKey.family]] as Array<[string, string]> },
+      response: { id: responseId },
+      'pas-event': { id: eventId, seen: pasEventDigest(senderOf(header), header.controlId) },
+    } satisfies Scopes;
+
+    // What retention reads to find the scopes, with real content.
+    const state = { type: 'ServiceRequest', id: recordId, version: 2, status: 'revoked', resource: { resourceType: 'ServiceRequest', id: recordId, status: 'revoked' }, patientKey, slotId: scopes.record.slotId, updatedAt: iso, createdAt: iso, lastUpdatedById: {} };
+    const stored = { id: messageId, workflow: 'referral-new', requestId: scopes.message.requestId, correlationId: randomUUID(), bundleId: scopes.message.bundleId, recordType: 'ServiceRequest', recordId, receivedAt: iso, bundle: { resourceType: 'Bundle', entry: [] } };
+    await redis
+      .multi()
+      .hset(k.record('ServiceRequest', recordId), { version: '2', state: JSON.stringify(state) })
+      .rpush(k.recordVersions('ServiceRequest', recordId), messageId)
+      .set(k.message(messageId), JSON.stringify(stored))
+      .zadd(k.messages(), at, messageId)
+      .sadd(k.messageOutputs(messageId), deliveryId)
+      .set(k.outputMeta(deliveryId), JSON.stringify({ ...scopes.output, messageId, mappingId: 'ref-i12', contentType: 'x', textKey: k.output(deliveryId) }))
+      .hset(k.deliveryHistory('pas', deliveryId), { status: 'delivered' })
+      .rpush(k.recordResponses(recordId), `${responseId}:new`)
+      .hset(k.response(responseId), { id: responseId, state: 'delivered' })
+      .rpush(k.recordEvents('ServiceRequest', recordId), JSON.stringify({ eventId }))
+      .set(k.pasEvent(eventId), pasText)
+      .exec();
+
+    // Then every other key the table places in these scopes, with a value of its Redis type.
+    const expected = (Object.keys(scopes) as ScopeName[]).flatMap((scope) => keysOf(prefix, scope, scopes[scope] as never));
+    const withFamilies = Object.entries(FAMILIES).filter(([, spec]) => spec.retention.how === 'with').map(([name]) => name);
+    assert.deepEqual([...new Set(expected.map((e) => e.family))].sort(), withFamilies.sort(), 'the fixture reaches every "with" family (extend the scopes if one is missing)');
+    for (const e of expected) {
+      if (e.member !== undefined) {
+        // A shared set: this scope's member goes, the others' stay (scored in the future: `messages` is retention's own
+        // work list, and an old entry with no message would be dropped from it).
+        await (e.type === 'set' ? redis.sadd(e.key, e.member, 'someone-else') : redis.zadd(e.key, at, e.member, at + 1000 * DAY, 'someone-else'));
+      } else if ((await redis.exists(e.key)) === 0) {
+        const write = { string: () => redis.set(e.key, 'x'), hash: () => redis.hset(e.key, 'f', 'x'), list: () => redis.rpush(e.key, 'x'), set: () => redis.sadd(e.key, 'x'), zset: () => redis.zadd(e.key, 1, 'x') }[e.type];
+        await write();
+      }
+    }
+
+    const pruner = (): Pruner => new Pruner({ redis, prefix, rules: { enabled: true, messagesDays: 90, batchSize: 100, tickMs: 250, passIntervalSeconds: 3600, keepBundleIds: false, auditDays: 365 }, now: () => at + 400 * DAY });
+    // A recorded mapping failure is a dead letter ops may still reprocess: the record waits for it.
+    assert.equal((await pruner().pass()).keptPending, 1);
+    await redis.del(k.messageMappingFailures(messageId)); // as a successful reprocess does
+
+    const counts = await pruner().pass();
+    assert.equal(counts.prunedRecords, 1, JSON.stringify(counts));
+    const left: string[] = [];
+    for (const e of expected) {
+      if (e.member !== undefined) {
+        const still = e.type === 'set' ? await redis.sismember(e.key, e.member) : (await redis.zscore(e.key, e.member)) !== null ? 1 : 0;
+        if (still === 1) {
+          left.push(`${e.family}: ${e.key} ∋ ${e.member}`);
+        }
+        const others = e.type === 'set' ? await redis.sismember(e.key, 'someone-else') : (await redis.zscore(e.key, 'someone-else')) !== null ? 1 : 0;
+        assert.equal(others, 1, `${e.family}: ${e.key} lost another scope's member`);
+      } else if ((await redis.exists(e.key)) === 1) {
+        left.push(`${e.family}: ${e.key}`);
+      }
+    }
+    assert.deepEqual(left, [], 'every key the table says goes with the record is gone');
+    const rest = (await allKeys(redis, prefix)).filter((key) => [recordId, messageId, responseId, eventId, scopes['pas-event'].seen].some((id) => key.includes(id)));
+    assert.deepEqual(rest, [], 'no other key of the record is left either');
+    await redis.quit();
+  });
+});
