@@ -508,6 +508,7 @@ export async function start(options: StartOptions): Promise<Running> {
           checks: readiness,
           store,
           destinations: destinationsOf(config).map((d) => d.name),
+          console: { mappingsDir: config.mappingsDir, pasEventsRetentionDays: config.pasEvents.retentionDays, alerts: config.alerts },
         }),
         config.admin.host,
         config.admin.port,

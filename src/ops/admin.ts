@@ -2,6 +2,7 @@
  * The admin server, separate from the mTLS listener: /healthz (process alive), /readyz (Redis reachable and durable,
  * workers running), /metrics (Prometheus), the message trace and the read-only queue dashboard. Every route but
  * /healthz and /readyz needs a named credential when any is configured (always in production); see admin-auth.ts.
+ * The operations console (src/console/) is mounted at `/` with its own login.
  */
 import http from 'node:http';
 import express from 'express';
@@ -16,6 +17,8 @@ import type { MessageStore } from '../store/message-store.js';
 import { trace } from './trace.js';
 import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
 import { heldRecords } from '../delivery/lane-store.js';
+import { consoleRouter } from '../console/routes.js';
+import type { Config } from '../config/schema.js';
 
 export interface Durability {
   readonly aof: boolean | undefined;
@@ -79,6 +82,8 @@ export interface AdminDeps {
   readonly store: MessageStore;
   /** Delivery destinations, for the held-behind-dead-letter gauges. */
   readonly destinations?: readonly string[];
+  /** What the operations console needs besides the above (src/console/). */
+  readonly console?: { readonly mappingsDir: string; readonly pasEventsRetentionDays: number; readonly alerts: Config['alerts'] };
 }
 
 async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
@@ -138,6 +143,9 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     }
     res.status(ready ? 200 : 503).json(detailed ? { status: ready ? 'ready' : 'not ready', checks } : { status: ready ? 'ready' : 'not ready' });
   });
+
+  // The operations console: its own login (session cookie), CSRF and roles; `/` redirects to it.
+  app.use(consoleRouter({ redis: deps.redis, store: deps.store, prefix: deps.store.prefix, destinations: deps.destinations ?? [], credentials: deps.credentials, log: deps.log, ...(deps.console ? { mappingsDir: deps.console.mappingsDir, pasEventsRetentionDays: deps.console.pasEventsRetentionDays, alerts: deps.console.alerts } : {}) }));
 
   app.use(authenticate(deps.credentials), requireOperatorForChanges());
 
