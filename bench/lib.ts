@@ -18,7 +18,7 @@ import { Redis, type Cluster } from 'ioredis';
 import { startRedisChild, type RedisChild } from '../src/dev/redis-child.js';
 import { readPem } from '../src/dev/certs.js';
 import { barsHeaders } from '../src/dev/send.js';
-import { MllpClient } from '../src/delivery/mllp-client.js';
+import { MllpClient } from '../src/protocol/hl7/mllp-client.js';
 import type { PasScenario } from '../src/dev/pas-sim.js';
 import { testCertsIn } from './certs.js';
 import type { SimRecord } from './sim-proc.js';

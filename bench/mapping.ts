@@ -13,7 +13,7 @@ import { buildEnvironment, USER_FUNCTIONS } from '../src/mapping/context.js';
 import { loadMappings, renderMessage } from '../src/mapping/index.js';
 import { storedMessageFromBundle } from '../src/mapping/stored-message.js';
 import type { CompiledExpression, CompiledMapping } from '../src/mapping/types.js';
-import type { Bundle, StoredMessage } from '../src/bars/types.js';
+import type { Bundle, StoredMessage } from '../src/protocol/bars/types.js';
 import { IG_EXAMPLES_DIR } from '../test/external/nhs-material.js';
 
 const EXAMPLES = IG_EXAMPLES_DIR;

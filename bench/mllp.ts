@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { parseDestinations } from '../src/delivery/destinations.js';
-import { getDeliveryHistory } from '../src/delivery/history.js';
-import { enqueueDelivery, startLaneWorkers } from '../src/delivery/lanes.js';
-import { MllpClient } from '../src/delivery/mllp-client.js';
-import { parseDeliveryPolicy } from '../src/delivery/policy.js';
+import { parseDestinations } from '../src/flows/delivery/destinations.js';
+import { getDeliveryHistory } from '../src/flows/delivery/history.js';
+import { enqueueDelivery, startLaneWorkers } from '../src/flows/delivery/lanes.js';
+import { MllpClient } from '../src/protocol/hl7/mllp-client.js';
+import { parseDeliveryPolicy } from '../src/flows/delivery/policy.js';
 import { startPasSimulator } from '../src/dev/pas-sim.js';
 import { startRedisChild } from '../src/dev/redis-child.js';
 

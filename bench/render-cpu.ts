@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Bundle, StoredMessage } from '../src/bars/types.js';
+import type { Bundle, StoredMessage } from '../src/protocol/bars/types.js';
 import type * as MappingApi from '../src/mapping/index.js';
 import type { CompiledMapping, RenderedOutput, RenderOptions } from '../src/mapping/index.js';
 import type * as StoredMessageApi from '../src/mapping/stored-message.js';

@@ -14,31 +14,31 @@ import { adoptRedisChild, isListening, startRedisChild } from './dev/redis-child
 import { forgetDevRedisUrl, readDevRedisUrl, recordDevRedisUrl } from './dev/redis-url-file.js';
 import { createApp } from './http/app.js';
 import { listenReceiver, type ReceiverServer } from './http/server.js';
-import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './queues/inbound.js';
-import { createProducerConnection, createWorkerConnection } from './store/redis.js';
-import { MessageStore } from './store/message-store.js';
-import { flushReady, readyAndFlush, sequencerKeys, type SequencerDeps } from './queues/sequencer.js';
-import { loadInboundPolicy } from './queues/inbound-policy.js';
+import { createInboundQueue, enqueueInbound, inboundJobId, INBOUND_ATTEMPTS, INBOUND_QUEUE, type InboundJobData } from './flows/inbound/inbound.js';
+import { createProducerConnection, createWorkerConnection } from './state/redis.js';
+import { MessageStore } from './state/message-store.js';
+import { flushReady, readyAndFlush, sequencerKeys, type SequencerDeps } from './flows/inbound/sequencer.js';
+import { loadInboundPolicy } from './flows/inbound/inbound-policy.js';
 import { createAdminApp, listenAdmin } from './ops/admin.js';
 import { parseCredentials } from './ops/admin-auth.js';
 import { createMetrics } from './ops/metrics.js';
-import { parseDestinations, type Destination } from './delivery/destinations.js';
-import { handOffToLanes, startLaneWorkers } from './delivery/lanes.js';
-import { loadDeliveryPolicy } from './delivery/policy.js';
+import { parseDestinations, type Destination } from './flows/delivery/destinations.js';
+import { handOffToLanes, startLaneWorkers } from './flows/delivery/lanes.js';
+import { loadDeliveryPolicy } from './flows/delivery/policy.js';
 import { startPasSimulator, type PasSimulator } from './dev/pas-sim.js';
-import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from './pas-events/listener.js';
-import { processPasEvent, type StatusEvent } from './pas-events/processor.js';
-import { loadPasEventRules } from './pas-events/rules.js';
-import { enqueueResponsesFor, startResponses, type ResponseEvent, type Responses } from './responses/index.js';
-import { checkResponseRules, pasEventSources } from './responses/reachability.js';
-import { DEFAULT_RULES_FILE, loadRules, ruleLines } from './responses/rules.js';
+import { PAS_EVENTS_QUEUE, startPasEventsListener, type PasEventJobData } from './flows/pas-events/listener.js';
+import { processPasEvent, type StatusEvent } from './flows/pas-events/processor.js';
+import { loadPasEventRules } from './flows/pas-events/rules.js';
+import { enqueueResponsesFor, startResponses, type ResponseEvent, type Responses } from './flows/responses/index.js';
+import { checkResponseRules, pasEventSources } from './flows/responses/reachability.js';
+import { DEFAULT_RULES_FILE, loadRules, ruleLines } from './flows/responses/rules.js';
 import { ensureMockProxyKey, startMockProxy } from './dev/mock-proxy.js';
-import type { RecordState } from './store/message-store.js';
+import type { RecordState } from './state/message-store.js';
 import type { ReloadResult } from './mapping/registry.js';
 import { readPem } from './dev/certs.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, listenerErrorWindow, redisObservation, startAlerts, type AlertSources } from './ops/alerts.js';
 import { startRetention } from './ops/retention.js';
-import { FHIR_ID } from './bars/fhir-types.js';
+import { FHIR_ID } from './protocol/bars/fhir-types.js';
 import { listenAs, type ListenerName } from './ops/listen-errors.js';
 
 type Stopper = { name: string; stop: () => Promise<unknown> };
@@ -407,7 +407,7 @@ export async function start(options: StartOptions): Promise<Running> {
       // picked up on file change or SIGHUP, and a broken edit keeps the previous good set running.
       // Loaded here, not at module load: the web process never maps, and the HL7 dictionaries are large.
       const { loadLiveMappings } = await import('./mapping/index.js');
-      const { processInbound } = await import('./queues/inbound-processor.js');
+      const { processInbound } = await import('./flows/inbound/inbound-processor.js');
       const registry = loadLiveMappings(config.mappingsDir);
       const short = (hash: string): string => hash.slice(0, 12);
       // pas-events/ and responses/ rules are part of the directory (and of its hash) but are read at start-up only.

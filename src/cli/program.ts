@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { deadLettersCommand } from '../delivery/cli.js';
+import { deadLettersCommand } from '../flows/delivery/cli.js';
 import { certsCommand, pasSimCommand, sendCommand } from '../dev/cli.js';
 import { mapCommand, mappingsCommand } from '../mapping/cli.js';
 import { pasEventsCommand, queuesCommand, reprocessCommand, traceCommand } from '../ops/cli.js';
-import { responseDeadLettersCommand } from '../responses/cli.js';
+import { responseDeadLettersCommand } from '../flows/responses/cli.js';
 import { CliFailure, type Cli, type CliIo } from './context.js';
 
 /** `start [--web] [--worker]`: runs until SIGTERM/SIGINT (shutdownOnSignals exits the process). */

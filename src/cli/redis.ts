@@ -9,7 +9,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { isListening } from '../dev/redis-child.js';
 import { devRedisUrlFile, readDevRedisUrl } from '../dev/redis-url-file.js';
-import { createProducerConnection } from '../store/redis.js';
+import { createProducerConnection } from '../state/redis.js';
 import { CliFailure, type CliIo, type Env, type RedisCliOptions } from './context.js';
 
 /** Where a command looked, for the message when nothing answers. */

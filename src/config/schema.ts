@@ -6,8 +6,8 @@
  * documents every key (test/unit/config-reference.test.ts keeps it in step).
  */
 import { z } from 'zod';
-import { USE_CASE_CODES } from '../bars/codes.js';
-import { destinationsSchema } from '../delivery/destinations.js';
+import { USE_CASE_CODES } from '../protocol/bars/codes.js';
+import { destinationsSchema } from '../flows/delivery/destinations.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -119,7 +119,7 @@ export const configSchema = z.strictObject({
     idempotencyTtlSeconds: z.number().int().min(60),
   }),
   pas: z.strictObject({ host: z.string(), port, simulator: z.boolean() }),
-  /** The MLLP listener for PAS-originated messages (src/pas-events/listener.ts). */
+  /** The MLLP listener for PAS-originated messages (src/flows/pas-events/listener.ts). */
   pasEvents: z.strictObject({
     /** false (PAS_EVENTS=off): no listener; then no sender list is needed in production. */
     enabled: z.boolean(),

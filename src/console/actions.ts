@@ -5,10 +5,10 @@
  * audit list those functions write.
  */
 import path from 'node:path';
-import { dropDeadLetter, listDeadLetters, replayDeadLetter, replayDeadLetters, type BulkReplayItem } from '../delivery/dead-letters.js';
-import { handOffToLanes } from '../delivery/lanes.js';
+import { dropDeadLetter, listDeadLetters, replayDeadLetter, replayDeadLetters, type BulkReplayItem } from '../flows/delivery/dead-letters.js';
+import { handOffToLanes } from '../flows/delivery/lanes.js';
 import { loadMappings } from '../mapping/index.js';
-import { reprocess, type ReprocessedMessage } from '../queues/reprocess.js';
+import { reprocess, type ReprocessedMessage } from '../flows/inbound/reprocess.js';
 import type { ConsoleContext } from './context.js';
 
 export interface DeadLetterFilter {

@@ -5,10 +5,10 @@
  * the actions write (store/audit-log.ts); the trace list holds look-up keys (NHS numbers among them): operators only.
  */
 import type { Router } from 'express';
-import { listDeadLetters } from '../delivery/dead-letters.js';
-import { readLinkStatuses } from '../delivery/link-state.js';
+import { listDeadLetters } from '../flows/delivery/dead-letters.js';
+import { readLinkStatuses } from '../state/link-state.js';
 import { laneObservations, redisObservation } from '../ops/alerts.js';
-import { readAudit, type AuditList } from '../store/audit-log.js';
+import { readAudit, type AuditList } from '../state/audit-log.js';
 import { html } from './html.js';
 import { ago, badge, seesPhi, time } from './layout.js';
 import { sendPage, viewerOf, type ConsoleContext } from './context.js';

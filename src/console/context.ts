@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
 import type { AdminCredential, AdminRole } from '../ops/admin-auth.js';
-import type { MessageStore } from '../store/message-store.js';
+import type { MessageStore } from '../state/message-store.js';
 import type { Config } from '../config/schema.js';
 import { atLeast, page, type Viewer } from './layout.js';
 import { html } from './html.js';

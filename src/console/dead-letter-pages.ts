@@ -4,8 +4,8 @@
  * the actor and the reason. Replay goes oldest receipt first, so each releases what its record held behind it.
  */
 import type { Router } from 'express';
-import { WORKFLOWS } from '../bars/types.js';
-import { listDeadLetters } from '../delivery/dead-letters.js';
+import { WORKFLOWS } from '../protocol/bars/types.js';
+import { listDeadLetters } from '../flows/delivery/dead-letters.js';
 import { html, type Html } from './html.js';
 import { badge, csrfField, notice, reasonField, seesPhi, time } from './layout.js';
 import { field, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';

@@ -5,9 +5,9 @@
  */
 import type { Router } from 'express';
 import { Queue } from 'bullmq';
-import { INBOUND_QUEUE } from '../queues/inbound.js';
-import { PAS_EVENTS_QUEUE } from '../pas-events/listener.js';
-import { listDeadLetters } from '../delivery/dead-letters.js';
+import { INBOUND_QUEUE } from '../flows/inbound/inbound.js';
+import { PAS_EVENTS_QUEUE } from '../flows/pas-events/listener.js';
+import { listDeadLetters } from '../flows/delivery/dead-letters.js';
 import { html, type Html } from './html.js';
 import { ago, badge, seesPhi, time } from './layout.js';
 import { destinationRows, laneEntries, type DestinationRow } from './queries.js';

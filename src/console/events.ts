@@ -5,11 +5,11 @@
  * `bars-bridge response-dead-letters`).
  */
 import type { Router } from 'express';
-import { listKeptEvents } from '../pas-events/kept.js';
-import { recordEvents } from '../pas-events/processor.js';
-import { dropResponseDeadLetter, listResponseDeadLetters, replayResponseDeadLetter } from '../responses/dead-letters.js';
-import { createResponseQueue } from '../responses/queue.js';
-import { ResponseStore } from '../responses/response-store.js';
+import { listKeptEvents } from '../flows/pas-events/kept.js';
+import { recordEvents } from '../flows/pas-events/processor.js';
+import { dropResponseDeadLetter, listResponseDeadLetters, replayResponseDeadLetter } from '../flows/responses/dead-letters.js';
+import { createResponseQueue } from '../flows/responses/queue.js';
+import { ResponseStore } from '../state/response-store.js';
 import { html } from './html.js';
 import { badge, csrfField, notice, reasonField, seesPhi, time } from './layout.js';
 import { field, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';

@@ -8,7 +8,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Router } from 'express';
-import type { Bundle, StoredMessage } from '../bars/types.js';
+import type { Bundle, StoredMessage } from '../protocol/bars/types.js';
 import { compileExpression } from '../mapping/compile.js';
 import { buildEnvironment } from '../mapping/context.js';
 import { MappingError } from '../mapping/errors.js';

@@ -9,10 +9,10 @@
  * to the trace audit list (trace.ts) with the credential's name.
  */
 import type { Router } from 'express';
-import { WORKFLOWS } from '../bars/types.js';
-import { deliveryKeys } from '../delivery/history.js';
+import { WORKFLOWS } from '../protocol/bars/types.js';
+import { deliveryKeys } from '../flows/delivery/history.js';
 import { audit as auditLookup, traceMessage } from '../ops/trace.js';
-import { recordEvents } from '../pas-events/processor.js';
+import { recordEvents } from '../flows/pas-events/processor.js';
 import { html, type Html } from './html.js';
 import { badge, csrfField, notice, reasonField, seesPhi, time } from './layout.js';
 import { MESSAGE_STATUSES, messageRow, NHS_NUMBER, responsesOf, searchMessages, type MessageFilter, type MessageStatus } from './queries.js';

@@ -3,15 +3,15 @@
  * way to read each thing. Every read here is bounded: a page never walks a whole key space.
  */
 import type { Redis } from 'ioredis';
-import { getLaneStatus, type LaneStatus } from '../delivery/lanes.js';
-import { listDeadLetters, type DeadLetter } from '../delivery/dead-letters.js';
-import { deliveryKeys } from '../delivery/history.js';
-import { readLinkStatuses, type LinkStatus } from '../delivery/link-state.js';
+import { getLaneStatus, type LaneStatus } from '../flows/delivery/lanes.js';
+import { listDeadLetters, type DeadLetter } from '../flows/delivery/dead-letters.js';
+import { deliveryKeys } from '../flows/delivery/history.js';
+import { readLinkStatuses, type LinkStatus } from '../state/link-state.js';
 import { messagesFor, traceMessage, type TracedMessage } from '../ops/trace.js';
-import type { MessageStore, RecordState } from '../store/message-store.js';
-import type { StoredMessage } from '../bars/types.js';
-import type { ResponseRecord } from '../responses/response-store.js';
-import { ResponseStore } from '../responses/response-store.js';
+import type { MessageStore, RecordState } from '../state/message-store.js';
+import type { StoredMessage } from '../protocol/bars/types.js';
+import type { ResponseRecord } from '../state/response-store.js';
+import { ResponseStore } from '../state/response-store.js';
 
 export interface DestinationRow {
   readonly destination: string;

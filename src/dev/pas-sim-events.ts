@@ -4,8 +4,8 @@
  * The simulator's sender is `PAS^RXX` (MSH-3^MSH-4), the development default of PAS_EVENTS_ALLOW.
  */
 import type tls from 'node:tls';
-import { MllpClient, type AckResult } from '../delivery/mllp-client.js';
-import { hl7Timestamp } from './pas-sim-ack.js';
+import { MllpClient, type AckResult } from '../protocol/hl7/mllp-client.js';
+import { hl7Timestamp } from '../protocol/hl7/ack.js';
 
 /** Fields of a synthetic arrival. */
 export interface ArrivalSpec {

@@ -9,9 +9,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { readMessageHeader, type AckCode } from '../delivery/hl7-header.js';
-import { encodeFrame, serveMllpConnection } from '../delivery/mllp-framing.js';
-import { buildAck } from './pas-sim-ack.js';
+import { readMessageHeader, type AckCode } from '../protocol/hl7/header.js';
+import { encodeFrame, serveMllpConnection } from '../protocol/hl7/mllp-framing.js';
+import { buildAck } from '../protocol/hl7/ack.js';
 
 /** What the simulator does with one message. */
 export type PasAction =

@@ -5,11 +5,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config/schema.js';
-import type { MessageStore } from '../store/message-store.js';
-import type { InboundJobData } from '../queues/inbound.js';
+import type { MessageStore } from '../state/message-store.js';
+import type { InboundJobData } from '../flows/inbound/inbound.js';
 import type { Logger } from '../logging.js';
-import { negotiate, readRequester, checkAccess, checkTarget, type Format, type Requester } from '../bars/headers.js';
-import type { RecCode } from '../bars/errors.js';
+import { negotiate, readRequester, checkAccess, checkTarget, type Format, type Requester } from '../protocol/bars/headers.js';
+import type { RecCode } from '../protocol/bars/errors.js';
 import type { Metrics } from '../ops/metrics.js';
 
 export interface AppDeps {

@@ -9,7 +9,7 @@ import {
   HTTP_ERROR_CODES_SYSTEM,
   HTTP_ERROR_CODES_SYSTEM_EXAMPLES,
   operationOutcome,
-} from '../bars/errors.js';
+} from '../protocol/bars/errors.js';
 import type { Logger } from '../logging.js';
 import { facts } from './context.js';
 import { sendResource } from './fhir-format.js';

@@ -5,8 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { badRequest, BarsError } from '../bars/errors.js';
-import type { Format } from '../bars/headers.js';
+import { badRequest, BarsError } from '../protocol/bars/errors.js';
+import type { Format } from '../protocol/bars/headers.js';
 import { fhirJsonToXml, resourceToXml, xmlToFhirJson, XmlRefusal } from './fhir-xml.js';
 import { XmlPool } from './xml-pool.js';
 

@@ -4,16 +4,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Request, type Response } from 'express';
-import { capabilityStatement } from '../bars/capability.js';
-import { BarsError } from '../bars/errors.js';
-import { checkIntegrityHeaders } from '../bars/headers.js';
-import { searchMessageDefinitions } from '../bars/message-definition-search.js';
-import { acceptMessage, RequestSeenError } from '../bars/process-message.js';
-import { INFLIGHT_TTL_SECONDS, type RequestState } from '../store/message-store.js';
-import { readRecord, searchRecords, type RecordType } from '../bars/record-search.js';
-import { searchSlots } from '../bars/slot-search.js';
-import { validateMessage, type ValidatedMessage } from '../bars/validate-message.js';
-import { enqueueInbound, inboundJobId } from '../queues/inbound.js';
+import { capabilityStatement } from '../flows/intake/capability.js';
+import { BarsError } from '../protocol/bars/errors.js';
+import { checkIntegrityHeaders } from '../protocol/bars/headers.js';
+import { searchMessageDefinitions } from '../flows/intake/message-definition-search.js';
+import { acceptMessage, RequestSeenError } from '../flows/intake/process-message.js';
+import { INFLIGHT_TTL_SECONDS, type RequestState } from '../state/message-store.js';
+import { readRecord, searchRecords, type RecordType } from '../flows/intake/record-search.js';
+import { searchSlots } from '../flows/intake/slot-search.js';
+import { validateMessage, type ValidatedMessage } from '../protocol/bars/validate-message.js';
+import { enqueueInbound, inboundJobId } from '../flows/inbound/inbound.js';
 import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
 import { parseBody, sendJsonBytes, sendResource } from './fhir-format.js';
 import { renderError } from './errors.js';

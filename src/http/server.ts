@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Express } from 'express';
 import type { Logger } from '../logging.js';
-import { BarsError, operationOutcome } from '../bars/errors.js';
+import { BarsError, operationOutcome } from '../protocol/bars/errors.js';
 import { receiverListener } from './app.js';
 
 export interface TlsFiles {

@@ -9,7 +9,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { WORKFLOWS, type Bundle, type StoredMessage, type Workflow } from '../bars/types.js';
+import { WORKFLOWS, type Bundle, type StoredMessage, type Workflow } from '../protocol/bars/types.js';
 import { jsonOption, printJson, redisOptions, UsageError, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
 import type { MappingRegistry } from './registry.js';
 import type { CompiledMapping } from './types.js';

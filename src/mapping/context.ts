@@ -6,7 +6,7 @@
  */
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
-import type { Bundle, Resource, StoredMessage } from '../bars/types.js';
+import type { Bundle, Resource, StoredMessage } from '../protocol/bars/types.js';
 
 /** The identifier system of the reference the receiver puts on its planned Encounter (BaRS: "our" case reference). */
 export const RECEIVER_REFERENCE_SYSTEM = 'https://bars-bridge.local/Id/reference';

@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { StoredMessage } from '../bars/types.js';
+import type { StoredMessage } from '../protocol/bars/types.js';
 import { MappingError } from './errors.js';
 import { renderMessage } from './render.js';
 import type { CompiledMapping } from './types.js';

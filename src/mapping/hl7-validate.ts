@@ -12,7 +12,7 @@
 import type { HL7Dictionary } from 'hl7v2';
 import type { BuiltSegment, FieldValue } from './evaluate.js';
 import { DICTIONARIES } from './hl7-dictionary.js';
-import { splitField, unescapeHl7 } from './hl7-text.js';
+import { splitField, unescapeHl7 } from '../protocol/hl7/er7.js';
 import { dataTypeProblem, dataTypeProblemOfSegments } from './hl7-types.js';
 import type { Hl7Output } from './types.js';
 

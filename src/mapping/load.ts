@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { WORKFLOWS, type Workflow } from '../bars/types.js';
+import { WORKFLOWS, type Workflow } from '../protocol/bars/types.js';
 import { compileExpression } from './compile.js';
 import { CONTEXT_VARIABLES } from './context.js';
 import { dictionaryFor } from './hl7-dictionary.js';
@@ -375,7 +375,7 @@ function loadMappingFile(
   const workflows = c.strings(['workflows'], top.workflows, 'workflows');
   if (workflows.length === 0) {c.fail(['workflows'], 'workflows must list at least one workflow');}
   workflows.forEach((w, i) => {
-    if (!(WORKFLOWS as readonly string[]).includes(w)) {c.fail(['workflows', i], `unknown workflow '${w}' (see WORKFLOWS in src/bars/types.ts)`);}
+    if (!(WORKFLOWS as readonly string[]).includes(w)) {c.fail(['workflows', i], `unknown workflow '${w}' (see WORKFLOWS in src/protocol/bars/types.ts)`);}
   });
   const useCases = c.strings(['useCases'], top.useCases, 'useCases').map((u) => u.toLowerCase());
   const destination = c.string(['destination'], top.destination, 'destination', false) ?? 'pas';

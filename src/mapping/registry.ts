@@ -5,7 +5,7 @@
  * hash (set-hash.ts) is compared, so an event that changed nothing does nothing, and a log line names the files that
  * changed and the hash of the set in use.
  */
-import type { StoredMessage } from '../bars/types.js';
+import type { StoredMessage } from '../protocol/bars/types.js';
 import { MappingError } from './errors.js';
 import { goldenProblems } from './golden.js';
 import { loadMappingSet } from './load.js';

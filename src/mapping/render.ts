@@ -2,7 +2,7 @@
  * One message through one mapping: context → rules → HL7 v2 or CSV text → checks. Pure apart from the clock and
  * control id the caller passes, so the same message, mapping, `now` and `controlId` always give the same bytes.
  */
-import type { StoredMessage } from '../bars/types.js';
+import type { StoredMessage } from '../protocol/bars/types.js';
 import { buildEnvironment, type Environment } from './context.js';
 import { MappingError } from './errors.js';
 import { evaluateMapping, type TraceEntry } from './evaluate.js';

@@ -4,7 +4,7 @@
  * reason × focus status × category), and adds our planned Encounter with our reference identifier to referrals and
  * validations. The real receiver builds its own; this one never runs in the inbound path.
  */
-import type { Bundle, Resource, StoredMessage, Workflow } from '../bars/types.js';
+import type { Bundle, Resource, StoredMessage, Workflow } from '../protocol/bars/types.js';
 import { RECEIVER_REFERENCE_SYSTEM } from './context.js';
 
 const USE_CASE_SYSTEM = 'https://fhir.nhs.uk/CodeSystem/usecases-categories-bars';

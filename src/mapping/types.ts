@@ -2,7 +2,7 @@
  * Compiled forms of the rule files (mappings/README.md describes the YAML). Everything here is built once at load time
  * and read-only afterwards; rendering a message only calls the compiled FHIRPath functions.
  */
-import type { Workflow } from '../bars/types.js';
+import type { Workflow } from '../protocol/bars/types.js';
 import type { ValueTable } from './tables.js';
 
 /** A FHIRPath expression compiled once, with where it came from (for errors and `--explain`). */

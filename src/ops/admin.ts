@@ -13,10 +13,10 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Logger } from '../logging.js';
 import type { Metrics } from './metrics.js';
-import type { MessageStore } from '../store/message-store.js';
+import type { MessageStore } from '../state/message-store.js';
 import { trace } from './trace.js';
 import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
-import { heldRecords } from '../delivery/lane-store.js';
+import { heldRecords } from '../state/lane-store.js';
 import { consoleRouter } from '../console/routes.js';
 import type { Config } from '../config/schema.js';
 

@@ -20,8 +20,8 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from './metrics.js';
 import { redisDurability } from './admin.js';
-import { getLaneStatus } from '../delivery/lanes.js';
-import { deliveryKeys } from '../delivery/history.js';
+import { getLaneStatus } from '../flows/delivery/lanes.js';
+import { deliveryKeys } from '../flows/delivery/history.js';
 
 export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring';
 export type AlertRules = Config['alerts'];

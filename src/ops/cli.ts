@@ -7,7 +7,7 @@
 import os from 'node:os';
 import { Command } from 'commander';
 import { actorOption, jsonOption, printJson, redisOptions, UsageError, type Cli, type CliIo, type RedisCliOptions } from '../cli/context.js';
-import type { StoredMessage } from '../bars/types.js';
+import type { StoredMessage } from '../protocol/bars/types.js';
 
 /** Options of `trace`. */
 export interface TraceOptions extends RedisCliOptions {
@@ -59,7 +59,7 @@ export function pasEventsCommand(cli: Cli): Command {
 export async function runTrace(key: string, options: TraceOptions, io: CliIo): Promise<number> {
   const [{ openCliRedis }, { MessageStore }, { formatTrace, trace }] = await Promise.all([
     import('../cli/redis.js'),
-    import('../store/message-store.js'),
+    import('../state/message-store.js'),
     import('./trace.js'),
   ]);
   const { redis, prefix, close } = await openCliRedis(io.env, options);
@@ -78,10 +78,10 @@ export async function runQueues(options: QueuesOptions, io: CliIo): Promise<numb
   const [{ openCliRedis }, { Queue }, { getLaneStatus }, { INBOUND_QUEUE }, { sequencerStatus }, { PAS_EVENTS_QUEUE }, { destinationsOf }] = await Promise.all([
     import('../cli/redis.js'),
     import('bullmq'),
-    import('../delivery/lanes.js'),
-    import('../queues/inbound.js'),
-    import('../queues/sequencer.js'),
-    import('../pas-events/listener.js'),
+    import('../flows/delivery/lanes.js'),
+    import('../flows/inbound/inbound.js'),
+    import('../flows/inbound/sequencer.js'),
+    import('../flows/pas-events/listener.js'),
     import('../runtime.js'),
   ]);
   const { redis, prefix, config, close } = await openCliRedis(io.env, options);
@@ -120,7 +120,7 @@ export async function runQueues(options: QueuesOptions, io: CliIo): Promise<numb
 
 /** Lists the PAS events that changed nothing (ids and codes only). */
 export async function runPasEvents(options: PasEventsOptions, io: CliIo): Promise<number> {
-  const [{ openCliRedis }, { listKeptEvents }] = await Promise.all([import('../cli/redis.js'), import('../pas-events/kept.js')]);
+  const [{ openCliRedis }, { listKeptEvents }] = await Promise.all([import('../cli/redis.js'), import('../flows/pas-events/kept.js')]);
   const { redis, prefix, config, close } = await openCliRedis(io.env, options);
   try {
     const retentionDays = config.pasEvents.retentionDays;
@@ -168,7 +168,7 @@ export function reprocessCommand(cli: Cli): Command {
   ).action(cli.action((key: string | undefined, options: ReprocessOptions) => runReprocess(key, options, cli)));
 }
 
-/** Renders again and hands off (src/queues/reprocess.ts); 1 when nothing matched or an output failed again. */
+/** Renders again and hands off (src/flows/inbound/reprocess.ts); 1 when nothing matched or an output failed again. */
 export async function runReprocess(key: string | undefined, options: ReprocessOptions, io: CliIo): Promise<number> {
   if ((key === undefined) === !options.failed) {
     throw new UsageError('reprocess needs either a key or --failed (not both)');
@@ -178,10 +178,10 @@ export async function runReprocess(key: string | undefined, options: ReprocessOp
   }
   const [{ openCliRedis }, { MessageStore }, { loadMappings }, { reprocess }, { handOffToLanes }, { destinationsOf }, path] = await Promise.all([
     import('../cli/redis.js'),
-    import('../store/message-store.js'),
+    import('../state/message-store.js'),
     import('../mapping/index.js'),
-    import('../queues/reprocess.js'),
-    import('../delivery/lanes.js'),
+    import('../flows/inbound/reprocess.js'),
+    import('../flows/delivery/lanes.js'),
     import('../runtime.js'),
     import('node:path'),
   ]);
@@ -219,7 +219,7 @@ export async function runReprocess(key: string | undefined, options: ReprocessOp
 
 /** The stored messages `key` names (trace.ts messagesFor), for `map --message`. */
 export async function storedMessages(io: CliIo, options: RedisCliOptions, key: string): Promise<StoredMessage[]> {
-  const [{ openCliRedis }, { MessageStore }, { messagesFor }] = await Promise.all([import('../cli/redis.js'), import('../store/message-store.js'), import('./trace.js')]);
+  const [{ openCliRedis }, { MessageStore }, { messagesFor }] = await Promise.all([import('../cli/redis.js'), import('../state/message-store.js'), import('./trace.js')]);
   const { redis, prefix, close } = await openCliRedis(io.env, options);
   try {
     return await messagesFor(new MessageStore(redis, prefix), key);

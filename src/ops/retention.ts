@@ -27,21 +27,21 @@
  * re-checks the record version, so a record that changed since it was read is left alone). One worker prunes at a
  * time (a lock key). Logs carry counts only.
  */
-import { KeyTable, runCommit, type Check, type CommitPlan, type Write } from '../store/commit.js';
+import { KeyTable, runCommit, type Check, type CommitPlan, type Write } from '../state/commit.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from './metrics.js';
-import type { RecordState } from '../store/message-store.js';
-import type { Resource, StoredMessage } from '../bars/types.js';
-import { patientKeyOf } from '../bars/process-message.js';
-import { deliveryKeys } from '../delivery/history.js';
-import { readMessageHeader } from '../delivery/hl7-header.js';
-import { pasEventSeenKey } from '../pas-events/listener.js';
-import { senderOf } from '../pas-events/header-check.js';
-import type { SequencedOutput } from '../queues/sequencer.js';
-import { pruneAudit } from '../store/audit-log.js';
+import type { RecordState } from '../state/message-store.js';
+import type { Resource, StoredMessage } from '../protocol/bars/types.js';
+import { patientKeyOf } from '../flows/intake/process-message.js';
+import { deliveryKeys } from '../flows/delivery/history.js';
+import { readMessageHeader } from '../protocol/hl7/header.js';
+import { pasEventSeenKey } from '../flows/pas-events/listener.js';
+import { senderOf } from '../flows/pas-events/header-check.js';
+import type { SequencedOutput } from '../flows/inbound/sequencer.js';
+import { pruneAudit } from '../state/audit-log.js';
 
 export type RetentionRules = Config['retention'];
 

@@ -5,14 +5,14 @@
  * because a trace by NHS number is access to a patient's referrals.
  */
 import type { Redis } from 'ioredis';
-import { getDeliveryHistory, type DeliveryHistory } from '../delivery/history.js';
-import { isUuid } from '../bars/headers.js';
-import type { MessageStore, RecordState } from '../store/message-store.js';
-import type { StoredMessage } from '../bars/types.js';
-import { recordEvents, type StatusEvent } from '../pas-events/processor.js';
-import type { MappingFailure } from '../queues/inbound-processor.js';
-import type { SequencedOutput } from '../queues/sequencer.js';
-import { appendAudit } from '../store/audit-log.js';
+import { getDeliveryHistory, type DeliveryHistory } from '../flows/delivery/history.js';
+import { isUuid } from '../protocol/bars/headers.js';
+import type { MessageStore, RecordState } from '../state/message-store.js';
+import type { StoredMessage } from '../protocol/bars/types.js';
+import { recordEvents, type StatusEvent } from '../flows/pas-events/processor.js';
+import type { MappingFailure } from '../flows/inbound/inbound-processor.js';
+import type { SequencedOutput } from '../flows/inbound/sequencer.js';
+import { appendAudit } from '../state/audit-log.js';
 
 export interface TracedMessage {
   readonly messageId: string;

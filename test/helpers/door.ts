@@ -1,14 +1,14 @@
 /*
  * The receiver's door and the mappings, in process: a Bundle is validated as `$process-message` validates it (the
- * stateless checks of src/bars/validate-message.ts with the test receiver's settings), and an accepted one is
+ * stateless checks of src/protocol/bars/validate-message.ts with the test receiver's settings), and an accepted one is
  * rendered with every mapping of its workflow (the StoredMessage built as the receiver builds it: receiver ids, our
  * planned Encounter, the validated use case). Used by the property tests: "accepted at the door" must mean "renders for every mapping".
  */
 import { loadConfig } from '../../src/config/load.js';
-import { BarsError } from '../../src/bars/errors.js';
-import type { Bundle } from '../../src/bars/types.js';
-import { assignIds } from '../../src/bars/receiver-ids.js';
-import { validateMessage, type ValidationContext } from '../../src/bars/validate-message.js';
+import { BarsError } from '../../src/protocol/bars/errors.js';
+import type { Bundle } from '../../src/protocol/bars/types.js';
+import { assignIds } from '../../src/protocol/bars/receiver-ids.js';
+import { validateMessage, type ValidationContext } from '../../src/protocol/bars/validate-message.js';
 import type { MappingRegistry, RenderedOutput } from '../../src/mapping/index.js';
 import { renderMessage } from '../../src/mapping/index.js';
 import { storedMessageFromBundle } from '../../src/mapping/stored-message.js';

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { indexStructureDefinitionBundle, tryGetDataType } from '@medplum/core';
-import type { Bundle } from '../../src/bars/types.js';
+import type { Bundle } from '../../src/protocol/bars/types.js';
 
 let indexed = false;
 function loadBaseTypes(): void {

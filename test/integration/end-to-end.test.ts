@@ -7,8 +7,8 @@ import { Redis } from 'ioredis';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { messageBody, waitFor } from '../helpers/messages.js';
 import { buildArrivalA04, sendPasEvent } from '../../src/dev/pas-sim-events.js';
-import type { StatusEvent } from '../../src/pas-events/processor.js';
-import { MessageStore } from '../../src/store/message-store.js';
+import type { StatusEvent } from '../../src/flows/pas-events/processor.js';
+import { MessageStore } from '../../src/state/message-store.js';
 import { trace } from '../../src/ops/trace.js';
 
 const referral = (): string => messageBody();

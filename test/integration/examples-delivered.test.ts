@@ -13,7 +13,7 @@ import { startHarness, type Harness } from '../helpers/harness.js';
 import { describeOutcome, exampleFiles, loadJson, postMessage, prepare, resourcesOf, waitUntilStoreReady, type Posted } from '../helpers/bars-examples.js';
 import { BARS_PACKAGE, loadBarsProfiles, unpackedPackage, type Bundle, type Resource } from '../helpers/profile-validator.js';
 import { waitFor } from '../helpers/messages.js';
-import { MessageStore } from '../../src/store/message-store.js';
+import { MessageStore } from '../../src/state/message-store.js';
 import { trace, type TracedMessage } from '../../src/ops/trace.js';
 
 describe('NHS examples end to end: every 200 reaches the PAS simulator (ACK AA)', function () {

@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { exampleFiles, loadJson, postMessage, prepare, waitUntilStoreReady } from '../helpers/bars-examples.js';
-import { encodeFrame, MllpDecoder } from '../../src/delivery/mllp-framing.js';
+import { encodeFrame, MllpDecoder } from '../../src/protocol/hl7/mllp-framing.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const MLLP_SHARE = 0.3;

@@ -8,10 +8,10 @@ import { Redis } from 'ioredis';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { messageBody, waitFor } from '../helpers/messages.js';
 import { buildArrivalA04, sendPasEvent } from '../../src/dev/pas-sim-events.js';
-import type { StatusEvent } from '../../src/pas-events/processor.js';
-import { pasEventKey } from '../../src/pas-events/listener.js';
-import { recordEvents } from '../../src/pas-events/processor.js';
-import { MessageStore } from '../../src/store/message-store.js';
+import type { StatusEvent } from '../../src/flows/pas-events/processor.js';
+import { pasEventKey } from '../../src/flows/pas-events/listener.js';
+import { recordEvents } from '../../src/flows/pas-events/processor.js';
+import { MessageStore } from '../../src/state/message-store.js';
 
 describe('PAS events senders (issue 14): only configured senders change records', function () {
   this.timeout(30_000);

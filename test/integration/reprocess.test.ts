@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { listDeadLetters, readDeadLetterAudit } from '../../src/delivery/dead-letters.js';
+import { listDeadLetters, readDeadLetterAudit } from '../../src/flows/delivery/dead-letters.js';
 import { runCommand } from '../helpers/cli.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { messageBody, receipt, waitFor } from '../helpers/messages.js';

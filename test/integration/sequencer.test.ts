@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadMappings } from '../../src/mapping/index.js';
-import { processInbound } from '../../src/queues/inbound-processor.js';
-import { markReady, sequencerStatus } from '../../src/queues/sequencer.js';
-import type { InboundJobData } from '../../src/queues/inbound.js';
-import { MessageStore } from '../../src/store/message-store.js';
+import { processInbound } from '../../src/flows/inbound/inbound-processor.js';
+import { markReady, sequencerStatus } from '../../src/flows/inbound/sequencer.js';
+import type { InboundJobData } from '../../src/flows/inbound/inbound.js';
+import { MessageStore } from '../../src/state/message-store.js';
 import { createLogger } from '../../src/logging.js';
 import { startHarness, TEST_SERVICE_ID, type Harness } from '../helpers/harness.js';
 

@@ -3,7 +3,7 @@
  * --cluster-enabled yes ×3, redis-cli --cluster create … --cluster-replicas 0 --cluster-yes). The key prefix is a
  * hash tag (`{bars}`), so every key bars-bridge and BullMQ use lives in one slot, on one node.
  *
- * bars-bridge connects with a standalone ioredis client (src/store/redis.ts `new Redis(url)`), not ioredis `Cluster`:
+ * bars-bridge connects with a standalone ioredis client (src/state/redis.ts `new Redis(url)`), not ioredis `Cluster`:
  * it works when REDIS_URL names the node that owns the prefix's slot, and the second test shows what happens when it
  * names another node of the same cluster.
  */

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { BarsError } from '../../src/bars/errors.js';
-import { checkAccess, checkIntegrityHeaders, negotiate, readRequester } from '../../src/bars/headers.js';
+import { BarsError } from '../../src/protocol/bars/errors.js';
+import { checkAccess, checkIntegrityHeaders, negotiate, readRequester } from '../../src/protocol/bars/headers.js';
 import { barsHeaders, b64 } from '../../src/dev/send.js';
 
 const lower = (h: Record<string, string>): Record<string, string> =>

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { loadConfig, ConfigError } from '../../src/config/load.js';
-import { readAck, readMessageHeader } from '../../src/delivery/hl7-header.js';
-import { buildAck } from '../../src/dev/pas-sim-ack.js';
-import { boundedHeader, checkPasEventHeader, ECHO_CAP, MAX_CONTROL_ID } from '../../src/pas-events/header-check.js';
+import { readAck, readMessageHeader } from '../../src/protocol/hl7/header.js';
+import { buildAck } from '../../src/protocol/hl7/ack.js';
+import { boundedHeader, checkPasEventHeader, ECHO_CAP, MAX_CONTROL_ID } from '../../src/flows/pas-events/header-check.js';
 
 const allowed = new Set(['PAS^RXX']);
 const mshOf = (f: string[]): string => `MSH|^~\\&|${f.join('|')}`;

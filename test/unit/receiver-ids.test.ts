@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { assignIds, newReference } from '../../src/bars/receiver-ids.js';
-import type { Bundle } from '../../src/bars/types.js';
+import { assignIds, newReference } from '../../src/protocol/bars/receiver-ids.js';
+import type { Bundle } from '../../src/protocol/bars/types.js';
 
 describe('receiver-assigned ids', function () {
   it('replaces every sender id, keeps the ones asked for, and follows relative references', function () {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { slotScheduleSchema } from '../../src/config/schema.js';
-import { findSlot, generateSlots, zoneOffsetMinutes } from '../../src/bars/slots.js';
+import { findSlot, generateSlots, zoneOffsetMinutes } from '../../src/flows/intake/slots.js';
 
 const schedule = slotScheduleSchema.parse({ healthcareService: '7e0a3e1c-93a5-4a0b-9a43-3f7e1f5d2c11', hours: { '0': '08:00-10:00', '6': '08:00-10:00' }, slotMinutes: 30 });
 

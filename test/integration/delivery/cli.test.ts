@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { runCommand } from '../../helpers/cli.js';
-import { recordDeadLetter } from '../../../src/delivery/dead-letters.js';
-import { enqueueDelivery } from '../../../src/delivery/lanes.js';
+import { recordDeadLetter } from '../../../src/flows/delivery/dead-letters.js';
+import { enqueueDelivery } from '../../../src/flows/delivery/lanes.js';
 import { adt, testRedis, uniquePrefix } from './helpers.js';
 
 async function run(argv: string[], prefix: string): Promise<{ code: number; text: string }> {

@@ -3,11 +3,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { parseDestinations, type FileDestination } from '../../../src/delivery/destinations.js';
-import { FileWriteError } from '../../../src/delivery/errors.js';
-import { dropFile, fileNameFor } from '../../../src/delivery/file-drop.js';
-import { getDeliveryHistory } from '../../../src/delivery/history.js';
-import { enqueueDelivery, startLaneWorkers } from '../../../src/delivery/lanes.js';
+import { parseDestinations, type FileDestination } from '../../../src/flows/delivery/destinations.js';
+import { FileWriteError } from '../../../src/protocol/hl7/transport-errors.js';
+import { dropFile, fileNameFor } from '../../../src/flows/delivery/file-drop.js';
+import { getDeliveryHistory } from '../../../src/flows/delivery/history.js';
+import { enqueueDelivery, startLaneWorkers } from '../../../src/flows/delivery/lanes.js';
 import { fastPolicy, testRedis, uniquePrefix, waitFor } from './helpers.js';
 
 describe('file drop destination', function () {

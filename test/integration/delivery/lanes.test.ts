@@ -6,9 +6,9 @@ import {
   readDeadLetterAudit,
   replayDeadLetter,
   showDeadLetter,
-} from '../../../src/delivery/dead-letters.js';
-import { getDeliveryHistory, getDeliveryTrace } from '../../../src/delivery/history.js';
-import { enqueueDelivery, getLaneStatus, startLaneWorkers, type LaneWorkers } from '../../../src/delivery/lanes.js';
+} from '../../../src/flows/delivery/dead-letters.js';
+import { getDeliveryHistory, getDeliveryTrace } from '../../../src/flows/delivery/history.js';
+import { enqueueDelivery, getLaneStatus, startLaneWorkers, type LaneWorkers } from '../../../src/flows/delivery/lanes.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { adt, ctrl, fastPolicy, firstReceipts, pasDestination, testRedis, uniquePrefix, waitFor } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { enqueueDelivery, startLaneWorkers, type LaneWorkers } from '../../../src/delivery/lanes.js';
+import { enqueueDelivery, startLaneWorkers, type LaneWorkers } from '../../../src/flows/delivery/lanes.js';
 import {
   IDLE_AFTER_MS,
   deliveredBucketKey,
@@ -9,7 +9,7 @@ import {
   recordLink,
   screenAckText,
   type LinkStatus,
-} from '../../../src/delivery/link-state.js';
+} from '../../../src/state/link-state.js';
 import { startPasSimulator, type PasScenario, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { adt, ctrl, fastPolicy, pasDestination, testRedis, uniquePrefix, waitFor } from './helpers.js';
 

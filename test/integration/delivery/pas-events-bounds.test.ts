@@ -13,9 +13,9 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
 import { createCa, issueClientCert, readPem } from '../../../src/dev/certs.js';
-import { MllpDecoder, encodeFrame } from '../../../src/delivery/mllp-framing.js';
-import { readAck } from '../../../src/delivery/hl7-header.js';
-import { pasEventKey, startPasEventsListener, type PasEventsListener, type PasEventsListenerOptions } from '../../../src/pas-events/listener.js';
+import { MllpDecoder, encodeFrame } from '../../../src/protocol/hl7/mllp-framing.js';
+import { readAck } from '../../../src/protocol/hl7/header.js';
+import { pasEventKey, startPasEventsListener, type PasEventsListener, type PasEventsListenerOptions } from '../../../src/flows/pas-events/listener.js';
 import { testCerts } from '../../helpers/harness.js';
 import { testRedis, uniquePrefix } from './helpers.js';
 

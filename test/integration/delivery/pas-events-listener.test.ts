@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
-import { pasEventKey, startPasEventsListener, type PasEventsListener } from '../../../src/pas-events/listener.js';
+import { pasEventKey, startPasEventsListener, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';
 import { testRedis, uniquePrefix } from './helpers.js';
 
 describe('PAS events listener (ACK after durable queueing)', () => {

@@ -10,11 +10,11 @@ import { loadConfig } from '../../../src/config/load.js';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
 import { createMetrics } from '../../../src/ops/metrics.js';
 import { runCommand } from '../../helpers/cli.js';
-import { keptKey, listKeptEvents } from '../../../src/pas-events/kept.js';
-import { pasEventKey, startPasEventsListener, type PasEventJobData, type PasEventsListener } from '../../../src/pas-events/listener.js';
-import { processPasEvent } from '../../../src/pas-events/processor.js';
-import { loadPasEventRules } from '../../../src/pas-events/rules.js';
-import { MessageStore } from '../../../src/store/message-store.js';
+import { keptKey, listKeptEvents } from '../../../src/flows/pas-events/kept.js';
+import { pasEventKey, startPasEventsListener, type PasEventJobData, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';
+import { processPasEvent } from '../../../src/flows/pas-events/processor.js';
+import { loadPasEventRules } from '../../../src/flows/pas-events/rules.js';
+import { MessageStore } from '../../../src/state/message-store.js';
 import { testRedis, uniquePrefix } from './helpers.js';
 
 const rules = loadPasEventRules('mappings/pas-events/rules.yaml');

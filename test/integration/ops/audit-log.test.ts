@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { AUDIT_LISTS, AUDIT_MAX_ENTRIES, appendAudit, auditKey, pruneAudit, readAudit } from '../../../src/store/audit-log.js';
+import { AUDIT_LISTS, AUDIT_MAX_ENTRIES, appendAudit, auditKey, pruneAudit, readAudit } from '../../../src/state/audit-log.js';
 import { startRetention } from '../../../src/ops/retention.js';
 import { createLogger } from '../../../src/logging.js';
 import { audit as traceAudit } from '../../../src/ops/trace.js';

@@ -11,7 +11,7 @@ import { startHarness, type Harness } from '../../helpers/harness.js';
 import { loadJson, postMessage, prepare, resourcesOf, waitUntilStoreReady } from '../../helpers/bars-examples.js';
 import { BARS_PACKAGE, unpackedPackage, type Bundle } from '../../helpers/profile-validator.js';
 import { logLines } from '../../helpers/log-sink.js';
-import { MessageStore } from '../../../src/store/message-store.js';
+import { MessageStore } from '../../../src/state/message-store.js';
 import { Pruner, startRetention, type RetentionRules } from '../../../src/ops/retention.js';
 
 const DAY = 86_400_000;

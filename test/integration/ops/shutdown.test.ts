@@ -15,7 +15,7 @@ import { testCerts, TEST_SERVICE_ID } from '../../helpers/harness.js';
 import { barsHeaders, request, type SendResult } from '../../../src/dev/send.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 import { readPem } from '../../../src/dev/certs.js';
-import { MessageStore } from '../../../src/store/message-store.js';
+import { MessageStore } from '../../../src/state/message-store.js';
 import { captureChildOutput } from '../../helpers/log-sink.js';
 
 const FIXTURE = JSON.parse(readFileSync('test/fixtures/referral-111-to-ed.json', 'utf8')) as { id: string; entry: Array<{ resource: { destination?: Array<{ endpoint: string }> } }> };

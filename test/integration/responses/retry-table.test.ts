@@ -8,8 +8,8 @@
  */
 import { strict as assert } from 'node:assert';
 import type { MockStep } from '../../../src/dev/mock-proxy.js';
-import { enqueueResponse } from '../../../src/responses/queue.js';
-import type { StoredMessage } from '../../../src/bars/types.js';
+import { enqueueResponse } from '../../../src/flows/responses/queue.js';
+import type { StoredMessage } from '../../../src/protocol/bars/types.js';
 import { ATTEMPTS, startResponsesEnv, type ResponsesEnv } from './env.js';
 
 interface Scenario {

@@ -1,9 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- FHIR JSON read loosely in assertions */
 import { strict as assert } from 'node:assert';
-import { BundleIndex } from '../../../src/bars/bundle.js';
-import type { Bundle } from '../../../src/bars/types.js';
-import { checkResponseBundle } from '../../../src/responses/check.js';
-import { enqueueResponse, enqueueResponsesFor } from '../../../src/responses/queue.js';
+import { BundleIndex } from '../../../src/protocol/bars/bundle.js';
+import type { Bundle } from '../../../src/protocol/bars/types.js';
+import { checkResponseBundle } from '../../../src/flows/responses/check.js';
+import { enqueueResponse, enqueueResponsesFor } from '../../../src/flows/responses/queue.js';
 import { decode, startResponsesEnv, type ResponsesEnv } from './env.js';
 import { r4Errors } from './r4-validator.js';
 

@@ -2,13 +2,13 @@ import { strict as assert } from 'node:assert';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../../src/config/schema.js';
-import type { Bundle } from '../../../src/bars/types.js';
+import type { Bundle } from '../../../src/protocol/bars/types.js';
 import { startMockProxy } from '../../../src/dev/mock-proxy.js';
 import { createLogger } from '../../../src/logging.js';
-import { startResponses, enqueueResponsesFor } from '../../../src/responses/index.js';
-import { ResponseStore } from '../../../src/responses/response-store.js';
-import { MessageStore } from '../../../src/store/message-store.js';
-import { createProducerConnection, createWorkerConnection } from '../../../src/store/redis.js';
+import { startResponses, enqueueResponsesFor } from '../../../src/flows/responses/index.js';
+import { ResponseStore } from '../../../src/state/response-store.js';
+import { MessageStore } from '../../../src/state/message-store.js';
+import { createProducerConnection, createWorkerConnection } from '../../../src/state/redis.js';
 import { startHarness, TEST_SERVICE_ID } from '../../helpers/harness.js';
 import { EXAMPLES, postAsSender } from './env.js';
 

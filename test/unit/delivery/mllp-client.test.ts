@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { AckMismatchError, AckTimeoutError, ConnectionError } from '../../../src/delivery/errors.js';
-import { MllpClient, type MllpClientOptions } from '../../../src/delivery/mllp-client.js';
-import { MllpDecoder, encodeFrame } from '../../../src/delivery/mllp-framing.js';
+import { AckMismatchError, AckTimeoutError, ConnectionError } from '../../../src/protocol/hl7/transport-errors.js';
+import { MllpClient, type MllpClientOptions } from '../../../src/protocol/hl7/mllp-client.js';
+import { MllpDecoder, encodeFrame } from '../../../src/protocol/hl7/mllp-framing.js';
 import { freePort } from '../../../src/dev/redis-child.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 

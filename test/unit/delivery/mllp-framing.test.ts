@@ -8,7 +8,7 @@ import {
   MllpFrameTooLargeError,
   START_BLOCK,
   encodeFrame,
-} from '../../../src/delivery/mllp-framing.js';
+} from '../../../src/protocol/hl7/mllp-framing.js';
 
 const msg = (id: string): string => `MSH|^~\\&|BARS|RXX|PAS|RXX|20260101000000||ADT^A04^ADT_A01|${id}|P|2.4\rPID|1||943\r`;
 

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConnectionError } from '../../../src/delivery/errors.js';
-import { MllpClient } from '../../../src/delivery/mllp-client.js';
+import { ConnectionError } from '../../../src/protocol/hl7/transport-errors.js';
+import { MllpClient } from '../../../src/protocol/hl7/mllp-client.js';
 import { startPasSimulator, type PasSimulator } from '../../../src/dev/pas-sim.js';
 
 const msg = (id: string): string => `MSH|^~\\&|BARS|RXX|PAS|RXX|20260101000000||ADT^A04^ADT_A01|${id}|P|2.4\r`;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Hl7Message } from '@medplum/core';
-import { readAck, readMessageHeader } from '../../../src/delivery/hl7-header.js';
-import { MllpClient } from '../../../src/delivery/mllp-client.js';
-import { buildAck } from '../../../src/dev/pas-sim-ack.js';
+import { readAck, readMessageHeader } from '../../../src/protocol/hl7/header.js';
+import { MllpClient } from '../../../src/protocol/hl7/mllp-client.js';
+import { buildAck } from '../../../src/protocol/hl7/ack.js';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
 import { chooseAction, startPasSimulator } from '../../../src/dev/pas-sim.js';
 import { runCommand } from '../../helpers/cli.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ACK_POLICY, parseDestinations } from '../../../src/delivery/destinations.js';
-import { backoffDelay, lanePolicy, loadDeliveryPolicy, parseDeliveryPolicy } from '../../../src/delivery/policy.js';
+import { DEFAULT_ACK_POLICY, parseDestinations } from '../../../src/flows/delivery/destinations.js';
+import { backoffDelay, lanePolicy, loadDeliveryPolicy, parseDeliveryPolicy } from '../../../src/flows/delivery/policy.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 

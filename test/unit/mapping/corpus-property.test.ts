@@ -10,8 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Bundle } from '../../../src/bars/types.js';
-import { readHl7 } from '../../../src/mapping/hl7-text.js';
+import type { Bundle } from '../../../src/protocol/bars/types.js';
+import { readHl7 } from '../../../src/protocol/hl7/er7.js';
 import { loadMappings } from '../../../src/mapping/index.js';
 import { exampleFiles, loadJson, prepare } from '../../helpers/bars-examples.js';
 import { throughTheDoor, type DoorResult } from '../../helpers/door.js';

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { HL7Message } from 'hl7v2';
-import type { StoredMessage } from '../../../src/bars/types.js';
+import type { StoredMessage } from '../../../src/protocol/bars/types.js';
 import { GOLDEN_CONTROL_ID, GOLDEN_NOW, listGoldenCases } from '../../../src/mapping/golden.js';
 import { DICTIONARIES } from '../../../src/mapping/hl7-dictionary.js';
-import { readHl7, unescapeHl7, type ParsedSegment } from '../../../src/mapping/hl7-text.js';
+import { readHl7, unescapeHl7, type ParsedSegment } from '../../../src/protocol/hl7/er7.js';
 import { dataTypeProblem } from '../../../src/mapping/hl7-types.js';
 import { loadMappings, renderMessage } from '../../../src/mapping/index.js';
 

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Hl7Message } from '@medplum/core';
-import type { StoredMessage } from '../../../src/bars/types.js';
+import type { StoredMessage } from '../../../src/protocol/bars/types.js';
 import { GOLDEN_CONTROL_ID, GOLDEN_NOW, listGoldenCases } from '../../../src/mapping/golden.js';
 import { loadMappings, renderMessage } from '../../../src/mapping/index.js';
-import { readHl7 } from '../../../src/mapping/hl7-text.js';
+import { readHl7 } from '../../../src/protocol/hl7/er7.js';
 
 /** The test's own unescape of HL7 delimiters (medplum returns escaped text). */
 const unescape = (s: string): string => s.replace(/\\([FSTRE])\\/g, (_, c: string) => ({ F: '|', S: '^', T: '&', R: '~', E: '\\' })[c] as string);

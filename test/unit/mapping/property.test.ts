@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Hl7Message } from '@medplum/core';
-import type { Bundle } from '../../../src/bars/types.js';
+import type { Bundle } from '../../../src/protocol/bars/types.js';
 import { fhirToHl7Ts } from '../../../src/mapping/datetime.js';
 import { loadMappings, renderMessage } from '../../../src/mapping/index.js';
 import { storedMessageFromBundle } from '../../../src/mapping/stored-message.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Bundle, Resource } from '../../../src/bars/types.js';
+import type { Bundle, Resource } from '../../../src/protocol/bars/types.js';
 import { fhirToHl7Date, fhirToHl7Ts } from '../../../src/mapping/datetime.js';
 import { loadMappings, MappingError, renderMessage } from '../../../src/mapping/index.js';
 import { loadMappingSet } from '../../../src/mapping/load.js';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { StoredMessage } from '../../../src/bars/types.js';
+import type { StoredMessage } from '../../../src/protocol/bars/types.js';
 import { readsOf } from '../../../src/mapping/compile.js';
 import { GOLDEN_CONTROL_ID, GOLDEN_NOW, listGoldenCases } from '../../../src/mapping/golden.js';
 import { loadMappings, MappingError, messageRenderer, renderMessage, type CompiledMapping } from '../../../src/mapping/index.js';

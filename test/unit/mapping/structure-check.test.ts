@@ -3,7 +3,7 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import type { StoredMessage } from '../../../src/bars/types.js';
+import type { StoredMessage } from '../../../src/protocol/bars/types.js';
 import { dictionaryFor } from '../../../src/mapping/hl7-dictionary.js';
 import { structureProblems } from '../../../src/mapping/hl7-validate.js';
 import { loadMappingSet } from '../../../src/mapping/load.js';

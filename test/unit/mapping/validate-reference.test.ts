@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import type { StoredMessage } from '../../../src/bars/types.js';
+import type { StoredMessage } from '../../../src/protocol/bars/types.js';
 import { buildEnvironment } from '../../../src/mapping/context.js';
 import { evaluateMapping } from '../../../src/mapping/evaluate.js';
 import { GOLDEN_CONTROL_ID, GOLDEN_NOW, listGoldenCases } from '../../../src/mapping/golden.js';

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { loadInboundPolicy, parseInboundPolicy } from '../../../src/queues/inbound-policy.js';
+import { loadInboundPolicy, parseInboundPolicy } from '../../../src/flows/inbound/inbound-policy.js';
 
 describe('inbound queue policy', () => {
   it('loads queues/inbound.yaml', () => {

@@ -1,12 +1,12 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- FHIR JSON read loosely in assertions */
 import { strict as assert } from 'node:assert';
-import { BundleIndex } from '../../../src/bars/bundle.js';
-import { definitionByUrl } from '../../../src/bars/definitions.js';
-import type { Bundle, Resource } from '../../../src/bars/types.js';
-import { buildResponse, ResponseBuildError, REJECTED_REASONS_SYSTEM } from '../../../src/responses/builder.js';
-import { checkResponseBundle } from '../../../src/responses/check.js';
-import { RESPONSE_DEFINITIONS } from '../../../src/responses/definitions.js';
-import type { ResponseEvent, ResponseKind } from '../../../src/responses/types.js';
+import { BundleIndex } from '../../../src/protocol/bars/bundle.js';
+import { definitionByUrl } from '../../../src/protocol/bars/definitions.js';
+import type { Bundle, Resource } from '../../../src/protocol/bars/types.js';
+import { buildResponse, ResponseBuildError, REJECTED_REASONS_SYSTEM } from '../../../src/flows/responses/builder.js';
+import { checkResponseBundle } from '../../../src/flows/responses/check.js';
+import { RESPONSE_DEFINITIONS } from '../../../src/flows/responses/definitions.js';
+import type { ResponseEvent, ResponseKind } from '../../../src/flows/responses/types.js';
 import { example, OUR_ID, SERVICE, storedFrom } from './stored.js';
 
 type Header = Record<string, any>;
@@ -18,7 +18,7 @@ const counts = (b: Bundle): Record<string, number> => {
 };
 const focusOf = (b: Bundle): Resource => new BundleIndex(b).resolve(headerOf(b).focus[0])!;
 // REFRESP02/03 cite `…-servicerequest-request-response-short` for the referral-short definition (spec §13.7).
-// (src/bars/definitions.ts has this alias but lower-cases the URL before looking it up, so it never matches.)
+// (src/protocol/bars/definitions.ts has this alias but lower-cases the URL before looking it up, so it never matches.)
 const canonical = (url: string): string | undefined =>
   definitionByUrl(url.replace('bars-message-servicerequest-request-response-short', 'bars-message-servicerequest-response-referral-short'))?.url;
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { classifyResponse, targetIdentifierHeader } from '../../../src/responses/proxy-client.js';
+import { classifyResponse, targetIdentifierHeader } from '../../../src/flows/responses/proxy-client.js';
 
 const ids = { requestId: '0a7d9a4e-1111-4111-8111-111111111111', correlationId: '0a7d9a4e-2222-4222-8222-222222222222' };
 const echo = { 'x-request-id': ids.requestId, 'x-correlation-id': ids.correlationId };

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { loadPasEventRules } from '../../../src/pas-events/rules.js';
-import { checkResponseRules, pasEventSources, unmatchableRules } from '../../../src/responses/reachability.js';
-import { DEFAULT_RULES_FILE, loadRules, parseRules, ruleLines } from '../../../src/responses/rules.js';
+import { loadPasEventRules } from '../../../src/flows/pas-events/rules.js';
+import { checkResponseRules, pasEventSources, unmatchableRules } from '../../../src/flows/responses/reachability.js';
+import { DEFAULT_RULES_FILE, loadRules, parseRules, ruleLines } from '../../../src/flows/responses/rules.js';
 
 const PAS_FILE = 'mappings/pas-events/rules.yaml';
 const pasRules = loadPasEventRules(PAS_FILE);

@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { assignIds } from '../../../src/bars/receiver-ids.js';
-import type { Bundle, StoredMessage, Workflow } from '../../../src/bars/types.js';
-import type { ResponderService } from '../../../src/responses/builder.js';
+import { assignIds } from '../../../src/protocol/bars/receiver-ids.js';
+import type { Bundle, StoredMessage, Workflow } from '../../../src/protocol/bars/types.js';
+import type { ResponderService } from '../../../src/flows/responses/builder.js';
 import { IG_EXAMPLES_DIR } from '../../external/nhs-material.js';
 
 export const EXAMPLES = IG_EXAMPLES_DIR;

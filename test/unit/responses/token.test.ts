@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { generateKeyPairSync } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { startMockProxy, type MockProxy } from '../../../src/dev/mock-proxy.js';
-import { createHttpPost } from '../../../src/responses/http.js';
-import { createTokenClient, TokenError } from '../../../src/responses/token.js';
+import { createHttpPost } from '../../../src/flows/responses/http.js';
+import { createTokenClient, TokenError } from '../../../src/flows/responses/token.js';
 
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;

@@ -3,7 +3,7 @@
  * case generator and the tests that read the examples directly.
  */
 import { readFileSync } from 'node:fs';
-import type { Bundle, Workflow } from '../../../../src/bars/types.js';
+import type { Bundle, Workflow } from '../../../../src/protocol/bars/types.js';
 import { IG_EXAMPLES_DIR } from '../../../external/nhs-material.js';
 
 export const EXAMPLES_DIR = IG_EXAMPLES_DIR;

@@ -15,7 +15,7 @@
 import { HL7Message, type HL7Dictionary } from 'hl7v2';
 import type { BuiltSegment } from '../../../../src/mapping/evaluate.js';
 import { DICTIONARIES } from '../../../../src/mapping/hl7-dictionary.js';
-import { readHl7, valueAt } from '../../../../src/mapping/hl7-text.js';
+import { readHl7, valueAt } from '../../../../src/protocol/hl7/er7.js';
 import type { Hl7Output } from '../../../../src/mapping/types.js';
 
 interface GroupDef {
