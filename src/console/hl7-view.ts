@@ -34,6 +34,8 @@ export function jsonTree(value: unknown, depth = 0, key?: string): Html {
     return html`<div class="leaf">${label}<span class="v">${JSON.stringify(value)}</span></div>`;
   }
   const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value as Record<string, unknown>);
-  const summary = Array.isArray(value) ? `[${entries.length}]` : (value as { resourceType?: string }).resourceType ?? `{${entries.length}}`;
+  // A Bundle entry is labelled by its resource's type, so the tree reads as a list of resources when folded.
+  const resource = (value as { resourceType?: string; resource?: { resourceType?: string } });
+  const summary = Array.isArray(value) ? `[${entries.length}]` : resource.resourceType ?? (resource.resource?.resourceType ? `entry: ${resource.resource.resourceType}` : `{${entries.length}}`);
   return html`<details${depth < 2 ? html` open` : ''}><summary>${label}<span class="t">${summary}</span></summary>${entries.map(([k, v]) => jsonTree(v, depth + 1, k))}</details>`;
 }

@@ -60,7 +60,7 @@ function forms(ctx: ConsoleContext, viewer: ReturnType<typeof viewerOf>, registr
   <label>Mapping <select name="mapping">${(registry?.mappings ?? []).map((m) => html`<option${m.id === values.mapping ? html` selected` : ''}>${m.id}</option>`)}</select></label>
   <label>Stored message <input name="key" value="${values.key ?? ''}" placeholder="reference (BB-…), message id, MSH-10"></label>
   <label>or a Bundle <textarea name="bundle" rows="6" placeholder='{"resourceType":"Bundle", …}'>${values.bundle ?? ''}</textarea></label>
-  <label><input type="checkbox" name="explain" value="1"${values.explain ? html` checked` : ''}> explain (which rule filled which field)</label>
+  <label class="check"><input type="checkbox" name="explain" value="1"${values.explain ? html` checked` : ''}> explain (which rule filled which field)</label>
   <button>Render</button></form>
 <form method="post" action="/console/mappings/fhirpath" class="card">${csrfField(viewer)}<h2>FHIRPath scratchpad</h2>
   <label>Expression <input name="expression" value="${values.expression ?? ''}" placeholder="%patient.identifier.value" size="40"></label>

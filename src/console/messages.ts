@@ -151,7 +151,7 @@ ${result.rows.map((r) => html`<tr data-message="${r.messageId}"><td>${time(r.rec
 <tr><th>Bundle id</th><td><code>${stored.bundleId}</code></td></tr>
 <tr><th>Sender</th><td>${stored.sourceEndpoint ?? '-'}</td></tr>
 </table>
-${phi ? html`<form method="post" action="/console/actions/reprocess" class="actions">${csrfField(viewer)}<input type="hidden" name="key" value="${stored.id}">Render again with the current mappings: ${reasonField()} <label><input type="checkbox" name="dryRun" value="1" checked> dry run</label> <button>Reprocess</button></form>` : html`<p class="muted">Viewer: ids and states only (no Bundle, HL7 or ACK texts; no actions).</p>`}
+${phi ? html`<form method="post" action="/console/actions/reprocess" class="actions">${csrfField(viewer)}<input type="hidden" name="key" value="${stored.id}">Render again with the current mappings: ${reasonField()} <label class="check"><input type="checkbox" name="dryRun" value="1" checked> dry run</label> <button>Reprocess</button></form>` : html`<p class="muted">Viewer: ids and states only (no Bundle, HL7 or ACK texts; no actions).</p>`}
 <h2>Timeline</h2>
 <ol class="timeline">${steps.map((s) => html`<li>${time(s.at)} ${s.what}</li>`)}</ol>
 <h2>Outputs</h2>
