@@ -107,6 +107,11 @@ describe('operations console in a browser', function () {
     await page.waitForSelector('h1');
     assert.match(await page.textContent('main') ?? '', /Held behind a dead letter/);
     await shot(page, '03-destination-lane');
+    await page.goto(`${base}/console/alerts`);
+    const alerts = await page.textContent('#alerts');
+    assert.match(alerts ?? '', /link_refusing/);
+    assert.match(alerts ?? '', /dead_letters[\s\S]*\.referral-new\.adt-a05/, 'the alert names the dead letters involved');
+    await shot(page, '13-alerts');
   });
 
   it('finds the referral by our reference and by NHS number, and shows its HL7 and the ACK', async function () {
@@ -181,8 +186,6 @@ describe('operations console in a browser', function () {
     await page.fill('form[action="/console/mappings/fhirpath"] input[name=key]', references[0]!);
     await Promise.all([page.waitForNavigation(), page.click('form[action="/console/mappings/fhirpath"] button')]);
     assert.match(await page.textContent('#fhirpath-result') ?? '', /9000000009/);
-    await page.goto(`${base}/console/alerts`);
-    await shot(page, '13-alerts');
     await page.goto(`${base}/console/audit`);
     assert.match(await page.textContent('main') ?? '', /olga/);
     await shot(page, '14-audit');
