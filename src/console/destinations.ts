@@ -30,18 +30,22 @@ function rowHtml(r: DestinationRow): Html {
 </tr>`;
 }
 
+/** The queues counted on the overview: made once per console and reused by every refresh (they share its Redis). */
+const queuesOf = new WeakMap<ConsoleContext, Queue[]>();
+
 async function overviewFragment(ctx: ConsoleContext): Promise<Html> {
   const rows = await destinationRows(ctx.redis, ctx.prefix, ctx.destinations);
-  const queues = await Promise.all(
-    [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map(async (name) => {
+  let shared = queuesOf.get(ctx);
+  if (!shared) {
+    shared = [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map((name) => {
       const q = new Queue(name, { connection: ctx.redis, prefix: ctx.prefix });
-      try {
-        return { name, counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed') };
-      } finally {
-        await q.close();
-      }
-    }),
-  );
+      // A Redis error reaches the page that hit it (the console's error page); the queue's own event would be noise.
+      q.on('error', () => undefined);
+      return q;
+    });
+    queuesOf.set(ctx, shared);
+  }
+  const queues = await Promise.all(shared.map(async (q) => ({ name: q.name, counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed') })));
   const responseDead = await ctx.redis.zcard(`${ctx.prefix}:resp:dead`);
   return html`<table class="grid" id="destinations">
 <thead><tr><th>Destination</th><th>Link</th><th>Waiting</th><th>Head age</th><th>Head attempts</th><th>Last ACK</th><th>Delivered 5 min / 1 h</th><th>Dead letters</th><th>Held records</th></tr></thead>

@@ -128,6 +128,20 @@ export function consoleRouter(ctx: ConsoleContext): express.Router {
   registerEvents(router, ctx);
   registerMappings(router, ctx);
   registerAlerts(router, ctx);
+
+  // A page that could not be read (typically Redis slower than REDIS_COMMAND_TIMEOUT_MS under load) says so in the
+  // console's own layout and retries, instead of express's bare 500.
+  router.use('/console', (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    ctx.log.warn({ path: req.path, err: { message: err instanceof Error ? err.message : String(err) } }, 'console page failed');
+    const viewer = res.locals.console as Viewer | undefined;
+    res.status(503).type('html').setHeader('Cache-Control', 'no-store').setHeader('Retry-After', '2');
+    const body = html`<p class="notice error">This page could not be read just now (${err instanceof Error ? err.message : 'error'}). It retries in a few seconds.</p>`;
+    res.send(req.headers['hx-request'] ? body.text : page(viewer, 'Temporarily unavailable', '', body, { refreshSeconds: 3 }));
+  });
   return router;
 }
 

@@ -41,6 +41,7 @@ describe('operations console in a browser', function () {
     assert.match(p.url(), /\/console\/login$/, 'not logged in: the root sends a browser to the login form');
     await p.fill('input[name=token]', token);
     await Promise.all([p.waitForURL(`${base}/console/`), p.click('button')]);
+    await p.waitForSelector('.who');
   };
 
   before(async function () {
@@ -51,7 +52,9 @@ describe('operations console in a browser', function () {
     redis = new Redis(process.env.TEST_REDIS_URL!);
     h = await startHarness({
       worker: true,
-      config: { admin: { host: '127.0.0.1', port: 0, tokens: [`vic:viewer:${VIEWER}`, `olga:operator:${OPERATOR}`] } },
+      // Chromium shares the CPU with Redis and the receiver: the default 800 ms command timeout once expired while it
+      // started (full suite on a loaded machine). This test is about the console, not Redis latency under starvation.
+      config: { admin: { host: '127.0.0.1', port: 0, tokens: [`vic:viewer:${VIEWER}`, `olga:operator:${OPERATOR}`] }, redis: { commandTimeoutMs: 5000 } },
     });
     base = `http://127.0.0.1:${h.running.adminPort!}`;
     browser = await chromium.launch({

@@ -106,6 +106,16 @@ describe('console sessions, CSRF and roles', function () {
     assert.deepEqual(parseCredentials(undefined, [`ada:admin:${ADMIN}`]).map((c) => c.role), ['admin']);
   });
 
+  it('a page that cannot be read (here an unreadable stored message) answers 503 in the console layout, not a bare 500', async function () {
+    const { cookie } = await login(ADMIN);
+    // The same path as a Redis command timing out under load: the read throws, the error page answers.
+    await redis.set(`${h.config.redis.prefix}:msg:broken-message`, '{not json');
+    const res = await request(port, '/console/messages/broken-message', { headers: { cookie } });
+    assert.equal(res.status, 503);
+    assert.match(res.body, /could not be read just now/);
+    assert.match(res.body, /class="who"/, 'with the navigation');
+  });
+
   it('logs out (the session is deleted) and a session past its absolute lifetime is gone', async function () {
     const { cookie, csrf } = await login(VIEWER);
     assert.equal((await post('/console/logout', { _csrf: csrf }, { cookie })).status, 303);
