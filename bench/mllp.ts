@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { parseDestinations } from '../src/flows/delivery/destinations.js';
+import { parseDestinations } from '../src/config/destinations.js';
 import { getDeliveryHistory } from '../src/flows/delivery/history.js';
 import { enqueueDelivery, startLaneWorkers } from '../src/flows/delivery/lanes.js';
 import { MllpClient } from '../src/protocol/hl7/mllp-client.js';

@@ -292,6 +292,10 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
         problems.push(`${variable}: must be an https:// URL in production (the access token and patient data would travel in clear)`);
       }
     }
+    if (c.alerts.webhookUrl !== undefined && !c.alerts.webhookUrl.startsWith('https://')) {
+      // Alerts carry ids only, but a webhook URL is itself a credential (Slack, Teams) and ids are still operational data.
+      problems.push('ALERT_WEBHOOK_URL: must be an https:// URL in production (the URL is a secret of its own and the alerts name messages)');
+    }
     if (c.destinations.length === 0 && !c.pas.host) {
       problems.push('pas.host: PAS_MLLP_HOST (or a destinations: block) is required in production; the development default is the PAS simulator');
     }
@@ -326,4 +330,12 @@ export function merge<T>(base: T, over: unknown): T {
     }
   }
   return out as T;
+}
+
+/**
+ * The configuration with some values replaced, validated again: the development wiring fills in what a fresh checkout
+ * has not configured (a private Redis, certificates, slots, the mock proxy) and must get the same checks as a file.
+ */
+export function withOverrides(config: Readonly<Config>, over: DeepPartial<Config>): Readonly<Config> {
+  return loadConfig({}, merge<DeepPartial<Config>>(structuredClone(config), over));
 }

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { USE_CASE_CODES } from '../protocol/bars/codes.js';
-import { destinationsSchema } from '../flows/delivery/destinations.js';
+import { destinationsSchema } from './destinations.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -187,6 +187,11 @@ export const configSchema = z.strictObject({
     redisDurability: z.boolean(),
     /** Server (and proxy client) certificate expiring within this many days. */
     certExpiryDays: z.number().min(0),
+    /**
+     * Each change of alert state is also POSTed here as JSON (Alertmanager webhook shape plus a `text` line for
+     * Slack/Teams gateways), with retries; see src/ops/alert-webhook.ts. https:// only in production.
+     */
+    webhookUrl: z.string().url().optional(),
   }),
   /**
    * Retention of stored messages (issue 6 §6). BaRS: every version of a booking or referral must be kept, including

@@ -7,11 +7,11 @@
 import type { Router } from 'express';
 import { listDeadLetters } from '../flows/delivery/dead-letters.js';
 import { readLinkStatuses } from '../state/link-state.js';
-import { laneObservations, redisObservation } from '../ops/alerts.js';
 import { readAudit, type AuditList } from '../state/audit-log.js';
 import { html } from './html.js';
 import { ago, badge, seesPhi, time } from './layout.js';
 import { sendPage, viewerOf, type ConsoleContext } from './context.js';
+import { destinationRows } from './queries.js';
 
 interface Condition {
   readonly alert: string;
@@ -25,11 +25,10 @@ export function registerAlerts(router: Router, ctx: ConsoleContext): void {
     const rules = ctx.alerts;
     const now = Date.now();
     const conditions: Condition[] = [];
-    const lanes = await laneObservations({ redis: ctx.redis, prefix: ctx.prefix }, ctx.destinations);
     const maxAge = (rules?.laneHeadMaxAgeSeconds ?? 300) * 1000;
-    for (const l of lanes) {
-      if (l.head && now - l.head.since > maxAge) {
-        conditions.push({ alert: 'lane_head_stuck', subject: l.destination, detail: `head waiting ${ago(now - l.head.since)}, ${l.head.attempts} attempt(s)${l.head.lastOutcome ? `, last ${l.head.lastOutcome}` : ''}; ${l.waiting} behind it`, ids: [`${l.head.messageId} (MSH-10 ${l.head.controlId})`] });
+    for (const { destination, lane, headAgeMs } of await destinationRows(ctx.redis, ctx.prefix, ctx.destinations, now)) {
+      if (lane.head && headAgeMs !== undefined && headAgeMs > maxAge) {
+        conditions.push({ alert: 'lane_head_stuck', subject: destination, detail: `head waiting ${ago(headAgeMs)}, ${lane.head.attempts} attempt(s)${lane.head.lastOutcome ? `, last ${lane.head.lastOutcome}` : ''}; ${lane.waiting} behind it`, ids: [`${lane.head.messageId} (MSH-10 ${lane.head.controlId})`] });
       }
     }
     for (const link of await readLinkStatuses(ctx.redis, ctx.prefix, ctx.destinations)) {
@@ -45,7 +44,7 @@ export function registerAlerts(router: Router, ctx: ConsoleContext): void {
     if (responseDead > 0) {
       conditions.push({ alert: 'dead_letters', subject: 'responses', detail: `${responseDead} response dead letter(s) in the window`, ids: await ctx.redis.zrevrange(`${ctx.prefix}:resp:dead`, 0, 19) });
     }
-    const redis = await redisObservation(ctx.redis)();
+    const redis = await ctx.redisDurability?.();
     if (redis && !redis.durable) {
       conditions.push({ alert: 'redis_not_durable', subject: 'redis', detail: `appendonly ${String(redis.aof)}, maxmemory-policy ${redis.evictionPolicy ?? '?'}`, ids: [] });
     }

@@ -20,6 +20,8 @@ export interface ConsoleContext {
   /** How long unmatched / no-rule PAS events are listed. */
   readonly pasEventsRetentionDays?: number;
   readonly alerts?: Config['alerts'];
+  /** Redis persistence settings (admin.ts's redisDurability, handed in: the console sits below the admin server). */
+  readonly redisDurability?: () => Promise<{ readonly durable: boolean; readonly aof: boolean | undefined; readonly evictionPolicy: string | undefined }>;
 }
 
 export const viewerOf = (res: Response): Viewer => res.locals.console as Viewer;

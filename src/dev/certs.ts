@@ -3,7 +3,7 @@
  * for the BaRS proxy's (`bars-client`). Generated with node-forge (pure JS) so `npm start` needs no openssl.
  * Production uses certificates under the NHS Root CA (BaRS Security/Receiver page) via BARS_TLS_*.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import forge from 'node-forge';
 
@@ -117,4 +117,4 @@ export function ensureDevCerts(dataDir: string): DevCertPaths {
   return p;
 }
 
-export const readPem = (file: string): string => readFileSync(file, 'utf8');
+export { readPem } from '../config/pem.js';

@@ -3,23 +3,24 @@
  * Middleware order matters: the integrity headers are echoed first so that every response, success or error, carries
  * them ("at ALL times, where possible"); the request log is attached before anything can fail.
  *
- * `POST /$process-message`, the endpoint every referral and booking arrives on, does not go through Express's router:
- * `receiverListener` runs the same steps (headers, request log, timeout, body parser, handler, error handler) on
- * Node's request and response directly, which takes about a tenth off the CPU time of an acknowledgement. Every other
- * request, including any other method or spelling of that path, goes to the Express app.
+ * `POST /$process-message`, the endpoint every referral and booking arrives on, has ONE path, and it does not go
+ * through Express's router: the listener createApp returns runs the same steps (headers, request log, timeout, body
+ * parser, handler, error handler) on Node's request and response directly, which takes about a tenth off the CPU
+ * time of an acknowledgement. Every other request, including any other method on that path, goes to Express.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { parse as parseQuery } from 'node:querystring';
-import express, { type Express } from 'express';
+import express from 'express';
 import { BarsError } from '../protocol/bars/errors.js';
 import { echoableId } from '../protocol/bars/headers.js';
-import { endpointLabel } from '../ops/metrics.js';
+import { endpointLabel } from '../metrics.js';
 import { facts, type AppDeps } from './context.js';
 import { errorHandler } from './errors.js';
 import { processMessageHandler, receiverRoutes, type Query } from './routes.js';
 
-type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+/** A Node request listener (what http/https.createServer take). */
+export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 function echoIntegrityHeaders(req: IncomingMessage, res: ServerResponse): void {
   const requestId = echoableId(req.headers['x-request-id']);
@@ -62,7 +63,7 @@ function observe(deps: AppDeps, req: IncomingMessage, res: ServerResponse, path:
     if (deps.metrics) {
       const endpoint = endpointLabel(req.method ?? '', p);
       deps.metrics.requests.inc({ endpoint, status: String(status), code: f.recCode ?? '' });
-      deps.metrics.ackLatency.observe({ endpoint }, seconds);
+      deps.metrics.requestDuration.observe({ endpoint }, seconds);
       if (status === 200 && f.workflow) {
         deps.metrics.accepted.inc({ workflow: f.workflow });
       }
@@ -92,9 +93,22 @@ function rawBody(deps: AppDeps): ReturnType<typeof express.raw> {
   return express.raw({ type: () => true, limit: deps.config.http.bodyLimitBytes, inflate: true });
 }
 
-const fastPaths = new WeakMap<Express, Listener>();
+/**
+ * POST to the path Express's router would match as `/$process-message` (not strict, not case-sensitive: a trailing
+ * slash and any case), any query.
+ */
+function isProcessMessage(req: IncomingMessage): boolean {
+  if (req.method !== 'POST') {
+    return false;
+  }
+  const url = req.url ?? '';
+  const queryAt = url.indexOf('?');
+  const path = (queryAt < 0 ? url : url.slice(0, queryAt)).toLowerCase();
+  return path === '/$process-message' || path === '/$process-message/';
+}
 
-export function createApp(deps: AppDeps): Express {
+/** The receiver's request listener (no listen: server.ts adds mutual TLS; tests may serve it over plain HTTP). */
+export function createApp(deps: AppDeps): Listener {
   const { config, log } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -120,9 +134,9 @@ export function createApp(deps: AppDeps): Express {
   const onError = errorHandler(log, config.bars.errorCodeSystem);
   app.use(onError);
 
-  // The direct path of POST /$process-message: the same steps, in the same order, without the router.
+  // The one path of POST /$process-message: the same steps, in the same order, without the router.
   const processMessage = processMessageHandler(deps);
-  fastPaths.set(app, (req, res) => {
+  const direct: Listener = (req, res) => {
     const queryAt = req.url!.indexOf('?');
     const query = (queryAt < 0 ? {} : parseQuery(req.url!.slice(queryAt + 1))) as Query;
     // As Express's final handler: an error after the answer has started (or in the error handler) can only end the
@@ -143,25 +157,6 @@ export function createApp(deps: AppDeps): Express {
       }
       processMessage(req, res, query).catch(fail);
     });
-  });
-  return app;
-}
-
-/**
- * The listener for an app made by createApp: `POST /$process-message` (exactly that path, any query) straight to its
- * handler, everything else to Express.
- */
-export function receiverListener(app: Express): Listener {
-  const fast = fastPaths.get(app);
-  if (!fast) {
-    return app;
-  }
-  return (req, res) => {
-    const url = req.url ?? '';
-    if (req.method === 'POST' && url.startsWith('/$process-message') && (url.length === 17 || url[17] === '?')) {
-      fast(req, res);
-    } else {
-      app(req, res);
-    }
   };
+  return (req, res) => (isProcessMessage(req) ? direct(req, res) : app(req, res));
 }

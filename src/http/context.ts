@@ -10,7 +10,7 @@ import type { InboundJobData } from '../flows/inbound/inbound.js';
 import type { Logger } from '../logging.js';
 import { negotiate, readRequester, checkAccess, checkTarget, type Format, type Requester } from '../protocol/bars/headers.js';
 import type { RecCode } from '../protocol/bars/errors.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { Metrics } from '../metrics.js';
 
 export interface AppDeps {
   readonly config: Readonly<Config>;

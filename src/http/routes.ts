@@ -72,8 +72,7 @@ export function receiverRoutes(deps: AppDeps): Router {
   });
   router.all('/MessageDefinition', methodNotAllowed('GET'));
 
-  const processMessage = processMessageHandler(deps);
-  router.post('/$process-message', (req, res) => processMessage(req, res, query(req)));
+  // POST never reaches the router: createApp (app.ts) sends it to processMessageHandler directly.
   router.all('/$process-message', methodNotAllowed('POST'));
 
   for (const type of ['ServiceRequest', 'Appointment'] as RecordType[]) {
@@ -111,8 +110,8 @@ export function receiverRoutes(deps: AppDeps): Router {
 }
 
 /**
- * `POST /$process-message`, on Node's own request and response: the Express route above and the listener's direct
- * path for this endpoint (app.ts) both run it. `req.body` is the raw body (a Buffer) read by the body parser.
+ * `POST /$process-message`, on Node's own request and response, run by the listener createApp makes (app.ts), the
+ * endpoint's one path. `req.body` is the raw body (a Buffer) read by the body parser.
  */
 export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { body?: unknown }, res: ServerResponse, query: Query) => Promise<void> {
   const { config } = deps;

@@ -9,10 +9,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import type { Express } from 'express';
 import type { Logger } from '../logging.js';
 import { BarsError, operationOutcome } from '../protocol/bars/errors.js';
-import { receiverListener } from './app.js';
+import type { Listener } from './app.js';
 
 export interface TlsFiles {
   readonly cert: string;
@@ -85,8 +84,70 @@ function parserRefusal(code: string | undefined): Buffer {
   );
 }
 
-export function listenReceiver(app: Express, options: ListenOptions, log: Logger): Promise<ReceiverServer> {
-  const listener = receiverListener(app);
+/**
+ * Every TCP connection until it closes, and which of them finished the handshake: Node's closeAllConnections() only
+ * knows connections that reached HTTP, so one that never sent a ClientHello would hold close() open. Returns what
+ * destroys the ones still in their handshake.
+ */
+function trackHandshakes(server: https.Server): () => void {
+  const sockets = new Set<Socket>();
+  const secured = new WeakSet<object>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    // Node's TLSSocket keeps the TCP socket it wraps as `_parent`.
+    secured.add((socket as TLSSocket & { _parent?: object })._parent ?? socket);
+  });
+  return () => {
+    for (const socket of sockets) {
+      if (!secured.has(socket)) {
+        socket.destroy();
+      }
+    }
+  };
+}
+
+/**
+ * Only HTTP parser errors get an answer. https.Server passes TLS failures (a handshake timeout among them) to
+ * clientError too, where no HTTP answer is possible and end() would leave the connection open; a headers timeout (a
+ * slow sender) has no request to answer either.
+ */
+function answerParserErrors(server: https.Server, log: Logger): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!err.code?.startsWith('HPE_')) {
+      socket.destroy();
+      return;
+    }
+    log.debug({ code: err.code }, 'malformed HTTP refused');
+    if (socket.writable) {
+      socket.end(parserRefusal(err.code));
+    } else {
+      socket.destroy();
+    }
+  });
+}
+
+/** Stops accepting, answers from now on with `Connection: close`, closes idle connections, and all after `boundMs`. */
+async function drain(server: https.Server, destroyUnhandshaken: () => void, boundMs: number): Promise<void> {
+  server.prependListener('request', (_req, res: { shouldKeepAlive: boolean }) => {
+    res.shouldKeepAlive = false;
+  });
+  const closed = new Promise<void>((done) => server.close(() => done()));
+  // Nothing to finish on a connection still in its handshake: no request has been read from it.
+  destroyUnhandshaken();
+  const poll = setInterval(() => server.closeIdleConnections(), 50);
+  const bound = setTimeout(() => server.closeAllConnections(), boundMs);
+  try {
+    await closed;
+  } finally {
+    clearInterval(poll);
+    clearTimeout(bound);
+  }
+}
+
+export function listenReceiver(listener: Listener, options: ListenOptions, log: Logger): Promise<ReceiverServer> {
   const server = https.createServer(
     {
       ...secureOptions(options.tls),
@@ -106,42 +167,10 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
       listener(req, res);
     },
   );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    // Only HTTP parser errors get an answer. https.Server passes TLS failures (a handshake timeout among them) here
-    // too, where no HTTP answer is possible and end() would leave the connection open; a headers timeout (a slow
-    // sender) has no request to answer either.
-    if (!err.code?.startsWith('HPE_')) {
-      socket.destroy();
-      return;
-    }
-    log.debug({ code: err.code }, 'malformed HTTP refused');
-    if (socket.writable) {
-      socket.end(parserRefusal(err.code));
-    } else {
-      socket.destroy();
-    }
-  });
+  answerParserErrors(server, log);
   server.maxConnections = options.maxConnections;
   server.on('drop', () => log.warn({ maxConnections: options.maxConnections }, 'connection refused: connection cap reached'));
-  // Every TCP connection until it closes, and which of them finished the handshake: Node's closeAllConnections() only
-  // knows connections that reached HTTP, so one that never sent a ClientHello would hold close() open.
-  const sockets = new Set<Socket>();
-  const secured = new WeakSet<object>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    // Node's TLSSocket keeps the TCP socket it wraps as `_parent`.
-    secured.add((socket as TLSSocket & { _parent?: object })._parent ?? socket);
-  });
-  const destroyUnhandshaken = (): void => {
-    for (const socket of sockets) {
-      if (!secured.has(socket)) {
-        socket.destroy();
-      }
-    }
-  };
+  const destroyUnhandshaken = trackHandshakes(server);
   server.keepAliveTimeout = options.keepAliveTimeoutMs;
   server.headersTimeout = options.keepAliveTimeoutMs + 5000;
   server.prependListener('secureConnection', (socket: TLSSocket) => {
@@ -170,22 +199,7 @@ export function listenReceiver(app: Express, options: ListenOptions, log: Logger
             log.error({ err: { message: (err as Error).message } }, 'tls reload failed; keeping the previous certificates');
           }
         },
-        close: async (boundMs = 5000) => {
-          server.prependListener('request', (_req, res: { shouldKeepAlive: boolean }) => {
-            res.shouldKeepAlive = false;
-          });
-          const closed = new Promise<void>((done) => server.close(() => done()));
-          // Nothing to finish on a connection still in its handshake: no request has been read from it.
-          destroyUnhandshaken();
-          const poll = setInterval(() => server.closeIdleConnections(), 50);
-          const bound = setTimeout(() => server.closeAllConnections(), boundMs);
-          try {
-            await closed;
-          } finally {
-            clearInterval(poll);
-            clearTimeout(bound);
-          }
-        },
+        close: (boundMs = 5000) => drain(server, destroyUnhandshaken, boundMs),
       });
     });
   });

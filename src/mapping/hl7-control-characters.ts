@@ -16,9 +16,8 @@
  * compares the text read back with the value as carried.
  */
 import type { HL7Dictionary } from 'hl7v2';
-import { findNearestHL7Version } from 'hl7v2-dictionary';
 import type { BuiltSegment, FieldValue } from './evaluate.js';
-import { DICTIONARIES } from './hl7-dictionary.js';
+import { DICTIONARIES, nearestVersion } from './hl7-dictionary.js';
 import type { Hl7Output } from './types.js';
 
 /** Data types that carry line breaks (as `\X0D0A\`); every other type carries them as a space. */
@@ -60,7 +59,7 @@ function leafType(dict: HL7Dictionary, segment: string, n: number, c: number, s:
 
 /** The segments with every value in the form it travels (unchanged values and segments are the same objects). */
 export function carryControlCharacters(output: Hl7Output, segments: readonly BuiltSegment[]): BuiltSegment[] {
-  const dict = DICTIONARIES[findNearestHL7Version(output.version as never)];
+  const dict = DICTIONARIES[nearestVersion(output.version)];
   if (!dict) {return [...segments];}
   return segments.map((seg) => {
     let fields: Array<FieldValue | undefined> | undefined;

@@ -15,6 +15,7 @@
  * +1300 and +1400, used in New Zealand and Kiribati.)
  */
 import { dictionaries as standard, type HL7Dictionary } from 'hl7v2';
+import { findNearestHL7Version, type HL7Version } from 'hl7v2-dictionary';
 
 const ZU1_FIELDS: Record<number, string> = {
   1: 'Date of decision to admit',
@@ -99,4 +100,17 @@ for (const [v, d] of Object.entries(standard)) {
 /** The dictionary for a version string, or undefined when hl7v2 has none. */
 export function dictionaryFor(version: string): HL7Dictionary | undefined {
   return DICTIONARIES[version];
+}
+
+/**
+ * MSH-12 Version ID text as hl7v2's version type. hl7v2 compares versions as text, so any string is a valid input: a
+ * version it has no dictionary for reads as the nearest one below it, and text that is no version at all as 2.1.
+ */
+export function versionOf(text: string | undefined): HL7Version {
+  return (text ?? '') as HL7Version;
+}
+
+/** hl7v2's dictionary version nearest at or below MSH-12 `text`. */
+export function nearestVersion(text: string | undefined): HL7Version {
+  return findNearestHL7Version(versionOf(text));
 }

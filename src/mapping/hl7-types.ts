@@ -11,7 +11,7 @@
  * test/unit/mapping/hl7-types.test.ts compares this with the library's strict parse on valid and broken messages.
  */
 import { hl7UnEscape, type HL7Dictionary } from 'hl7v2';
-import { findNearestHL7Version } from 'hl7v2-dictionary';
+import { nearestVersion } from './hl7-dictionary.js';
 
 type Codec = (v: unknown) => unknown;
 interface Def {
@@ -148,7 +148,7 @@ export function dataTypeProblem(text: string, dictionaries: Record<string, HL7Di
  */
 export function dataTypeProblemOfSegments(segments: readonly string[][], dictionaries: Record<string, HL7Dictionary>): string | undefined {
   const version = segments[0]?.[11];
-  const dict = dictionaries[findNearestHL7Version(version as never)];
+  const dict = dictionaries[nearestVersion(version)];
   if (!dict) {return `no HL7 dictionary for version ${version}`;}
   try {
     for (const raw of segments) {

@@ -13,10 +13,10 @@
  * test/unit/mapping/writer-reference.test.ts compares this writer with the library on generated messages.
  */
 import { HL7Message, hl7Escape, type HL7Dictionary } from 'hl7v2';
-import { findNearestHL7Version, toHL7DateTime } from 'hl7v2-dictionary';
+import { toHL7DateTime } from 'hl7v2-dictionary';
 import { dateToHl7Ts } from './datetime.js';
 import type { BuiltSegment } from './evaluate.js';
-import { DICTIONARIES } from './hl7-dictionary.js';
+import { DICTIONARIES, nearestVersion, versionOf } from './hl7-dictionary.js';
 import type { Hl7Output } from './types.js';
 
 /** NTE-2 Source of Comment (HL7 Table 0105): `P` = orderer (placer), i.e. the referrer wrote the text. */
@@ -190,7 +190,7 @@ function msh9Text(version: string, text: string): string {
   let known = msh9Texts.get(key);
   if (!known) {
     try {
-      const field = new HL7Message(version as never, DICTIONARIES).header.field(9);
+      const field = new HL7Message(versionOf(version), DICTIONARIES).header.field(9);
       field.fromHL7String(text);
       known = { text: field.toHL7String() };
     } catch (error) {
@@ -205,7 +205,7 @@ function msh9Text(version: string, text: string): string {
 /** Renders the ordered segments to ER7 text (segments separated by CR, with a trailing CR), as hl7v2 would. */
 export function writeHl7(output: Hl7Output, segments: readonly BuiltSegment[]): string {
   const version = output.version;
-  const dict = DICTIONARIES[findNearestHL7Version(version as never)];
+  const dict = DICTIONARIES[nearestVersion(version)];
   if (!dict) {throw new Error(`no HL7 dictionary for version ${version}`);}
   const lines: string[] = [];
   for (const seg of segments) {

@@ -360,6 +360,85 @@ function structureNamesOf(dict: HL7Dictionary, structure: string): { segments: S
   return { segments, groups };
 }
 
+/** The `output:` block: HL7 v2 (version, MSH-9, and the structure the dictionary knows) or a flat file. */
+function readOutput(c: Checker, top: Record<string, unknown>): { output: Hl7Output | FlatOutput; dictionary?: HL7Dictionary; structure?: { segments: Set<string>; groups: Set<string> } } | undefined {
+  const out = c.map(['output'], top.output, 'output');
+  if (!out) {return undefined;}
+  if (out.format === 'hl7v2') {
+    c.keys(['output'], out, ['format', 'version', 'messageType'], 'output');
+    if (typeof out.version !== 'string') {c.fail(['output', 'version'], `version must be a quoted string such as '2.4'`);}
+    const version = String(out.version ?? '');
+    const dictionary = dictionaryFor(version);
+    if (!dictionary) {c.fail(['output', 'version'], `HL7 version '${version}' is not known to hl7v2-dictionary`);}
+    const messageType = c.string(['output', 'messageType'], out.messageType, 'messageType', true) ?? '';
+    const mt = /^([A-Z]{3})\^([A-Z0-9]{3})\^([A-Z0-9_]+)$/.exec(messageType);
+    let structure: { segments: Set<string>; groups: Set<string> } | undefined;
+    if (!mt) {c.fail(['output', 'messageType'], `messageType must be TYPE^TRIGGER^STRUCTURE, e.g. REF^I12^REF_I12`);}
+    else if (dictionary) {
+      structure = structureNamesOf(dictionary, mt[3]);
+      if (!structure) {c.fail(['output', 'messageType'], `message structure ${mt[3]} is not defined in HL7 v${version}`);}
+    }
+    return { output: { format: 'hl7v2', version, messageType, structure: mt?.[3] ?? '' }, ...(dictionary ? { dictionary } : {}), ...(structure ? { structure } : {}) };
+  }
+  if (out.format === 'flat') {
+    c.keys(['output'], out, ['format', 'delimiter', 'header', 'lineEnding'], 'output');
+    const delimiter = c.string(['output', 'delimiter'], out.delimiter, 'delimiter', false) ?? ',';
+    if (delimiter.length !== 1 || delimiter === '"') {c.fail(['output', 'delimiter'], 'delimiter must be one character other than "');}
+    const le = out.lineEnding ?? 'crlf';
+    if (le !== 'crlf' && le !== 'lf') {c.fail(['output', 'lineEnding'], `lineEnding must be crlf or lf`);}
+    return { output: { format: 'flat', delimiter, header: out.header === undefined ? true : c.bool(['output', 'header'], out.header, 'header'), lineEnding: le === 'lf' ? '\n' : '\r\n' } };
+  }
+  c.fail(['output', 'format'], `output.format must be hl7v2 or flat`);
+  return undefined;
+}
+
+/** The `let:` block, compiled in order (each variable sees the ones before it); the scope the rules then see. */
+function readVariables(c: Checker, top: Record<string, unknown>, base: Omit<Scope, 'variables'>): { variables: Array<{ name: string; expression: CompiledExpression }>; scope: Scope } {
+  const variables: Array<{ name: string; expression: CompiledExpression }> = [];
+  const names: string[] = [...CONTEXT_VARIABLES, 'destination'];
+  const letSpec = top.let === undefined ? {} : (c.map(['let'], top.let, 'let') ?? {});
+  for (const [name, source] of Object.entries(letSpec)) {
+    if (!IDENTIFIER.test(name) || names.includes(name) || name === 'item' || name === 'index') {
+      c.fail(['let', name], `'${name}' cannot be a variable name (identifier, not a built-in)`);
+      continue;
+    }
+    const e = expr(c, ['let', name], source, `let ${name}`, { ...base, variables: names });
+    if (e) {variables.push({ name, expression: e });}
+    names.push(name);
+  }
+  return { variables, scope: { ...base, variables: names } };
+}
+
+/** The `rows:` and `columns:` of a flat-file mapping. */
+function readColumns(c: Checker, top: Record<string, unknown>, scope: Scope): { columns: ColumnRule[]; rows: CompiledExpression | undefined } {
+  if (top.segments !== undefined) {c.fail(['segments'], 'segments belong to hl7v2 mappings');}
+  const columns: ColumnRule[] = [];
+  const extra = top.rows !== undefined ? ['item', 'index'] : [];
+  const rows = top.rows !== undefined ? expr(c, ['rows'], top.rows, 'rows', scope) : undefined;
+  if (!Array.isArray(top.columns) || top.columns.length === 0) {
+    c.fail(['columns'], 'columns must be a non-empty list');
+    return { columns, rows };
+  }
+  top.columns.forEach((col, i) => {
+    const cp = ['columns', i];
+    const o = c.map(cp, col, 'column');
+    if (!o) {return;}
+    const { name, pattern, ...rest } = o;
+    const n = c.string([...cp, 'name'], name, 'column name', true);
+    let re: RegExp | undefined;
+    if (pattern !== undefined) {
+      try {
+        re = new RegExp(String(pattern));
+      } catch {
+        c.fail([...cp, 'pattern'], 'pattern is not a valid regular expression');
+      }
+    }
+    const vr = valueRule(c, cp, rest, n ?? `column ${i + 1}`, { field: i + 1, component: 1, subComponent: 1 }, scope, extra);
+    if (n !== undefined && vr) {columns.push({ name: n, rule: vr, pattern: re });}
+  });
+  return { columns, rows };
+}
+
 function loadMappingFile(
   c: Checker,
   fileStem: string,
@@ -382,87 +461,21 @@ function loadMappingFile(
   const destinationSettings = destinations.get(destination);
   if (!destinationSettings) {c.fail(['destination'], `unknown destination '${destination}' (not in mappings/destinations.yaml)`);}
 
-  const out = c.map(['output'], top.output, 'output');
-  if (!out) {return undefined;}
-  let output: Hl7Output | FlatOutput | undefined;
-  let dictionary: HL7Dictionary | undefined;
-  let structureSegments: Set<string> | undefined;
-  let structureGroups: Set<string> | undefined;
-  if (out.format === 'hl7v2') {
-    c.keys(['output'], out, ['format', 'version', 'messageType'], 'output');
-    if (typeof out.version !== 'string') {c.fail(['output', 'version'], `version must be a quoted string such as '2.4'`);}
-    const version = String(out.version ?? '');
-    dictionary = dictionaryFor(version);
-    if (!dictionary) {c.fail(['output', 'version'], `HL7 version '${version}' is not known to hl7v2-dictionary`);}
-    const messageType = c.string(['output', 'messageType'], out.messageType, 'messageType', true) ?? '';
-    const mt = /^([A-Z]{3})\^([A-Z0-9]{3})\^([A-Z0-9_]+)$/.exec(messageType);
-    if (!mt) {c.fail(['output', 'messageType'], `messageType must be TYPE^TRIGGER^STRUCTURE, e.g. REF^I12^REF_I12`);}
-    else if (dictionary) {
-      const names = structureNamesOf(dictionary, mt[3]);
-      structureSegments = names?.segments;
-      structureGroups = names?.groups;
-      if (!names) {c.fail(['output', 'messageType'], `message structure ${mt[3]} is not defined in HL7 v${version}`);}
-    }
-    output = { format: 'hl7v2', version, messageType, structure: mt?.[3] ?? '' };
-  } else if (out.format === 'flat') {
-    c.keys(['output'], out, ['format', 'delimiter', 'header', 'lineEnding'], 'output');
-    const delimiter = c.string(['output', 'delimiter'], out.delimiter, 'delimiter', false) ?? ',';
-    if (delimiter.length !== 1 || delimiter === '"') {c.fail(['output', 'delimiter'], 'delimiter must be one character other than "');}
-    const le = out.lineEnding ?? 'crlf';
-    if (le !== 'crlf' && le !== 'lf') {c.fail(['output', 'lineEnding'], `lineEnding must be crlf or lf`);}
-    output = { format: 'flat', delimiter, header: out.header === undefined ? true : c.bool(['output', 'header'], out.header, 'header'), lineEnding: le === 'lf' ? '\n' : '\r\n' };
-  } else {
-    c.fail(['output', 'format'], `output.format must be hl7v2 or flat`);
-    return undefined;
-  }
-
-  const variables: Array<{ name: string; expression: CompiledExpression }> = [];
-  const names: string[] = [...CONTEXT_VARIABLES, 'destination'];
-  const letSpec = top.let === undefined ? {} : (c.map(['let'], top.let, 'let') ?? {});
-  for (const [name, source] of Object.entries(letSpec)) {
-    if (!IDENTIFIER.test(name) || names.includes(name) || name === 'item' || name === 'index') {
-      c.fail(['let', name], `'${name}' cannot be a variable name (identifier, not a built-in)`);
-      continue;
-    }
-    const e = expr(c, ['let', name], source, `let ${name}`, { variables: names, tables, dictionary, structureSegments, structureGroups });
-    if (e) {variables.push({ name, expression: e });}
-    names.push(name);
-  }
-  const scope: Scope = { variables: names, tables, dictionary, structureSegments, structureGroups };
+  const read = readOutput(c, top);
+  if (!read) {return undefined;}
+  const { output, dictionary, structure } = read;
+  const { variables, scope } = readVariables(c, top, { tables, dictionary, structureSegments: structure?.segments, structureGroups: structure?.groups });
 
   let segments: SegmentItem[] = [];
-  const columns: ColumnRule[] = [];
-  let rows: CompiledExpression | undefined;
+  let flat: { columns: ColumnRule[]; rows: CompiledExpression | undefined } = { columns: [], rows: undefined };
   if (output.format === 'hl7v2') {
     if (top.columns !== undefined) {c.fail(['columns'], 'columns belong to flat-file mappings');}
     segments = segmentList(c, ['segments'], top.segments, scope, { ...ctx, seen: [] });
-    if (dictionary && structureSegments) {
+    if (dictionary && structure) {
       c.problems.push(...structureCheck(dictionary, output.structure, segments, c.src.at(['output', 'messageType'])));
     }
   } else {
-    if (top.segments !== undefined) {c.fail(['segments'], 'segments belong to hl7v2 mappings');}
-    const extra = top.rows !== undefined ? ['item', 'index'] : [];
-    if (top.rows !== undefined) {rows = expr(c, ['rows'], top.rows, 'rows', scope);}
-    if (!Array.isArray(top.columns) || top.columns.length === 0) {c.fail(['columns'], 'columns must be a non-empty list');}
-    else {
-      top.columns.forEach((col, i) => {
-        const cp = ['columns', i];
-        const o = c.map(cp, col, 'column');
-        if (!o) {return;}
-        const { name, pattern, ...rest } = o;
-        const n = c.string([...cp, 'name'], name, 'column name', true);
-        let re: RegExp | undefined;
-        if (pattern !== undefined) {
-          try {
-            re = new RegExp(String(pattern));
-          } catch {
-            c.fail([...cp, 'pattern'], 'pattern is not a valid regular expression');
-          }
-        }
-        const vr = valueRule(c, cp, rest, n ?? `column ${i + 1}`, { field: i + 1, component: 1, subComponent: 1 }, scope, extra);
-        if (n !== undefined && vr) {columns.push({ name: n, rule: vr, pattern: re });}
-      });
-    }
+    flat = readColumns(c, top, scope);
   }
   return {
     id,
@@ -474,8 +487,8 @@ function loadMappingFile(
     output,
     variables,
     segments,
-    columns,
-    rows,
+    columns: flat.columns,
+    rows: flat.rows,
     destinationSettings: destinationSettings ?? {},
   };
 }

@@ -17,15 +17,20 @@ import { X509Certificate } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
+import { reportFailure } from '../background.js';
 import type { Logger } from '../logging.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics.js';
 import { redisDurability } from './admin.js';
 import { getLaneStatus } from '../flows/delivery/lanes.js';
 import { deliveryKeys } from '../flows/delivery/history.js';
 
 export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring';
 export type AlertRules = Config['alerts'];
-type Details = Readonly<Record<string, string | number | boolean>>;
+/** What an alert says beyond its name: counts, codes, and the ids involved (message ids, MSH-10s) — never content. */
+type Details = Readonly<Record<string, string | number | boolean | readonly string[]>>;
+
+/** Most ids an alert names (the newest first); the count says how many there are in all. */
+export const ALERT_IDS_MAX = 10;
 
 /** What the sources saw at one evaluation. A family left undefined was not observed: its alerts keep their state. */
 export interface Observations {
@@ -36,7 +41,13 @@ export interface Observations {
     /** The head (being delivered or retried in place): when it was queued, ms. */
     readonly head?: { readonly messageId: string; readonly controlId: string; readonly since: number; readonly attempts: number; readonly lastOutcome?: string };
   }>;
-  readonly deadLetters?: { readonly delivery: number; readonly responses: number; readonly mappingFailures: number };
+  readonly deadLetters?: {
+    readonly delivery: number;
+    readonly responses: number;
+    readonly mappingFailures: number;
+    /** The newest of each (up to ALERT_IDS_MAX): `destination/messageId`, response ids, message ids. */
+    readonly ids?: { readonly delivery: readonly string[]; readonly responses: readonly string[]; readonly mappingFailures: readonly string[] };
+  };
   /** Listener answers within the error window. */
   readonly listener?: { readonly answered: number; readonly errors: number };
   readonly redis?: { readonly reachable: boolean; readonly durable: boolean; readonly aof?: boolean | undefined; readonly evictionPolicy?: string | undefined };
@@ -103,8 +114,12 @@ export function evaluateAlerts(
   if (observations.deadLetters) {
     observed.add('dead_letters');
     const d = observations.deadLetters;
-    for (const [subject, count] of [['delivery', d.delivery], ['responses', d.responses], ['mapping', d.mappingFailures]] as const) {
-      verdicts.push({ alert: 'dead_letters', subject, firing: count > rules.deadLettersAbove, details: { count } });
+    for (const [subject, count, ids] of [
+      ['delivery', d.delivery, d.ids?.delivery],
+      ['responses', d.responses, d.ids?.responses],
+      ['mapping', d.mappingFailures, d.ids?.mappingFailures],
+    ] as const) {
+      verdicts.push({ alert: 'dead_letters', subject, firing: count > rules.deadLettersAbove, details: { count, ...(ids && ids.length > 0 ? { ids } : {}) } });
     }
   }
   if (observations.listener) {
@@ -226,12 +241,16 @@ export async function laneObservations(
  */
 export async function deadLetterObservations(redis: Redis, prefix: string, windowHours: number, now = Date.now()): Promise<NonNullable<Observations['deadLetters']>> {
   const from = String(now - windowHours * 3_600_000);
-  const [delivery, responses, mappingFailures] = await Promise.all([
+  const newest = String(ALERT_IDS_MAX);
+  const [delivery, responses, mappingFailures, deliveryIds, responseIds, mappingIds] = await Promise.all([
     redis.zcard(`${prefix}:dlv:dead`),
     redis.zcount(`${prefix}:resp:dead`, from, '+inf'),
     redis.zcount(`${prefix}:mapping-failures`, from, '+inf'),
+    redis.zrevrange(`${prefix}:dlv:dead`, '0', String(ALERT_IDS_MAX - 1)),
+    redis.zrevrangebyscore(`${prefix}:resp:dead`, '+inf', from, 'LIMIT', '0', newest),
+    redis.zrevrangebyscore(`${prefix}:mapping-failures`, '+inf', from, 'LIMIT', '0', newest),
   ]);
-  return { delivery, responses, mappingFailures };
+  return { delivery, responses, mappingFailures, ids: { delivery: deliveryIds, responses: responseIds, mappingFailures: mappingIds } };
 }
 
 /**
@@ -300,6 +319,8 @@ export function startAlerts(options: {
   readonly now?: () => number;
   /** Start the timer (default true); tests call evaluate() themselves. */
   readonly timer?: boolean;
+  /** Told of every evaluation's changes (the webhook, alert-webhook.ts); must not throw. */
+  readonly onChanges?: (changes: readonly AlertChange[], at: number) => void;
 }): AlertRunner {
   const { rules, sources, log } = options;
   const now = options.now ?? Date.now;
@@ -347,15 +368,20 @@ export function startAlerts(options: {
     for (const s of states.values()) {
       options.metrics?.alert.set({ alert: s.alert, subject: s.subject }, s.firing ? 1 : 0);
     }
+    if (result.changes.length > 0) {
+      options.onChanges?.(result.changes, observations.at);
+    }
     return result.changes;
   };
 
   // One evaluation at a time: a slow Redis must not pile evaluations up.
   const tick = (): Promise<AlertChange[]> => (running ??= evaluate().finally(() => (running = undefined)));
-  const timer = options.timer === false ? undefined : setInterval(() => void tick().catch(() => undefined), rules.intervalSeconds * 1000);
+  // Each source's failure is already an observation (observe above); what is left is a bug, logged and counted.
+  const failed = (err: unknown): void => reportFailure({ log, ...(options.metrics ? { failures: options.metrics.backgroundFailures } : {}) }, 'alerts', err);
+  const timer = options.timer === false ? undefined : setInterval(() => void tick().catch(failed), rules.intervalSeconds * 1000);
   timer?.unref();
   // First evaluation soon after start-up, so an expiring certificate is said at boot.
-  const first = timer ? setTimeout(() => void tick().catch(() => undefined), 1000) : undefined;
+  const first = timer ? setTimeout(() => void tick().catch(failed), 1000) : undefined;
   first?.unref();
   return {
     evaluate: tick,

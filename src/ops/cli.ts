@@ -82,7 +82,7 @@ export async function runQueues(options: QueuesOptions, io: CliIo): Promise<numb
     import('../flows/inbound/inbound.js'),
     import('../flows/inbound/sequencer.js'),
     import('../flows/pas-events/listener.js'),
-    import('../runtime.js'),
+    import('../config/destinations.js'),
   ]);
   const { redis, prefix, config, close } = await openCliRedis(io.env, options);
   const queues = [INBOUND_QUEUE, PAS_EVENTS_QUEUE].map((name) => new Queue(name, { connection: redis, prefix }));
@@ -182,7 +182,7 @@ export async function runReprocess(key: string | undefined, options: ReprocessOp
     import('../mapping/index.js'),
     import('../flows/inbound/reprocess.js'),
     import('../flows/delivery/lanes.js'),
-    import('../runtime.js'),
+    import('../config/destinations.js'),
     import('node:path'),
   ]);
   const { redis, prefix, config, close } = await openCliRedis(io.env, options);

@@ -32,7 +32,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logging.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics.js';
 import type { RecordState } from '../state/message-store.js';
 import type { Resource, StoredMessage } from '../protocol/bars/types.js';
 import { patientKeyOf } from '../flows/intake/process-message.js';

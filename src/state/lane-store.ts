@@ -598,3 +598,12 @@ export async function renewLease(redis: Redis, prefix: string, destination: stri
 export async function releaseLease(redis: Redis, prefix: string, destination: string, token: string): Promise<void> {
   await scripted(redis).barsLaneRelease(leaseKey(prefix, destination), token);
 }
+
+/** One message on a lane, as the transport and the dead-letter records see it: ids only. */
+export interface LaneEntry {
+  readonly messageId: string;
+  readonly destination: string;
+  readonly controlId: string;
+  /** Redis key of the rendered text. */
+  readonly renderedKey: string;
+}

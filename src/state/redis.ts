@@ -4,6 +4,8 @@
  * - workers wait out Redis blips indefinitely (BullMQ requires maxRetriesPerRequest: null for them).
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { StopStack } from '../lifecycle.js';
+import type { Logger } from '../logging.js';
 
 export interface RedisSettings {
   readonly url: string;
@@ -99,4 +101,24 @@ export async function redisAnswers(redis: Redis, timeoutMs = 500): Promise<boole
   } catch {
     return false;
   }
+}
+
+/**
+ * The producer connection of a process, on the stop stack. The request path has no offline queue (it fails fast with
+ * 503 when Redis is down), so the connection gets a moment to come up before the listener opens; past that, requests
+ * answer 503 REC_UNAVAILABLE until it does.
+ */
+export async function connectProducer(settings: RedisSettings, log: Logger, stack: StopStack): Promise<Redis> {
+  const producer = createProducerConnection(settings);
+  stack.push('redis (producer)', () => producer.quit());
+  if (producer.status !== 'ready') {
+    const ready = await Promise.race([
+      new Promise<boolean>((resolve) => producer.once('ready', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
+    ]);
+    if (!ready) {
+      log.warn({ url: settings.url.replace(/\/\/[^@]*@/, '//***@') }, 'Redis is not answering; the listener will answer 503 REC_UNAVAILABLE until it does');
+    }
+  }
+  return producer;
 }

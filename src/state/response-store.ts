@@ -12,7 +12,7 @@
  * Job data in BullMQ carries the response id only; everything else lives here.
  */
 import type { MessageStore } from './message-store.js';
-import type { ResponseEvent, ResponseKind } from '../flows/responses/types.js';
+import type { ResponseEvent, ResponseKind } from '../protocol/bars/response-events.js';
 import { appendAudit, readAudit, type AuditEntry } from './audit-log.js';
 
 export type ResponseState = 'queued' | 'sending' | 'delivered' | 'duplicate-delivered' | 'dead-letter' | 'dropped';

@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import { loadConfig, type DeepPartial } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { createApp, receiverListener } from '../../src/http/app.js';
+import { createApp } from '../../src/http/app.js';
 import { createProducerConnection } from '../../src/state/redis.js';
 import { MessageStore } from '../../src/state/message-store.js';
 import { createInboundQueue, type InboundJobData } from '../../src/flows/inbound/inbound.js';
@@ -110,7 +110,7 @@ describe('every element of the NHS examples with a wrong JSON type → 4xx, neve
     const store = new MessageStore(redis, config.redis.prefix);
     inbound = createInboundQueue(redis, config.redis.prefix);
     const app = createApp({ config, store, inbound, log: capturingLogger(), now: () => new Date() });
-    server = http.createServer(receiverListener(app));
+    server = http.createServer(app);
     // Keep the client's idle connections: a pause while the examples load must not reset them mid-run.
     server.keepAliveTimeout = 120_000;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

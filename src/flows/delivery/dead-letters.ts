@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { withControlId } from '../../protocol/hl7/header.js';
 import { appendEvent, deliveryKeys, getDeliveryHistory, type DeliveryHistory, type DeliveryStore } from './history.js';
 import { deadLetterEntry, dropEntry, laneWakeups, replayEntry, wakeupName } from '../../state/lane-store.js';
-import type { LaneEntry } from './lanes.js';
+import type { LaneEntry } from '../../state/lane-store.js';
 import { appendAudit, readAudit } from '../../state/audit-log.js';
 
 /** One dead letter as listed. */

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { FileDestination } from './destinations.js';
+import type { FileDestination } from '../../config/destinations.js';
 import { FileWriteError } from '../../protocol/hl7/transport-errors.js';
 
 /** Values substituted into `fileNamePattern`. */

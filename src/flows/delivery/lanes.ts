@@ -29,9 +29,17 @@
  * A PAS that is down is not a reason to give up on a message: link-level failures (connection refused or reset, no
  * ACK at all) keep the head in place and do not count toward maxAttempts — the lane_head_stuck alert says the link
  * is down. Only the PAS's own answers (AE/CE until maxAttempts, AR/CR) can dead-letter a message.
+ *
+ * Three ordered mechanisms, kept apart on purpose (issue 15 asked for one where the guarantees coincide; they do
+ * not): this lane is ONE sender per destination holding a lease, one message in flight, held records behind a dead
+ * letter — what an HL7 original-mode link needs. The receipt-order sequencer (inbound/sequencer.ts) orders a
+ * process-wide sequence that has gaps to wait for and no transport at all. The response lanes (responses/queue.ts)
+ * are thousands of short per-conversation lists sent in parallel through BullMQ with Retry-After and a dead letter
+ * that does NOT hold the rest of the conversation (BaRS: each response stands alone). One mechanism for all three
+ * would carry a lease, gap-waiting and per-record holds where they are wrong.
  */
 import { randomUUID } from 'node:crypto';
-import { mllpClientOptions, type AckAction, type Destination } from './destinations.js';
+import { mllpClientOptions, type AckAction, type Destination } from '../../config/destinations.js';
 import { recordDeadLetter } from './dead-letters.js';
 import { AckTimeoutError, ConnectionError, DeliveryError, FileWriteError } from '../../protocol/hl7/transport-errors.js';
 import { dropFile } from './file-drop.js';
@@ -48,6 +56,7 @@ import {
   renewLease,
   wakeupName,
   type FetchedEntry,
+  type LaneEntry,
   type HeldRecord,
   type StepOutcome,
 } from '../../state/lane-store.js';
@@ -73,15 +82,6 @@ export interface DeliveryItem {
   readonly order?: number;
   /** The mapping failed: recorded as a dead letter (reason `mapping-failed`) in its place, holding its record. */
   readonly failure?: string;
-}
-
-/** One message on a lane, as the transport and the dead-letter records see it: ids only. */
-export interface LaneEntry {
-  readonly messageId: string;
-  readonly destination: string;
-  readonly controlId: string;
-  /** Redis key of the rendered text. */
-  readonly renderedKey: string;
 }
 
 /** Logger subset (pino-compatible). */
@@ -746,6 +746,8 @@ export interface LaneWorkerDeps extends DeliveryStore {
   readonly logger?: LaneLogger;
   /** Test hook: replace the transport of a destination. */
   readonly transportFor?: (destination: Destination) => LaneTransport;
+  /** Told of every attempt (the worker's delivery counters). */
+  readonly onAttempt?: AttemptObserver;
 }
 
 /** The running lane workers of this process. */
@@ -777,6 +779,7 @@ export async function startLaneWorkers(
       retention: policy.retention,
       lock: policy.lock,
       ...(deps.logger ? { logger: deps.logger } : {}),
+      ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
     });
     runner.start();
     return { runner, transport };

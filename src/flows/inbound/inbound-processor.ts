@@ -15,7 +15,7 @@ import type { StoredMessage } from '../../protocol/bars/types.js';
 import type { MessageStore } from '../../state/message-store.js';
 import type { MappingRegistry } from '../../mapping/index.js';
 import { MappingError, messageRenderer } from '../../mapping/index.js';
-import type { Metrics } from '../../ops/metrics.js';
+import type { Metrics } from '../../metrics.js';
 import type { InboundJobData } from './inbound.js';
 import { flushReady, markReadyArgs, readyAndFlush, type SequencedOutput, type SequencerDeps } from './sequencer.js';
 
@@ -174,7 +174,9 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
       }
     }
     if (failures.length > 0) {
-      deps.metrics?.mappingFailures.inc({ workflow: stored.workflow }, failures.length);
+      for (const f of failures) {
+        deps.metrics?.mappingFailures.inc({ mapping: f.mappingId });
+      }
       log.error({ messageId, workflow: stored.workflow, mappings: failures.map((f) => f.mappingId), problems: failures.reduce((n, f) => n + f.problems.length, 0) }, 'mapping failed; message kept for ops (dead letter)');
     }
     deps.metrics?.inboundProcessed.inc({ workflow: stored.workflow, outcome: failures.length > 0 ? 'mapping-failed' : 'ok' });

@@ -15,6 +15,10 @@
  * number was flushed (a re-run job, `bars-bridge reprocess`) is handed to the lanes at its receipt position instead
  * (handOffInReceiptOrder). Marking a flushed number would leave an entry nothing ever reads: outputs that never reach
  * a lane and a phantom "mapped and waiting for an earlier message" count.
+ *
+ * Not a delivery lane (lanes.ts): a lane orders what is already in it and sends it; the sequencer orders numbers that
+ * arrive out of order from parallel renders and must WAIT for a missing one. Its state is two keys (cursor, ready
+ * hash), not a list per destination, and it sends nothing. Lanes.ts says why the three ordered mechanisms stay apart.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';

@@ -11,7 +11,7 @@ import type { MessageStore, RecordState } from '../../state/message-store.js';
 import { pasEventKey, type PasEventJobData } from './listener.js';
 import { ruleFor, type PasEventRule } from './rules.js';
 import { keepEvent } from './kept.js';
-import type { RejectedReason } from '../responses/types.js';
+import type { RejectedReason } from '../../protocol/bars/response-events.js';
 
 export interface StatusEvent {
   readonly event: PasEventRule['event'];
@@ -36,7 +36,7 @@ export interface PasEventDeps {
   readonly onStatus?: (event: StatusEvent, record: RecordState) => Promise<void>;
   /** How long unmatched and no-rule events are listed (their text expires with the listener's TTL). */
   readonly retentionMs: number;
-  readonly metrics?: { readonly pasEventsProcessed: Counter<'outcome'> };
+  readonly metrics?: { readonly pasEventsProcessed: Counter<'result'> };
 }
 
 /** Longer than any id (FHIR id: 64) or reference of ours: such a value cannot name one of our records. */
@@ -62,7 +62,7 @@ function reasonOf(text: string, spec: NonNullable<PasEventRule['reasonCode']>): 
 
 export async function processPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Promise<PasEventResult> {
   const result = await applyPasEvent(job, deps);
-  deps.metrics?.pasEventsProcessed.inc({ outcome: result.outcome });
+  deps.metrics?.pasEventsProcessed.inc({ result: result.outcome });
   return result;
 }
 

@@ -15,7 +15,7 @@ import { BundleIndex } from '../../protocol/bars/bundle.js';
 import { SYSTEMS, sameSystem, splitToken } from '../../protocol/bars/codes.js';
 import type { Bundle, BundleEntry, Resource, StoredMessage } from '../../protocol/bars/types.js';
 import { RESPONSE_DEFINITIONS, type ResponseDefinition } from './definitions.js';
-import { REJECTED_REASONS, type EncounterStatus, type RejectedReason, type ResponseEvent, type ResponseKind } from './types.js';
+import { REJECTED_REASONS, type EncounterStatus, type RejectedReason, type ResponseEvent, type ResponseKind } from '../../protocol/bars/response-events.js';
 
 export const BUNDLE_PROFILE = 'https://fhir.nhs.uk/StructureDefinition/BARSBundleMessage';
 export const HEADER_PROFILE = 'https://fhir.nhs.uk/StructureDefinition/BARSMessageHeader-servicerequest-response';
@@ -139,132 +139,158 @@ export function ourServiceId(original: StoredMessage, service: ResponderService)
   return sent && service.ids.includes(sent) ? sent : service.ids[0]!;
 }
 
+/** The entries of a response Bundle as they are gathered from the original message: each resource once, copied. */
+class ResponseEntries {
+  readonly entries: Entry[] = [];
+  private readonly added = new Set<Resource>();
+
+  constructor(
+    readonly index: BundleIndex,
+    readonly at: string,
+  ) {}
+
+  fullUrlOf(r: Resource): string {
+    return this.index.fullUrlOf(r) ?? `urn:uuid:${r.id ?? randomUUID()}`;
+  }
+
+  /** Adds a copy of `r` (edited), unless it is already in; the new entry, or undefined. */
+  add(r: Resource | undefined, edit?: (copy: Resource) => void): Entry | undefined {
+    if (!r || this.added.has(r)) {return undefined;}
+    this.added.add(r);
+    const copy = clone(r);
+    edit?.(copy);
+    const entry = { fullUrl: this.fullUrlOf(r), resource: copy };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  touch(copy: Resource): void {
+    copy.meta = { ...(copy.meta ?? {}), lastUpdated: this.at };
+  }
+}
+
+/** ServiceRequest (the record the response is about; DNA feedback closes it, REFRESP01: status revoked) and Patient. */
+function addRecord(input: BuildInput, def: ResponseDefinition, b: ResponseEntries): { serviceRequest: Resource; srEntry: Entry; patient: Resource } {
+  const serviceRequest = b.index.all('ServiceRequest').find((r) => r.id === input.original.recordId) ?? b.index.first('ServiceRequest');
+  if (!serviceRequest) {
+    throw new ResponseBuildError('the original message holds no ServiceRequest');
+  }
+  const srEntry = b.add(serviceRequest, (copy) => {
+    copy.meta = { ...(copy.meta ?? {}), profile: [def.serviceRequestProfile] };
+    if (input.kind === 'referral-dna') {
+      copy.status = 'revoked';
+      b.touch(copy);
+    }
+  })!;
+  const patient = b.index.resolve(serviceRequest.subject) ?? b.index.first('Patient');
+  if (!patient) {
+    throw new ResponseBuildError('the original message holds no Patient');
+  }
+  b.add(patient);
+  return { serviceRequest, srEntry, patient };
+}
+
+/** Encounters: the sender's (the one the ServiceRequest names) and, where the definition has it, ours (changed). */
+function addEncounters(input: BuildInput, def: ResponseDefinition, b: ResponseEntries, serviceRequest: Resource): Entry | undefined {
+  const ourOriginal = b.index.all('Encounter').find((r) => isOurEncounter(r, input.original, input.service.referenceSystem));
+  const theirs = b.index.resolve<Resource>(serviceRequest.encounter) ?? b.index.all('Encounter').find((r) => r !== ourOriginal);
+  b.add(theirs);
+  if (!def.ourEncounter) {
+    return undefined;
+  }
+  if (!ourOriginal) {
+    throw new ResponseBuildError('the original message holds no receiver Encounter (the planned Encounter of the acknowledgement)');
+  }
+  const change = encounterChange(input.event, input.kind);
+  return b.add(ourOriginal, (copy) => {
+    if (change) {
+      copy.status = change.status;
+      if (change.reasonCode) {copy.reasonCode = change.reasonCode;}
+      else {delete copy.reasonCode;}
+    }
+    b.touch(copy);
+  });
+}
+
+/** Organizations: who we answer (the original sender) and us (the original receiver, or made from our settings). */
+function addOrganizations(input: BuildInput, b: ResponseEntries, header: Resource | undefined): { them: Entry | undefined; us: Entry } {
+  const senderOrg = b.index.resolve(header?.sender);
+  if (!senderOrg || senderOrg.resourceType !== 'Organization') {
+    throw new ResponseBuildError('the original MessageHeader.sender does not resolve to an Organization');
+  }
+  const destination = (Array.isArray(header?.destination) ? header.destination[0] : undefined) as { receiver?: unknown } | undefined;
+  const usOrg = b.index.resolve(destination?.receiver);
+  const usEntry = usOrg?.resourceType === 'Organization' ? b.add(usOrg) : undefined;
+  const them = b.add(senderOrg) ?? b.entries.find((e) => e.resource === senderOrg);
+  const us: Entry =
+    usEntry ??
+    (() => {
+      const made: Resource = {
+        resourceType: 'Organization',
+        id: randomUUID(),
+        meta: { lastUpdated: b.at, profile: ['https://fhir.hl7.org.uk/StructureDefinition/UKCore-Organization'] },
+        identifier: [{ system: SYSTEMS.odsOrganizationCode, value: input.service.odsCode }],
+        name: input.service.name,
+      };
+      const e = { fullUrl: `urn:uuid:${made.id}`, resource: made };
+      b.entries.push(e);
+      return e;
+    })();
+  for (const org of b.index.all('Organization')) {b.add(org);}
+  for (const r of b.index.all('PractitionerRole')) {b.add(r);}
+  for (const r of b.index.all('Practitioner')) {b.add(r);}
+  return { them, us };
+}
+
+/** The rest of the request content, for the definitions that carry it (REFRESP01, VALRESP01B echo it). */
+function addCarried(input: BuildInput, def: ResponseDefinition, b: ResponseEntries, serviceRequest: Resource): void {
+  // HealthcareService: the one the ServiceRequest was performed by, when the definition wants exactly one.
+  if ((def.resources.HealthcareService?.min ?? 0) > 0) {
+    const performers = (Array.isArray(serviceRequest.performer) ? serviceRequest.performer : []) as unknown[];
+    const hs = performers.map((p) => b.index.resolve(p)).find((r) => r?.resourceType === 'HealthcareService') ?? b.index.first('HealthcareService');
+    b.add(hs);
+  }
+  const carried = ['CarePlan', 'Location', 'Observation', 'Flag', 'MedicationStatement', 'AllergyIntolerance', 'QuestionnaireResponse', 'Consent', 'Condition', 'Task', 'RelatedPerson'];
+  for (const type of carried) {
+    const card = def.resources[type];
+    if (!card) {continue;}
+    let candidates = b.index.all(type);
+    if (type === 'Location') {
+      // The incident location (BARSLocation-incident-location / type ILOC) first.
+      candidates = [...candidates].sort((x, y) => Number(isIncident(y)) - Number(isIncident(x)));
+    }
+    for (const r of candidates.slice(0, card.max ?? candidates.length)) {
+      b.add(r, type === 'CarePlan' && input.event.type === 'validation-completed' ? (copy) => editCarePlan(copy, input.event, b.at) : undefined);
+    }
+  }
+  // Appointment: DNA feedback marks the booking `noshow` (REFRESP01).
+  if (input.kind === 'referral-dna') {
+    const appointment = input.appointment ?? b.index.first('Appointment');
+    if (appointment) {
+      const e = b.add(appointment, (copy) => {
+        copy.status = 'noshow';
+        b.touch(copy);
+      });
+      if (e && !b.index.fullUrlOf(appointment)) {e.fullUrl = `urn:uuid:${appointment.id}`;}
+    }
+  }
+}
+
 /** Builds the response Bundle. Throws ResponseBuildError when the stored message lacks what the definition needs. */
 export function buildResponse(input: BuildInput): Bundle {
   const def: ResponseDefinition = RESPONSE_DEFINITIONS[input.kind];
   const { original, service } = input;
   const at = input.event.at ?? input.now.toISOString();
-  const index = new BundleIndex(original.bundle);
-  const header = index.entries[0]?.resource;
+  const b = new ResponseEntries(new BundleIndex(original.bundle), at);
+  const header = b.index.entries[0]?.resource;
   if (!original.sourceEndpoint) {
     throw new ResponseBuildError('the original request has no MessageHeader.source.endpoint to respond to');
   }
-  const entries: Entry[] = [];
-  const added = new Set<Resource>();
-  const fullUrlOf = (r: Resource): string => index.fullUrlOf(r) ?? `urn:uuid:${r.id ?? randomUUID()}`;
-  const add = (r: Resource | undefined, edit?: (copy: Resource) => void): Entry | undefined => {
-    if (!r || added.has(r)) {return undefined;}
-    added.add(r);
-    const copy = clone(r);
-    edit?.(copy);
-    const entry = { fullUrl: fullUrlOf(r), resource: copy };
-    entries.push(entry);
-    return entry;
-  };
-  const touch = (copy: Resource): void => {
-    copy.meta = { ...(copy.meta ?? {}), lastUpdated: at };
-  };
-
-  // ServiceRequest: the record the response is about. DNA feedback closes it (REFRESP01: status revoked).
-  const serviceRequest = index.all('ServiceRequest').find((r) => r.id === original.recordId) ?? index.first('ServiceRequest');
-  if (!serviceRequest) {
-    throw new ResponseBuildError('the original message holds no ServiceRequest');
-  }
-  const srEntry = add(serviceRequest, (copy) => {
-    copy.meta = { ...(copy.meta ?? {}), profile: [def.serviceRequestProfile] };
-    if (input.kind === 'referral-dna') {
-      copy.status = 'revoked';
-      touch(copy);
-    }
-  })!;
-  const patient = index.resolve(serviceRequest.subject) ?? index.first('Patient');
-  if (!patient) {
-    throw new ResponseBuildError('the original message holds no Patient');
-  }
-  add(patient);
-
-  // Encounters: the sender's (the one the ServiceRequest names) and, where the definition has it, ours.
-  const ourOriginal = index.all('Encounter').find((r) => isOurEncounter(r, original, service.referenceSystem));
-  const theirs = index.resolve<Resource>(serviceRequest.encounter) ?? index.all('Encounter').find((r) => r !== ourOriginal);
-  add(theirs);
-  let ourEntry: Entry | undefined;
-  if (def.ourEncounter) {
-    if (!ourOriginal) {
-      throw new ResponseBuildError('the original message holds no receiver Encounter (the planned Encounter of the acknowledgement)');
-    }
-    const change = encounterChange(input.event, input.kind);
-    ourEntry = add(ourOriginal, (copy) => {
-      if (change) {
-        copy.status = change.status;
-        if (change.reasonCode) {copy.reasonCode = change.reasonCode;}
-        else {delete copy.reasonCode;}
-      }
-      touch(copy);
-    });
-  }
-
-  // Organizations: who we answer (the original sender) and us (the original receiver).
-  const senderOrg = index.resolve(header?.sender);
-  if (!senderOrg || senderOrg.resourceType !== 'Organization') {
-    throw new ResponseBuildError('the original MessageHeader.sender does not resolve to an Organization');
-  }
-  const destination = (Array.isArray(header?.destination) ? header.destination[0] : undefined) as { receiver?: unknown } | undefined;
-  let usOrg = index.resolve(destination?.receiver);
-  const usEntry = usOrg?.resourceType === 'Organization' ? add(usOrg) : undefined;
-  const themEntry = add(senderOrg) ?? entries.find((e) => e.resource === senderOrg);
-  const ourOrgEntry: Entry =
-    usEntry ??
-    (() => {
-      usOrg = {
-        resourceType: 'Organization',
-        id: randomUUID(),
-        meta: { lastUpdated: at, profile: ['https://fhir.hl7.org.uk/StructureDefinition/UKCore-Organization'] },
-        identifier: [{ system: SYSTEMS.odsOrganizationCode, value: service.odsCode }],
-        name: service.name,
-      };
-      const e = { fullUrl: `urn:uuid:${usOrg.id}`, resource: usOrg };
-      entries.push(e);
-      return e;
-    })();
-  for (const org of index.all('Organization')) {add(org);}
-  for (const r of index.all('PractitionerRole')) {add(r);}
-  for (const r of index.all('Practitioner')) {add(r);}
-
-  // HealthcareService: the one the ServiceRequest was performed by, when the definition wants exactly one.
-  if ((def.resources.HealthcareService?.min ?? 0) > 0) {
-    const performers = (Array.isArray(serviceRequest.performer) ? serviceRequest.performer : []) as unknown[];
-    const hs = performers.map((p) => index.resolve(p)).find((r) => r?.resourceType === 'HealthcareService') ?? index.first('HealthcareService');
-    add(hs);
-  }
-
-  // The rest of the request content, for the definitions that carry it (REFRESP01, VALRESP01B echo it).
-  const carried = ['CarePlan', 'Location', 'Observation', 'Flag', 'MedicationStatement', 'AllergyIntolerance', 'QuestionnaireResponse', 'Consent', 'Condition', 'Task', 'RelatedPerson'];
-  for (const type of carried) {
-    const card = def.resources[type];
-    if (!card) {continue;}
-    let candidates = index.all(type);
-    if (type === 'Location') {
-      // The incident location (BARSLocation-incident-location / type ILOC) first.
-      candidates = [...candidates].sort((a, b) => Number(isIncident(b)) - Number(isIncident(a)));
-    }
-    for (const r of candidates.slice(0, card.max ?? candidates.length)) {
-      add(r, type === 'CarePlan' && input.event.type === 'validation-completed' ? (copy) => editCarePlan(copy, input.event, at) : undefined);
-    }
-  }
-
-  // Appointment: DNA feedback marks the booking `noshow` (REFRESP01).
-  if (input.kind === 'referral-dna') {
-    const appointment = input.appointment ?? index.first('Appointment');
-    if (appointment) {
-      const e = add(appointment, (copy) => {
-        copy.status = 'noshow';
-        touch(copy);
-      });
-      if (e && !index.fullUrlOf(appointment)) {e.fullUrl = `urn:uuid:${appointment.id}`;}
-    }
-  }
-
-  fillMinimums(def, entries, { service, serviceId: ourServiceId(original, service), ourOrg: ourOrgEntry, patientUrl: fullUrlOf(patient), at });
+  const { serviceRequest, srEntry, patient } = addRecord(input, def, b);
+  const ourEntry = addEncounters(input, def, b, serviceRequest);
+  const orgs = addOrganizations(input, b, header);
+  addCarried(input, def, b, serviceRequest);
+  fillMinimums(def, b.entries, { service, serviceId: ourServiceId(original, service), ourOrg: orgs.us, patientUrl: b.fullUrlOf(patient), at });
 
   const focus = def.focus === 'Encounter' ? ourEntry! : srEntry;
   const reason = input.kind === 'validation-full' && input.previous.includes('validation-interim') ? 'update' : 'new';
@@ -274,8 +300,8 @@ export function buildResponse(input: BuildInput): Bundle {
     meta: { lastUpdated: at, profile: [HEADER_PROFILE] },
     ...(Array.isArray(header?.extension) ? { extension: clone(header.extension) } : {}),
     eventCoding: { system: SYSTEMS.messageEvents, code: 'servicerequest-response' },
-    destination: [{ endpoint: original.sourceEndpoint, receiver: { reference: themEntry!.fullUrl } }],
-    sender: { reference: ourOrgEntry.fullUrl },
+    destination: [{ endpoint: original.sourceEndpoint, receiver: { reference: orgs.them!.fullUrl } }],
+    sender: { reference: orgs.us.fullUrl },
     source: { name: service.name, software: SOFTWARE.name, version: SOFTWARE.version, endpoint: `${SYSTEMS.dosServiceId}|${ourServiceId(original, service)}` },
     reason: { coding: [{ system: SYSTEMS.messageReason, code: reason }] },
     response: { identifier: original.bundleId, code: 'ok' },
@@ -283,9 +309,9 @@ export function buildResponse(input: BuildInput): Bundle {
     definition: def.url,
   };
   const headerUrl = `urn:uuid:${messageHeader.id}`;
-  const all: BundleEntry[] = [{ fullUrl: headerUrl, resource: messageHeader }, ...entries.map((e) => ({ fullUrl: e.fullUrl, resource: e.resource }))];
+  const all: BundleEntry[] = [{ fullUrl: headerUrl, resource: messageHeader }, ...b.entries.map((e) => ({ fullUrl: e.fullUrl, resource: e.resource }))];
   const fullUrls = new Set(all.map((e) => e.fullUrl!));
-  for (const e of entries) {pruneDangling(e.resource, fullUrls);}
+  for (const e of b.entries) {pruneDangling(e.resource, fullUrls);}
   return {
     resourceType: 'Bundle',
     id: input.bundleId ?? randomUUID(),

@@ -10,7 +10,7 @@ import { SYSTEMS, sameSystem } from '../../protocol/bars/codes.js';
 import type { Bundle, Resource } from '../../protocol/bars/types.js';
 import { BUNDLE_PROFILE, HEADER_PROFILE } from './builder.js';
 import { RESPONSE_DEFINITIONS } from './definitions.js';
-import type { ResponseKind } from './types.js';
+import type { ResponseKind } from '../../protocol/bars/response-events.js';
 
 /** The MessageHeader elements the check reads (loosely: the input is untrusted JSON). */
 interface HeaderShape extends Resource {

@@ -3,7 +3,7 @@
  * the snapshot of spec §5.4 — read from the XML, not from the examples), what MessageHeader.focus points at, and
  * which resources of the original request are carried back. Cardinalities drive both the builder and the check.
  */
-import type { ResponseKind } from './types.js';
+import type { ResponseKind } from '../../protocol/bars/response-events.js';
 import { DEFINITIONS } from '../../protocol/bars/definitions.js';
 
 /*

@@ -4,6 +4,7 @@
  * worker. runtime.ts calls startResponses() and pushes its close() on the shutdown stack.
  */
 import type { Redis } from 'ioredis';
+import type { Counter } from 'prom-client';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../logging.js';
 import type { MessageStore } from '../../state/message-store.js';
@@ -13,7 +14,7 @@ import { createResponseQueue, startResponseWorker, type BackoffOptions, type Res
 import { createTokenClient, readKeyMaterial } from './token.js';
 
 export { enqueueResponse, enqueueResponsesFor, processResponse, startResponseWorker, createResponseQueue, RESPONSES_QUEUE } from './queue.js';
-export type { ResponseEvent, ResponseKind } from './types.js';
+export type { ResponseEvent, ResponseKind } from '../../protocol/bars/response-events.js';
 export { responsesFor, loadRules } from './rules.js';
 export { buildResponse } from './builder.js';
 export { checkResponseBundle } from './check.js';
@@ -33,6 +34,8 @@ export interface StartResponsesOptions {
   readonly attempts?: number;
   readonly backoff?: BackoffOptions;
   readonly timeoutMs?: number;
+  /** Counts failed lane sweeper passes (bars_bridge_background_failures_total). */
+  readonly failures?: Counter<'loop'>;
 }
 
 export interface Responses {
@@ -46,7 +49,7 @@ export interface Responses {
 export function startResponses(options: StartResponsesOptions): Responses {
   const { config, store, log } = options;
   const queue = createResponseQueue(store.redis, store.prefix, { attempts: options.attempts });
-  queue.on('error', () => undefined); // errors reach the caller of enqueue; the event would be noise
+  queue.on('error', () => undefined); // errors reach the caller of enqueue (who answers for them); the event would be noise
   const deps: ResponseQueueDeps = { store, queue, log };
   const proxy = config.proxy;
   let worker: ResponseWorker | undefined;
@@ -66,7 +69,7 @@ export function startResponses(options: StartResponsesOptions): Responses {
         post,
         log,
       });
-      worker = startResponseWorker({ ...deps, connection: options.workerConnection, sender: client, service: config.service, log, backoff: options.backoff });
+      worker = startResponseWorker({ ...deps, connection: options.workerConnection, sender: client, service: config.service, log, backoff: options.backoff, ...(options.failures ? { failures: options.failures } : {}) });
       log.info({ proxy: proxy.url }, 'responses worker started');
     }
   }

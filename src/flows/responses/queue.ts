@@ -15,10 +15,16 @@
  * the answer is final (other 4xx), the response is dead-lettered in Redis with the proxy's OperationOutcome, and the
  * lane moves on — one response the proxy refuses must not hold back the rest of the conversation.
  * Job data carries the response id only (ARCHITECTURE invariant 4).
+ *
+ * Why not a delivery lane (delivery/lanes.ts): conversations are many and short, sent in parallel by BullMQ workers,
+ * and a dead-lettered response must NOT hold the rest of its conversation; a delivery lane is one long leased list
+ * per destination that holds a record behind its dead letter. lanes.ts says why the three mechanisms stay apart.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Counter } from 'prom-client';
+import { every } from '../../background.js';
 import type { Resource, StoredMessage } from '../../protocol/bars/types.js';
 import type { Logger } from '../../logging.js';
 import type { MessageStore } from '../../state/message-store.js';
@@ -28,7 +34,7 @@ import { RESPONSE_DEFINITIONS } from './definitions.js';
 import type { ProxyClient, SendResult } from './proxy-client.js';
 import { ResponseStore, TERMINAL, type ResponseRecord } from '../../state/response-store.js';
 import { responsesFor, type ResponseRule } from './rules.js';
-import { eventWithMetaSchema, RESPONSE_KINDS, type ResponseEvent, type ResponseKind } from './types.js';
+import { eventWithMetaSchema, RESPONSE_KINDS, type ResponseEvent, type ResponseKind } from '../../protocol/bars/response-events.js';
 
 export const RESPONSES_QUEUE = 'responses';
 
@@ -276,6 +282,8 @@ export interface StartResponseWorkerDeps extends ResponseWorkerDeps {
   readonly connection: Redis;
   readonly concurrency?: number;
   readonly backoff?: BackoffOptions;
+  /** Counts failed sweeper passes (bars_bridge_background_failures_total). */
+  readonly failures?: Counter<'loop'>;
   /** How often lanes are checked for an interrupted hand-over (ms). */
   readonly sweepIntervalMs?: number;
 }
@@ -323,13 +331,12 @@ export function startResponseWorker(deps: StartResponseWorkerDeps): ResponseWork
     settings: { backoffStrategy: (attemptsMade, _type, err) => backoffDelay(attemptsMade, err, deps.backoff) },
   });
   worker.on('error', (err) => deps.log.error({ err: { message: err.message } }, 'responses worker error'));
-  const timer = setInterval(() => void sweepLanes(deps).catch(() => undefined), deps.sweepIntervalMs ?? 30_000);
-  timer.unref();
+  const sweeper = every('response-lane-sweeper', deps.sweepIntervalMs ?? 30_000, () => sweepLanes(deps), { log: deps.log, ...(deps.failures ? { failures: deps.failures } : {}) });
   return {
     worker,
     sweep: () => sweepLanes(deps),
     close: async () => {
-      clearInterval(timer);
+      await sweeper.stop();
       await worker.close();
     },
   };

@@ -14,7 +14,7 @@
  */
 import type { PasEventRule } from '../pas-events/rules.js';
 import type { ResponseRule } from './rules.js';
-import { ENCOUNTER_STATUSES, type EncounterStatus, type RejectedReason, type ResponseEventType } from './types.js';
+import { ENCOUNTER_STATUSES, type EncounterStatus, type RejectedReason, type ResponseEventType } from '../../protocol/bars/response-events.js';
 
 /** What one emitter can emit. Lists are the possible values; `undefined` in `reasonCodes` = may come without one. */
 export interface EventSource {

@@ -19,7 +19,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { StoredMessage } from '../../protocol/bars/types.js';
 import { parseYamlSource } from '../../mapping/yaml-source.js';
-import { ENCOUNTER_STATUSES, RESPONSE_KINDS, type ResponseEvent, type ResponseKind } from './types.js';
+import { ENCOUNTER_STATUSES, RESPONSE_KINDS, type ResponseEvent, type ResponseKind } from '../../protocol/bars/response-events.js';
 
 const ruleSchema = z
   .object({

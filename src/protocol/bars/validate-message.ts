@@ -151,86 +151,64 @@ function categoryType(sr: Resource): string | undefined {
   return codingsIn(sr.category, SYSTEMS.serviceRequestCategory)[0]?.code?.toLowerCase();
 }
 
-/**
- * Workflow variables (eventCoding × reason × status × category) → one workflow, else 400 invariant: "A combination of
- * workflow variables has lead to a non-standard or unknown workflow" (Bundle-Processing failure table).
- */
-function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode, reason: ReasonCode): { workflow: Workflow; root: Resource } {
-  // The refusal names the workflow variable that does not fit the others (the status), so a sender sees what to fix.
-  const unknown = (why: string, element = 'MessageHeader'): BarsError => badRequest('invariant', `Unknown workflow: ${why}`, element);
-  if (event === 'booking-response') {
-    throw badRequest('invariant', 'booking-response messages are not supported by the standard for a receiver', 'MessageHeader.eventCoding');
-  }
-  if (event === 'booking-request') {
-    const appointments = index.all('Appointment');
-    if (appointments.length !== 1) {
-      throw badRequest('invariant', 'A booking message carries exactly one Appointment', 'Appointment');
-    }
-    const appointment = focusOf(header, index, 'Appointment')!;
-    const status = str(appointment.status);
-    if (status === 'cancelled' || status === 'entered-in-error') {
-      // BaRS says reason 'update' for a cancellation; NHS England's own BOOKREQ02 example sends 'new' (spec §13.2).
-      return { workflow: 'booking-cancel', root: appointment };
-    }
-    if (status === 'booked') {
-      return { workflow: reason === 'new' ? 'booking-new' : 'booking-update', root: appointment };
-    }
-    throw unknown(`booking-request with Appointment.status ${status ?? '(none)'}`, 'Appointment.status');
-  }
+/** The refusal names the workflow variable that does not fit the others (the status), so a sender sees what to fix. */
+const unknownWorkflow = (why: string, element = 'MessageHeader'): BarsError => badRequest('invariant', `Unknown workflow: ${why}`, element);
 
-  const sr = focusOf(header, index, 'ServiceRequest');
-  if (!sr) {
-    throw badRequest('required', 'The message must carry the ServiceRequest it is about', 'ServiceRequest');
+/** booking-request: the one Appointment's status (and the reason) decide new, update or cancel. */
+function bookingWorkflow(header: Resource, index: BundleIndex, reason: ReasonCode): { workflow: Workflow; root: Resource } {
+  const appointments = index.all('Appointment');
+  if (appointments.length !== 1) {
+    throw badRequest('invariant', 'A booking message carries exactly one Appointment', 'Appointment');
   }
-  const category = categoryType(sr);
-  if (category !== 'referral' && category !== 'validation') {
-    throw badRequest('invariant', 'ServiceRequest.category must carry a message-category-servicerequest code of referral or validation', 'ServiceRequest.category');
+  const appointment = focusOf(header, index, 'Appointment')!;
+  const status = str(appointment.status);
+  if (status === 'cancelled' || status === 'entered-in-error') {
+    // BaRS says reason 'update' for a cancellation; NHS England's own BOOKREQ02 example sends 'new' (spec §13.2).
+    return { workflow: 'booking-cancel', root: appointment };
   }
+  if (status === 'booked') {
+    return { workflow: reason === 'new' ? 'booking-new' : 'booking-update', root: appointment };
+  }
+  throw unknownWorkflow(`booking-request with Appointment.status ${status ?? '(none)'}`, 'Appointment.status');
+}
+
+/** A new referral or validation request: the statuses of ServiceRequest, CarePlan and sender Encounter must fit. */
+function newRequestWorkflow(sr: Resource, index: BundleIndex, category: 'referral' | 'validation'): { workflow: Workflow; root: Resource } {
   const status = str(sr.status);
   const carePlan = index.resolve(Array.isArray(sr.basedOn) ? sr.basedOn[0] : undefined) ?? index.first('CarePlan');
   const senderEncounter = index.resolve(sr.encounter) ?? index.first('Encounter');
   const carePlanStatus = str(carePlan?.status);
   const encounterStatus = str(senderEncounter?.status);
-
-  if (event === 'servicerequest-request') {
-    if (reason === 'new') {
-      if (status !== 'active') {
-        throw unknown(`a new ${category} needs ServiceRequest.status active, not ${status ?? '(none)'}`, 'ServiceRequest.status');
-      }
-      if (category === 'referral') {
-        // The CAD exemption below depends on the use case, so a missing or unknown use case is refused as such first
-        // (TKW *_NoUseCaseCategory 400 required / *_InvalidUseCaseCategory 400 value), not as a CarePlan.status.
-        checkUseCase(sr);
-        // CAD to CAD (APP6) refers while the incident is still open: its CarePlan is active (REFREQ04, REFREQ8x).
-        const cad = useCaseOf(sr).code?.startsWith('a6') ?? false;
-        if (carePlan && carePlanStatus !== 'completed' && !(cad && carePlanStatus === 'active')) {
-          throw badRequest('invariant', 'A new referral needs CarePlan.status completed', 'CarePlan.status');
-        }
-        // Pseudo-code: triaged or finished; CAD to CAD (APP6) refers while the call is still in progress.
-        if (!['triaged', 'finished', 'in-progress'].includes(encounterStatus ?? '')) {
-          throw badRequest('invariant', 'A new referral needs the sender Encounter.status triaged or finished', 'Encounter.status');
-        }
-        return { workflow: 'referral-new', root: sr };
-      }
-      if (carePlanStatus !== 'active') {
-        throw badRequest('invariant', 'A new validation request needs CarePlan.status active', 'CarePlan.status');
-      }
-      if (!['triaged', 'in-progress'].includes(encounterStatus ?? '')) {
-        throw badRequest('invariant', 'A new validation request needs the sender Encounter.status triaged or in-progress', 'Encounter.status');
-      }
-      return { workflow: 'validation-new', root: sr };
-    }
-    // reason update or delete: the Cancellation page's table says 'delete', its text says 'update' (spec §13.2).
-    if (status === 'revoked' || status === 'entered-in-error') {
-      return { workflow: category === 'referral' ? 'referral-cancel' : 'validation-cancel', root: sr };
-    }
-    if (reason === 'update' && (status === 'active' || status === 'on-hold')) {
-      return { workflow: category === 'referral' ? 'referral-update' : 'validation-update', root: sr };
-    }
-    throw unknown(`servicerequest-request ${reason} with ServiceRequest.status ${status ?? '(none)'}`, 'ServiceRequest.status');
+  if (status !== 'active') {
+    throw unknownWorkflow(`a new ${category} needs ServiceRequest.status active, not ${status ?? '(none)'}`, 'ServiceRequest.status');
   }
+  if (category === 'referral') {
+    // The CAD exemption below depends on the use case, so a missing or unknown use case is refused as such first
+    // (TKW *_NoUseCaseCategory 400 required / *_InvalidUseCaseCategory 400 value), not as a CarePlan.status.
+    checkUseCase(sr);
+    // CAD to CAD (APP6) refers while the incident is still open: its CarePlan is active (REFREQ04, REFREQ8x).
+    const cad = useCaseOf(sr).code?.startsWith('a6') ?? false;
+    if (carePlan && carePlanStatus !== 'completed' && !(cad && carePlanStatus === 'active')) {
+      throw badRequest('invariant', 'A new referral needs CarePlan.status completed', 'CarePlan.status');
+    }
+    // Pseudo-code: triaged or finished; CAD to CAD (APP6) refers while the call is still in progress.
+    if (!['triaged', 'finished', 'in-progress'].includes(encounterStatus ?? '')) {
+      throw badRequest('invariant', 'A new referral needs the sender Encounter.status triaged or finished', 'Encounter.status');
+    }
+    return { workflow: 'referral-new', root: sr };
+  }
+  if (carePlanStatus !== 'active') {
+    throw badRequest('invariant', 'A new validation request needs CarePlan.status active', 'CarePlan.status');
+  }
+  if (!['triaged', 'in-progress'].includes(encounterStatus ?? '')) {
+    throw badRequest('invariant', 'A new validation request needs the sender Encounter.status triaged or in-progress', 'Encounter.status');
+  }
+  return { workflow: 'validation-new', root: sr };
+}
 
-  // servicerequest-response
+/** servicerequest-response: a referral response (status update, DNA) is taken; a validation response never is. */
+function responseWorkflow(header: Resource, index: BundleIndex, sr: Resource, category: 'referral' | 'validation'): { workflow: Workflow; root: Resource } {
+  const status = str(sr.status);
   const response = header.response as { identifier?: unknown } | undefined;
   if (!response || typeof response.identifier !== 'string') {
     throw badRequest('invariant', 'A response message must carry MessageHeader.response.identifier', 'MessageHeader.response');
@@ -248,7 +226,7 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
     if (focusEncounter) {
       return { workflow: 'response-referral', root: sr };
     }
-    throw unknown(`referral response with ServiceRequest.status ${status ?? '(none)'}`);
+    throw unknownWorkflow(`referral response with ServiceRequest.status ${status ?? '(none)'}`);
   }
   // Validation responses answer a validation request the recipient sent. This receiver sends none (it takes requests
   // and sends only their responses), so every validation response it gets is unsolicited: a workflow it does not take
@@ -256,6 +234,42 @@ function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode,
   // 400 OperationOutcome, while unsolicited referral responses — status updates, DNA — are accepted, as TKW
   // UnsolicitedReferralResponse_* expect).
   throw badRequest('invariant', 'Unsolicited validation response: this receiver sends no validation requests, so MessageHeader.response.identifier answers no request of ours', 'MessageHeader.response.identifier');
+}
+
+/**
+ * Workflow variables (eventCoding × reason × status × category) → one workflow, else 400 invariant: "A combination of
+ * workflow variables has lead to a non-standard or unknown workflow" (Bundle-Processing failure table).
+ */
+function resolveWorkflow(header: Resource, index: BundleIndex, event: EventCode, reason: ReasonCode): { workflow: Workflow; root: Resource } {
+  if (event === 'booking-response') {
+    throw badRequest('invariant', 'booking-response messages are not supported by the standard for a receiver', 'MessageHeader.eventCoding');
+  }
+  if (event === 'booking-request') {
+    return bookingWorkflow(header, index, reason);
+  }
+  const sr = focusOf(header, index, 'ServiceRequest');
+  if (!sr) {
+    throw badRequest('required', 'The message must carry the ServiceRequest it is about', 'ServiceRequest');
+  }
+  const category = categoryType(sr);
+  if (category !== 'referral' && category !== 'validation') {
+    throw badRequest('invariant', 'ServiceRequest.category must carry a message-category-servicerequest code of referral or validation', 'ServiceRequest.category');
+  }
+  if (event === 'servicerequest-response') {
+    return responseWorkflow(header, index, sr, category);
+  }
+  if (reason === 'new') {
+    return newRequestWorkflow(sr, index, category);
+  }
+  // reason update or delete: the Cancellation page's table says 'delete', its text says 'update' (spec §13.2).
+  const status = str(sr.status);
+  if (status === 'revoked' || status === 'entered-in-error') {
+    return { workflow: category === 'referral' ? 'referral-cancel' : 'validation-cancel', root: sr };
+  }
+  if (reason === 'update' && (status === 'active' || status === 'on-hold')) {
+    return { workflow: category === 'referral' ? 'referral-update' : 'validation-update', root: sr };
+  }
+  throw unknownWorkflow(`servicerequest-request ${reason} with ServiceRequest.status ${status ?? '(none)'}`, 'ServiceRequest.status');
 }
 
 function useCaseOf(root: Resource): { present: boolean; code: string | undefined } {

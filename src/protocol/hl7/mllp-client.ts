@@ -67,7 +67,7 @@ interface Pending {
 /**
  * An MLLP connection to one destination. Events: `connected`, `disconnected`, `unsolicited` (byte length), and for
  * the background reconnects of a keep-alive link `reconnected` and `reconnect-failed` (a ConnectionError): what tells
- * the link state (link-state.ts) that an idle PAS link went down or came back.
+ * the sender that an idle link went down or came back, with no message to find out.
  */
 export class MllpClient extends EventEmitter {
   /** Number of successful connects so far (tests and metrics). */

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { parseDestinations, type FileDestination } from '../../../src/flows/delivery/destinations.js';
+import { parseDestinations, type FileDestination } from '../../../src/config/destinations.js';
 import { FileWriteError } from '../../../src/protocol/hl7/transport-errors.js';
 import { dropFile, fileNameFor } from '../../../src/flows/delivery/file-drop.js';
 import { getDeliveryHistory } from '../../../src/flows/delivery/history.js';

@@ -1,7 +1,7 @@
 /* Shared set-up for delivery integration tests: fast policy, synthetic messages, polling helper. */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { parseDestinations, type Destination } from '../../../src/flows/delivery/destinations.js';
+import { parseDestinations, type Destination } from '../../../src/config/destinations.js';
 import { parseDeliveryPolicy, type DeliveryPolicy } from '../../../src/flows/delivery/policy.js';
 
 /** A unique key/queue prefix per test, so tests never see each other's lanes. */

@@ -55,7 +55,8 @@ describe('link state per destination (real Redis, real MLLP simulator)', functio
     const first = await start({});
     const port = first.port;
     assert.equal((await status()).state, 'unknown', 'nothing recorded yet');
-    workers = await startLaneWorkers({ redis, prefix }, [pasDestination('pas', port)], fastPolicy());
+    // No keep-alive: no background reconnects, so every state below comes from an attempt's own record.
+    workers = await startLaneWorkers({ redis, prefix }, [pasDestination('pas', port, { keepAlive: false })], fastPolicy());
     await enqueue(3);
     await waitFor(async () => (await status()).delivered5m === 3, 5000, 'three delivered');
     let s = await status();
@@ -68,6 +69,8 @@ describe('link state per destination (real Redis, real MLLP simulator)', functio
     // PAS down: connection refused. `since` is the first failure and stays put while the lane retries.
     await first.close();
     sim = undefined;
+    // As after a Redis restart: the scripts are gone; the recording inside the attempt's MULTI still lands.
+    await reader.script('FLUSH');
     await enqueue();
     await waitFor(stateIs('refusing'), 5000, 'refusing');
     s = await status();

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/config/load.js';
 import { buildArrivalA04, sendPasEvent } from '../../../src/dev/pas-sim-events.js';
-import { createMetrics } from '../../../src/ops/metrics.js';
+import { createMetrics } from '../../../src/metrics.js';
 import { runCommand } from '../../helpers/cli.js';
 import { keptKey, listKeptEvents } from '../../../src/flows/pas-events/kept.js';
 import { pasEventKey, startPasEventsListener, type PasEventJobData, type PasEventsListener } from '../../../src/flows/pas-events/listener.js';
@@ -66,7 +66,7 @@ describe('PAS events retention (issue 14)', function () {
       ['no-record', 'ADT^A04', 'UNM1', 'PAS^RXX'],
       ['no-rule', 'ADT^A08', 'NORULE1', 'PAS^RXX'],
     ]);
-    const counted = (await metrics.pasEventsProcessed.get()).values.map((v) => [v.labels.outcome, v.value]).sort();
+    const counted = (await metrics.pasEventsProcessed.get()).values.map((v) => [v.labels.result, v.value]).sort();
     assert.deepEqual(counted, [['no-record', 1], ['no-rule', 1]]);
     for (const id of ids) {
       const ttl = await redis.ttl(pasEventKey(prefix, id));

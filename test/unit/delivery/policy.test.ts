@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ACK_POLICY, parseDestinations } from '../../../src/flows/delivery/destinations.js';
+import { DEFAULT_ACK_POLICY, parseDestinations } from '../../../src/config/destinations.js';
 import { backoffDelay, lanePolicy, loadDeliveryPolicy, parseDeliveryPolicy } from '../../../src/flows/delivery/policy.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -7,7 +7,7 @@ import { Counter, Registry } from 'prom-client';
 import forge from 'node-forge';
 import { loadConfig } from '../../../src/config/load.js';
 import { certificateExpiries, evaluateAlerts, listenerErrorWindow, startAlerts, type AlertStates, type Observations } from '../../../src/ops/alerts.js';
-import { createMetrics } from '../../../src/ops/metrics.js';
+import { createMetrics } from '../../../src/metrics.js';
 import type { Logger } from '../../../src/logging.js';
 
 const rules = loadConfig({ NODE_ENV: 'test' }).alerts;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import net from 'node:net';
-import { explainListenError, listenAs, ListenerUnavailableError } from '../../../src/ops/listen-errors.js';
+import { explainListenError, listenAs, ListenerUnavailableError } from '../../../src/listen-errors.js';
 
 const admin = { what: 'admin', portVariable: 'ADMIN_PORT', hostVariable: 'ADMIN_HOST' };
 

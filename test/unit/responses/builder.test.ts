@@ -6,7 +6,7 @@ import type { Bundle, Resource } from '../../../src/protocol/bars/types.js';
 import { buildResponse, ResponseBuildError, REJECTED_REASONS_SYSTEM } from '../../../src/flows/responses/builder.js';
 import { checkResponseBundle } from '../../../src/flows/responses/check.js';
 import { RESPONSE_DEFINITIONS } from '../../../src/flows/responses/definitions.js';
-import type { ResponseEvent, ResponseKind } from '../../../src/flows/responses/types.js';
+import type { ResponseEvent, ResponseKind } from '../../../src/protocol/bars/response-events.js';
 import { example, OUR_ID, SERVICE, storedFrom } from './stored.js';
 
 type Header = Record<string, any>;

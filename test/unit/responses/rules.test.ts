@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { loadRules, parseRules, responsesFor } from '../../../src/flows/responses/rules.js';
-import type { ResponseEvent } from '../../../src/flows/responses/types.js';
+import type { ResponseEvent } from '../../../src/protocol/bars/response-events.js';
 
 const uc = (useCase: string): { useCase: string } => ({ useCase });
 

@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
 import { z } from 'zod';
-import type { MllpClientOptions } from '../../protocol/hl7/mllp-client.js';
+import type { MllpClientOptions } from '../protocol/hl7/mllp-client.js';
 
 /** What a negative acknowledgement does to the head message of a lane. */
 export const ackActionSchema = z.enum(['retry', 'dead-letter', 'hold']);
@@ -121,4 +121,11 @@ export function mllpClientOptions(destination: MllpDestination): MllpClientOptio
     reconnect: destination.reconnect,
     encoding: destination.encoding,
   };
+}
+
+/** Configured destinations, or the one PAS link of PAS_MLLP_HOST/PAS_MLLP_PORT. */
+export function destinationsOf(config: { readonly destinations: readonly Destination[]; readonly pas: { readonly host: string; readonly port: number } }): Destination[] {
+  return config.destinations.length > 0
+    ? [...config.destinations]
+    : parseDestinations([{ name: 'pas', kind: 'mllp', host: config.pas.host, port: config.pas.port }]);
 }
