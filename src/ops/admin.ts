@@ -3,6 +3,7 @@
  * workers running; for a credential holder also each destination's link state), /metrics (Prometheus), the message
  * trace and the read-only queue dashboard. Every route but
  * /healthz and /readyz needs a named credential when any is configured (always in production); see admin-auth.ts.
+ * The operations console (src/console/) is mounted at `/` with its own login.
  */
 import http from 'node:http';
 import express from 'express';
@@ -17,6 +18,8 @@ import type { Metrics } from '../metrics.js';
 import type { MessageStore } from '../state/message-store.js';
 import { trace } from './trace.js';
 import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
+import { consoleRouter } from '../console/routes.js';
+import type { Config } from '../config/schema.js';
 import { setSharedGauges, sharedState, type SharedSnapshot } from './shared-gauges.js';
 
 export interface Durability {
@@ -81,6 +84,8 @@ export interface AdminDeps {
   readonly store: MessageStore;
   /** Delivery destinations, for the shared-state gauges and the link states /readyz reports. */
   readonly destinations?: readonly string[];
+  /** What the operations console needs besides the above (src/console/). */
+  readonly console?: { readonly mappingsDir: string; readonly pasEventsRetentionDays: number; readonly alerts: Config['alerts'] };
 }
 
 /** What /readyz says of a destination: its link, never the PAS's MSA-3 text. */
@@ -155,6 +160,9 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       .status(ready ? 200 : 503)
       .json(detailed ? { status: ready ? 'ready' : 'not ready', checks, ...(destinations ? { destinations } : {}) } : { status: ready ? 'ready' : 'not ready' });
   });
+
+  // The operations console: its own login (session cookie), CSRF and roles; `/` redirects to it.
+  app.use(consoleRouter({ redis: deps.redis, store: deps.store, prefix: deps.store.prefix, destinations: deps.destinations ?? [], credentials: deps.credentials, log: deps.log, redisDurability: () => redisDurability(deps.redis), ...(deps.console ? { mappingsDir: deps.console.mappingsDir, pasEventsRetentionDays: deps.console.pasEventsRetentionDays, alerts: deps.console.alerts } : {}) }));
 
   app.use(authenticate(deps.credentials), requireOperatorForChanges());
 

@@ -62,6 +62,7 @@ export async function startOps(deps: OpsDeps): Promise<Ops> {
         checks: deps.checks,
         store: deps.store,
         destinations: destinationsOf(config).map((d) => d.name),
+        console: { mappingsDir: config.mappingsDir, pasEventsRetentionDays: config.pasEvents.retentionDays, alerts: config.alerts },
       }),
       config.admin.host,
       config.admin.port,
