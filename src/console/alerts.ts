@@ -6,6 +6,7 @@
  */
 import type { Router } from 'express';
 import { listDeadLetters } from '../flows/delivery/dead-letters.js';
+import { keyspace } from '../state/keys.js';
 import { readLinkStatuses } from '../state/link-state.js';
 import { readAudit, type AuditList } from '../state/audit-log.js';
 import { html } from './html.js';
@@ -40,9 +41,9 @@ export function registerAlerts(router: Router, ctx: ConsoleContext): void {
     if (dead.length > (rules?.deadLettersAbove ?? 0)) {
       conditions.push({ alert: 'dead_letters', subject: 'delivery', detail: `${dead.length} dead letter(s)`, ids: dead.slice(0, 20).map((d) => `${d.destination}/${d.messageId}`) });
     }
-    const responseDead = await ctx.redis.zcount(`${ctx.prefix}:resp:dead`, now - (rules?.deadLetterWindowHours ?? 24) * 3_600_000, '+inf');
+    const responseDead = await ctx.redis.zcount(keyspace(ctx.prefix).responseDeadLetters(), now - (rules?.deadLetterWindowHours ?? 24) * 3_600_000, '+inf');
     if (responseDead > 0) {
-      conditions.push({ alert: 'dead_letters', subject: 'responses', detail: `${responseDead} response dead letter(s) in the window`, ids: await ctx.redis.zrevrange(`${ctx.prefix}:resp:dead`, 0, 19) });
+      conditions.push({ alert: 'dead_letters', subject: 'responses', detail: `${responseDead} response dead letter(s) in the window`, ids: await ctx.redis.zrevrange(keyspace(ctx.prefix).responseDeadLetters(), 0, 19) });
     }
     const redis = await ctx.redisDurability?.();
     if (redis && !redis.durable) {
@@ -63,9 +64,9 @@ ${conditions.map((c) => html`<tr><td>${badge('firing')} ${c.alert}</td><td>${c.s
   router.get('/console/audit', async (_req, res) => {
     const viewer = viewerOf(res);
     const lists: Array<[AuditList, string]> = [
-      ['dlv:audit', 'Dead letters and reprocess'],
-      ['resp:audit', 'Response dead letters'],
-      ...(seesPhi(viewer) ? ([['audit:trace', 'Look-ups and patient data views']] as Array<[AuditList, string]>) : []),
+      ['deliveryAudit', 'Dead letters and reprocess'],
+      ['responseAudit', 'Response dead letters'],
+      ...(seesPhi(viewer) ? ([['traceAudit', 'Look-ups and patient data views']] as Array<[AuditList, string]>) : []),
     ];
     const sections = [];
     for (const [list, title] of lists) {

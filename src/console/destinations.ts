@@ -5,6 +5,7 @@
  */
 import type { Router } from 'express';
 import { Queue } from 'bullmq';
+import { keyspace } from '../state/keys.js';
 import { INBOUND_QUEUE } from '../flows/inbound/inbound.js';
 import { PAS_EVENTS_QUEUE } from '../flows/pas-events/listener.js';
 import { listDeadLetters } from '../flows/delivery/dead-letters.js';
@@ -46,7 +47,7 @@ async function overviewFragment(ctx: ConsoleContext): Promise<Html> {
     queuesOf.set(ctx, shared);
   }
   const queues = await Promise.all(shared.map(async (q) => ({ name: q.name, counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed') })));
-  const responseDead = await ctx.redis.zcard(`${ctx.prefix}:resp:dead`);
+  const responseDead = await ctx.redis.zcard(keyspace(ctx.prefix).responseDeadLetters());
   return html`<table class="grid" id="destinations">
 <thead><tr><th>Destination</th><th>Link</th><th>Waiting</th><th>Head age</th><th>Head attempts</th><th>Last ACK</th><th>Delivered 5 min / 1 h</th><th>Dead letters</th><th>Held records</th></tr></thead>
 <tbody>${rows.map(rowHtml)}</tbody></table>
@@ -75,7 +76,7 @@ export function registerDestinations(router: Router, ctx: ConsoleContext): void 
       sendPage(res, 'No such destination', '/console/', html`<p class="notice error">No destination named ${destination}.</p>`, { status: 404 });
       return;
     }
-    const [row] = await destinationRows(ctx.redis, ctx.prefix, [destination]);
+    const [row] = await destinationRows(ctx.redis, ctx.prefix, [destination], Date.now(), { ackText: seesPhi(viewerOf(res)) });
     const entries = await laneEntries(ctx.redis, ctx.prefix, destination);
     const dead = await listDeadLetters({ redis: ctx.redis, prefix: ctx.prefix }, { destination, limit: 100 });
     const messageLink = (deliveryId: string): Html => html`<a href="/console/messages/${deliveryId.split('.')[0]!}">${deliveryId}</a>`;

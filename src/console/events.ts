@@ -22,7 +22,7 @@ export function registerEvents(router: Router, ctx: ConsoleContext): void {
     const viewer = viewerOf(res);
     const retentionDays = ctx.pasEventsRetentionDays ?? 30;
     const kept = await listKeptEvents(ctx.redis, ctx.prefix, { now: Date.now(), retentionMs: retentionDays * 86_400_000, limit: 100 });
-    const recentIds = await ctx.redis.zrevrange(ctx.store.key('messages'), 0, RECENT_MESSAGES - 1);
+    const recentIds = await ctx.redis.zrevrange(ctx.store.keys.messages(), 0, RECENT_MESSAGES - 1);
     const records = new Map<string, { type: 'ServiceRequest' | 'Appointment'; id: string; reference: string | undefined; messageId: string }>();
     for (const id of recentIds) {
       const m = await ctx.store.getMessage(id);
@@ -43,7 +43,7 @@ export function registerEvents(router: Router, ctx: ConsoleContext): void {
     for (const correlationId of lanes) {
       const head = await responses.laneHead(correlationId);
       const r = head ? await responses.get(head) : undefined;
-      const waiting = await ctx.redis.llen(ctx.store.key('resp', 'lane', correlationId));
+      const waiting = await ctx.redis.llen(ctx.store.keys.responseLane(correlationId));
       if (r) {
         inFlight.push({ correlationId, r, waiting });
       }

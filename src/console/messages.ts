@@ -10,7 +10,7 @@
  */
 import type { Router } from 'express';
 import { WORKFLOWS } from '../protocol/bars/types.js';
-import { deliveryKeys } from '../flows/delivery/history.js';
+import { keyspace } from '../state/keys.js';
 import { audit as auditLookup, traceMessage } from '../ops/trace.js';
 import { recordEvents } from '../flows/pas-events/processor.js';
 import { html, type Html } from './html.js';
@@ -112,7 +112,7 @@ ${result.rows.map((r) => html`<tr data-message="${r.messageId}"><td>${time(r.rec
       }
       let text: string | null = null;
       if (phi) {
-        text = (await ctx.redis.get(deliveryKeys(ctx.prefix, o.destination, o.deliveryId).text)) ?? (o.textKey ? await ctx.redis.get(o.textKey) : null);
+        text = (await ctx.redis.get(keyspace(ctx.prefix).deliveryText(o.destination, o.deliveryId))) ?? (o.textKey ? await ctx.redis.get(o.textKey) : null);
       }
       outputs.push({ o, text, events });
     }

@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import { getLaneStatus, type LaneStatus } from '../flows/delivery/lanes.js';
 import { listDeadLetters, type DeadLetter } from '../flows/delivery/dead-letters.js';
-import { deliveryKeys } from '../flows/delivery/history.js';
+import { keyspace } from '../state/keys.js';
 import { readLinkStatuses, type LinkStatus } from '../state/link-state.js';
 import { messagesFor, traceMessage, type TracedMessage } from '../ops/trace.js';
 import type { MessageStore, RecordState } from '../state/message-store.js';
@@ -22,15 +22,16 @@ export interface DestinationRow {
   readonly deadLetters: number;
 }
 
-export async function destinationRows(redis: Redis, prefix: string, destinations: readonly string[], now = Date.now()): Promise<DestinationRow[]> {
-  const links = await readLinkStatuses(redis, prefix, destinations);
+/** `ackText`: include the screened MSA-3 text of the last ACK (operators only: a PAS can echo patient data in it). */
+export async function destinationRows(redis: Redis, prefix: string, destinations: readonly string[], now = Date.now(), options: { ackText?: boolean } = {}): Promise<DestinationRow[]> {
+  const links = await readLinkStatuses(redis, prefix, destinations, { ackText: options.ackText === true });
   const dead = await listDeadLetters({ redis, prefix }, { limit: 100_000 });
   return Promise.all(
     destinations.map(async (destination, i) => {
       const lane = await getLaneStatus({ redis, prefix }, destination);
       let headAgeMs: number | undefined;
       if (lane.head) {
-        const enqueuedAt = await redis.hget(deliveryKeys(prefix, destination, lane.head.messageId).history, 'enqueuedAt');
+        const enqueuedAt = await redis.hget(keyspace(prefix).deliveryHistory(destination, lane.head.messageId), 'enqueuedAt');
         const since = Date.parse(enqueuedAt ?? lane.head.lastAttemptAt ?? '');
         headAgeMs = Number.isNaN(since) ? undefined : now - since;
       }
@@ -47,10 +48,10 @@ export async function destinationRows(redis: Redis, prefix: string, destinations
 
 /** The first entries of a lane after its head, with their delivery summaries (drill-down). */
 export async function laneEntries(redis: Redis, prefix: string, destination: string, limit = 50): Promise<Array<{ deliveryId: string; controlId: string; status: string; attempts: number; enqueuedAt: string; record: string }>> {
-  const ids = await redis.lrange(`${prefix}:lane:${destination}`, 0, limit - 1);
+  const ids = await redis.lrange(keyspace(prefix).lane(destination), 0, limit - 1);
   const pipeline = redis.pipeline();
   for (const id of ids) {
-    pipeline.hmget(deliveryKeys(prefix, destination, id).history, 'controlId', 'status', 'cycleAttempts', 'enqueuedAt', 'record');
+    pipeline.hmget(keyspace(prefix).deliveryHistory(destination, id), 'controlId', 'status', 'cycleAttempts', 'enqueuedAt', 'record');
   }
   const rows = ((await pipeline.exec()) ?? []).map(([, v]) => v as Array<string | null>);
   return ids.map((deliveryId, i) => {
@@ -77,7 +78,7 @@ export interface MessageRow {
 /** Responses queued for the message's record that belong to this message. */
 export async function responsesOf(store: MessageStore, stored: Pick<StoredMessage, 'id' | 'recordId'>): Promise<ResponseRecord[]> {
   const responses = new ResponseStore(store);
-  const items = await store.redis.lrange(store.key('resp', 'rec', stored.recordId), 0, 99);
+  const items = await store.redis.lrange(store.keys.recordResponses(stored.recordId), 0, 99);
   const out: ResponseRecord[] = [];
   for (const item of items) {
     const r = await responses.get(item.split(':')[0]!);
@@ -203,7 +204,7 @@ export async function searchMessages(store: MessageStore, filter: MessageFilter,
   }
   const max = filter.before !== undefined ? `(${filter.before}` : filter.to ? String(filter.to.getTime()) : '+inf';
   const min = filter.from ? String(filter.from.getTime()) : '-inf';
-  const flat = await store.redis.zrevrangebyscore(store.key('messages'), max, min, 'WITHSCORES', 'LIMIT', 0, SCAN_LIMIT);
+  const flat = await store.redis.zrevrangebyscore(store.keys.messages(), max, min, 'WITHSCORES', 'LIMIT', 0, SCAN_LIMIT);
   const rows: MessageRow[] = [];
   let next: number | undefined;
   let scanned = 0;

@@ -13,6 +13,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AdminRole } from '../ops/admin-auth.js';
+import { keyspace } from '../state/keys.js';
 
 export const SESSION_COOKIE = 'bb_console';
 /** Idle timeout: a session unused this long is gone. */
@@ -27,7 +28,7 @@ export interface Session {
   readonly createdAt: number;
 }
 
-const sessionKey = (prefix: string, id: string): string => `${prefix}:console:session:${createHash('sha256').update(id).digest('hex')}`;
+const sessionKey = (prefix: string, id: string): string => keyspace(prefix).consoleSession(createHash('sha256').update(id).digest('hex'));
 
 export async function createSession(redis: Redis, prefix: string, who: { actor: string; role: AdminRole }, now = Date.now()): Promise<{ id: string; session: Session }> {
   const id = randomBytes(32).toString('base64url');

@@ -300,6 +300,8 @@ export const FAMILIES = {
   traceAudit: family({ pattern: 'audit:trace', type: 'list', owner: 'ops', retention: { how: 'audit' } }),
   /** Token of the worker running the retention pass. */
   retentionLock: family({ pattern: 'retention:lock', type: 'string', owner: 'ops', retention: { how: 'ttl', note: 'pruner lock, max(30 s, 10 ticks)' } }),
+  /** A console session, by SHA-256 of its cookie value (a stolen dump of Redis holds no usable cookie): actor, role, CSRF token, created. */
+  consoleSession: family({ pattern: 'console:session:<sessionDigest>', type: 'hash', owner: 'ops', retention: { how: 'ttl', note: 'the idle timeout, renewed on use; the absolute timeout is checked on read (console/session.ts)' } }),
 } as const;
 
 export type FamilyName = keyof typeof FAMILIES;

@@ -71,6 +71,7 @@ const GOLDEN: Record<FamilyName, string> = {
   diaryConflict: 'P:diary:conflict:a1',
   traceAudit: 'P:audit:trace',
   retentionLock: 'P:retention:lock',
+  consoleSession: 'P:console:session:a1',
 };
 
 describe('key table (src/state/keys.ts)', function () {
