@@ -5,7 +5,7 @@
 // what tsc would produce. Plain JavaScript: it must run before there is any compiled output.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,5 +43,7 @@ if (built) {
   // The package's `bars-bridge` bin (npx bars-bridge, an installed package's .bin link) runs this file directly: tsc
   // writes it without the execute bit.
   chmodSync(cli, 0o755);
+  // Files the code serves as they are (the console's CSS): tsc copies only what it compiles.
+  cpSync(path.join(root, 'src/console/static'), path.join(root, 'dist/src/console/static'), { recursive: true });
   writeFileSync(stamp, digest);
 }

@@ -22,6 +22,8 @@ import type { StatusEvent } from './flows/pas-events/processor.js';
 import { startResponseFlow } from './flows/responses/start.js';
 import { listenerErrorWindow } from './ops/alerts.js';
 import { startOps } from './ops/start.js';
+import { bookingRefusalHook, createDiary, diaryObservations } from './flows/diary/start.js';
+import { enqueueResponsesFor } from './flows/responses/index.js';
 
 export { shutdownOnSignals } from './lifecycle.js';
 export { DEV_SLOTS } from './dev/wiring.js';
@@ -68,30 +70,39 @@ export async function start(options: StartOptions): Promise<Running> {
     stack.push('inbound queue', () => inbound.close());
     const metrics = createMetrics();
     const statusListeners: Array<(e: StatusEvent) => void> = [];
-    const receiver = options.web ? await startReceiver({ config, store, inbound, log, metrics }) : undefined;
+    const receiver = options.web
+      ? await startReceiver({ config, store, inbound, log, metrics, diary: createDiary({ config, destinations: destinationsOf(config), redis: producer, store, log }) })
+      : undefined;
     if (receiver) {
       stack.push('receiver', receiver);
     }
-    let worker: { peers: DevPeers; pasEventsPort: number | undefined; queues: ReturnType<typeof startResponseFlow>['deps']['queue'][]; running: () => boolean } | undefined;
+    let worker:
+      | { peers: DevPeers; pasEventsPort: number | undefined; queues: ReturnType<typeof startResponseFlow>['deps']['queue'][]; running: () => boolean; diary: ReturnType<typeof diaryObservations> }
+      | undefined;
     if (options.worker) {
       const peers: DevPeers = config.env === 'production' ? { config } : await startDevPeers(config, log, stack);
       config = peers.config;
       const redis = createWorkerConnection(config.redis);
       stack.push('redis (worker)', () => redis.quit());
       const destinations = destinationsOf(config);
-      stack.push('delivery lanes', await startDelivery({ config, redis, destinations, log }));
+      // The diary (issue 17): fed by PAS events, told of bookings the PAS refused, watched by the alerts.
+      const diary = createDiary({ config, destinations, redis, store: new MessageStore(redis, config.redis.prefix), log });
+      const refusals: { respond?: (messageId: string, eventId: string) => Promise<void> } = {};
+      const onDeadLetter = bookingRefusalHook(diary, new MessageStore(redis, config.redis.prefix), () => refusals.respond);
+      stack.push('delivery lanes', await startDelivery({ config, redis, destinations, log, onDeadLetter, metrics }));
       const pasRules = pasEventRulesOf(config);
       const responses = startResponseFlow({ config, store, redis, log, metrics, pasEvents: pasRules, ...(peers.proxyTransport ? { transport: peers.proxyTransport } : {}) });
       stack.push('responses', () => responses.close());
+      refusals.respond = async (messageId, eventId) => void (await enqueueResponsesFor(responses.deps, { messageId, event: { type: 'delivery-failed', eventId } }));
       const onStatus = async (event: StatusEvent, record: Parameters<typeof responses.respondTo>[1]): Promise<void> => {
         statusListeners.forEach((l) => l(event));
         await responses.respondTo(event, record);
       };
-      const pasEvents = await startPasEvents({ config, rules: pasRules.rules, producer, redis, log, metrics, onStatus });
+      const pasEvents = await startPasEvents({ config, rules: pasRules.rules, producer, redis, log, metrics, onStatus, onMessage: (text) => diary.applyMessage(text) });
       stack.push('PAS events', pasEvents);
       const flow = await startInbound({ config, redis, queue: inbound, destinations: new Set(destinations.map((d) => d.name)), log, metrics });
       stack.push('inbound', flow);
-      worker = { peers, pasEventsPort: pasEvents.port, queues: [responses.deps.queue], running: () => flow.isRunning() };
+      worker = { peers, pasEventsPort: pasEvents.port, queues: [responses.deps.queue], running: () => flow.isRunning(), diary: diaryObservations(diary, metrics, config.alerts.deadLetterWindowHours) };
       log.info('worker started');
     }
     const ops = await startOps({
@@ -104,6 +115,7 @@ export async function start(options: StartOptions): Promise<Running> {
       checks: worker ? [{ name: 'inbound worker', ok: worker.running }] : [],
       ...(receiver ? { listenerErrors: listenerErrorWindow(metrics.requests, config.alerts.errorWindowSeconds) } : {}),
       roles: { web: options.web, worker: options.worker },
+      ...(worker ? { diary: worker.diary } : {}),
       admin: options.admin !== false,
     });
     stack.push('ops', ops);

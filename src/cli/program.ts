@@ -10,6 +10,7 @@ import { certsCommand, pasSimCommand, sendCommand } from '../dev/cli.js';
 import { mapCommand, mappingsCommand } from '../mapping/cli.js';
 import { pasEventsCommand, queuesCommand, reprocessCommand, traceCommand } from '../ops/cli.js';
 import { responseDeadLettersCommand } from '../flows/responses/cli.js';
+import { diaryCommand } from '../flows/diary/cli.js';
 import { CliFailure, type Cli, type CliIo } from './context.js';
 
 /** `start [--web] [--worker]`: runs until SIGTERM/SIGINT (shutdownOnSignals exits the process). */
@@ -81,6 +82,7 @@ export function buildProgram(cli: Cli): Command {
     deadLettersCommand(cli),
     reprocessCommand(cli),
     responseDeadLettersCommand(cli),
+    diaryCommand(cli),
     mapCommand(cli),
     mappingsCommand(cli),
     pasSimCommand(cli),

@@ -292,6 +292,10 @@ export function loadConfig(env: Env = process.env, overrides: DeepPartial<Config
         problems.push(`${variable}: must be an https:// URL in production (the access token and patient data would travel in clear)`);
       }
     }
+    if (c.alerts.webhookUrl !== undefined && !c.alerts.webhookUrl.startsWith('https://')) {
+      // Alerts carry ids only, but a webhook URL is itself a credential (Slack, Teams) and ids are still operational data.
+      problems.push('ALERT_WEBHOOK_URL: must be an https:// URL in production (the URL is a secret of its own and the alerts name messages)');
+    }
     if (c.destinations.length === 0 && !c.pas.host) {
       problems.push('pas.host: PAS_MLLP_HOST (or a destinations: block) is required in production; the development default is the PAS simulator');
     }

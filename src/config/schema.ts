@@ -34,7 +34,7 @@ export const slotScheduleSchema = z.strictObject({
 export type SlotSchedule = z.infer<typeof slotScheduleSchema>;
 
 /** An ADMIN_TOKENS entry, `name:role:token` (ops/admin-auth.ts); the token may itself contain colons. */
-export const ADMIN_TOKEN_ENTRY = /^([A-Za-z0-9._@-]{1,64}):(viewer|operator):(\S{16,})$/;
+export const ADMIN_TOKEN_ENTRY = /^([A-Za-z0-9._@-]{1,64}):(viewer|operator|admin):(\S{16,})$/;
 
 export const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']),
@@ -82,8 +82,8 @@ export const configSchema = z.strictObject({
     host: z.string(),
     /** One operator credential named `admin`. */
     token: z.string().optional(),
-    /** Named credentials `name:role:token` (role viewer or operator; ops/admin-auth.ts). */
-    tokens: z.array(z.string().regex(ADMIN_TOKEN_ENTRY, 'each entry is name:role:token, role viewer or operator, token of at least 16 characters')),
+    /** Named credentials `name:role:token` (role viewer, operator or admin; ops/admin-auth.ts). */
+    tokens: z.array(z.string().regex(ADMIN_TOKEN_ENTRY, 'each entry is name:role:token, role viewer, operator or admin, token of at least 16 characters')),
     /** Host names requests may name besides loopback and IP literals (DNS-rebinding guard). */
     allowedHosts: z.array(z.string()),
   }),
@@ -187,6 +187,11 @@ export const configSchema = z.strictObject({
     redisDurability: z.boolean(),
     /** Server (and proxy client) certificate expiring within this many days. */
     certExpiryDays: z.number().min(0),
+    /**
+     * Each change of alert state is also POSTed here as JSON (Alertmanager webhook shape plus a `text` line for
+     * Slack/Teams gateways), with retries; see src/ops/alert-webhook.ts. https:// only in production.
+     */
+    webhookUrl: z.string().url().optional(),
   }),
   /**
    * Retention of stored messages (issue 6 §6). BaRS: every version of a booking or referral must be kept, including

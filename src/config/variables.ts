@@ -88,6 +88,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'BARS_MAPPINGS_POLL_SECONDS', type: 'integer', key: 'mappingsPollSeconds' },
   { name: 'BARS_QUEUES_DIR', type: 'string', key: 'queuesDir' },
   { name: 'BARS_ALERTS', type: 'boolean', key: 'alerts.enabled' },
+  { name: 'ALERT_WEBHOOK_URL', type: 'string', key: 'alerts.webhookUrl' },
   { name: 'BARS_RETENTION', type: 'boolean', key: 'retention.enabled' },
   { name: 'BARS_RETENTION_DAYS', type: 'number', key: 'retention.messagesDays' },
 

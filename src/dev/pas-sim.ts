@@ -12,6 +12,7 @@ import tls from 'node:tls';
 import { readMessageHeader, type AckCode } from '../protocol/hl7/header.js';
 import { encodeFrame, serveMllpConnection } from '../protocol/hl7/mllp-framing.js';
 import { buildAck } from '../protocol/hl7/ack.js';
+import type { SimDiary } from './pas-sim-diary.js';
 
 /** What the simulator does with one message. */
 export type PasAction =
@@ -76,6 +77,8 @@ export interface PasSimulatorOptions {
   readonly tls?: tls.TlsOptions;
   /** Called after each message is recorded (logging in the CLI). */
   readonly onMessage?: (message: ReceivedMessage) => void;
+  /** A diary (pas-sim-diary.ts): answers slot queries, takes or refuses our bookings, echoes them. */
+  readonly diary?: SimDiary;
 }
 
 /** A running simulator. */
@@ -148,10 +151,26 @@ export async function startPasSimulator(options: PasSimulatorOptions = {}): Prom
     receipts.set(controlId, count);
     const seq = received.length + 1;
     const isAck = messageType.startsWith('ACK');
+    const reply = header && !isAck ? options.diary?.handle(text, header) : undefined;
+    if (reply?.kind === 'reply') {
+      // A query answered with data (SQR^S25), not an ACK.
+      received.push({ seq, controlId, messageType, text, receivedAt: Date.now(), connection, action: { kind: 'ack', code: 'AA' } });
+      if (reply.delayMs) {
+        await new Promise((r) => setTimeout(r, reply.delayMs));
+      }
+      if (!socket.destroyed) {
+        socket.write(encodeFrame(reply.text));
+      }
+      return;
+    }
     const action: PasAction =
       header === undefined || isAck
         ? { kind: 'silent' }
-        : chooseAction(scenario, { controlId, messageType, seq, receipts: count });
+        : reply?.kind === 'silent'
+          ? { kind: 'silent' }
+          : reply?.kind === 'ack'
+            ? { kind: 'ack', code: reply.code, ...(reply.text ? { text: reply.text } : {}) }
+            : chooseAction(scenario, { controlId, messageType, seq, receipts: count });
     const message: ReceivedMessage = { seq, controlId, messageType, text, receivedAt: Date.now(), connection, action };
     received.push(message);
     options.onMessage?.(message);

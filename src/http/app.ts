@@ -63,7 +63,7 @@ function observe(deps: AppDeps, req: IncomingMessage, res: ServerResponse, path:
     if (deps.metrics) {
       const endpoint = endpointLabel(req.method ?? '', p);
       deps.metrics.requests.inc({ endpoint, status: String(status), code: f.recCode ?? '' });
-      deps.metrics.ackLatency.observe({ endpoint }, seconds);
+      deps.metrics.requestDuration.observe({ endpoint }, seconds);
       if (status === 200 && f.workflow) {
         deps.metrics.accepted.inc({ workflow: f.workflow });
       }

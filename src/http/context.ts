@@ -11,6 +11,7 @@ import type { Logger } from '../logging.js';
 import { negotiate, readRequester, checkAccess, checkTarget, type Format, type Requester } from '../protocol/bars/headers.js';
 import type { RecCode } from '../protocol/bars/errors.js';
 import type { Metrics } from '../metrics.js';
+import type { Diary } from '../flows/diary/diary.js';
 
 export interface AppDeps {
   readonly config: Readonly<Config>;
@@ -19,6 +20,8 @@ export interface AppDeps {
   readonly log: Logger;
   readonly now: () => Date;
   readonly metrics?: Metrics;
+  /** The PAS diary (issue 17): occupancy for GET /Slot and bookings. Absent: our own bookings only. */
+  readonly diary?: Diary;
 }
 
 /** Per-request facts the routes share, set by the first middlewares. */

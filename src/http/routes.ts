@@ -12,6 +12,7 @@ import { acceptMessage, RequestSeenError } from '../flows/intake/process-message
 import { INFLIGHT_TTL_SECONDS, type RequestState } from '../state/message-store.js';
 import { readRecord, searchRecords, type RecordType } from '../flows/intake/record-search.js';
 import { searchSlots } from '../flows/intake/slot-search.js';
+import type { GeneratedSlot } from '../flows/intake/slots.js';
 import { validateMessage, type ValidatedMessage } from '../protocol/bars/validate-message.js';
 import { enqueueInbound, inboundJobId } from '../flows/inbound/inbound.js';
 import { authorise, facts, negotiateFor, type AppDeps } from './context.js';
@@ -98,9 +99,13 @@ export function receiverRoutes(deps: AppDeps): Router {
     if (config.slots.length === 0) {
       throw new BarsError('REC_NOT_IMPLEMENTED', 'This receiver publishes no slots; it takes referrals only');
     }
-    const bundle = await searchSlots(query(req), config, async (slotIds) => {
-      const counts = await Promise.all(slotIds.map((id) => deps.store.redis.scard(deps.store.keys.slot(id))));
-      return new Map(slotIds.map((id, i) => [id, counts[i]!]));
+    const bundle = await searchSlots(query(req), config, async (slots) => {
+      if (deps.diary) {
+        // Our bookings ∪ the PAS diary (real-time query or mirror): src/flows/diary/diary.ts.
+        return deps.diary.occupancy(slots);
+      }
+      const counts = await Promise.all(slots.map((s) => deps.store.redis.scard(deps.store.keys.slot(s.id))));
+      return { counts: new Map(slots.map((s, i) => [s.id, counts[i]!])) };
     });
     sendResource(req, res, 200, bundle, facts(req).format);
   });
@@ -187,6 +192,7 @@ export function processMessageHandler(deps: AppDeps): (req: IncomingMessage & { 
         referenceSystem: config.service.referenceSystem,
         idempotencyTtlSeconds: config.bars.idempotencyTtlSeconds,
         schedules: config.slots,
+        ...(deps.diary ? { heldByPas: (slot: GeneratedSlot) => deps.diary!.heldByPas(slot) } : {}),
       });
       facts(req).messageId = accepted.messageId;
       await sendJsonBytes(req, res, 200, accepted.bodyJson, facts(req).format);

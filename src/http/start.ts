@@ -12,6 +12,7 @@ import type { MessageStore } from '../state/message-store.js';
 import type { InboundJobData } from '../flows/inbound/inbound.js';
 import { onSighup, type Stoppable } from '../lifecycle.js';
 import { createApp } from './app.js';
+import type { Diary } from '../flows/diary/diary.js';
 import { listenReceiver, type ReceiverServer } from './server.js';
 
 export const RECEIVER_LISTENER: ListenerName = { what: 'BaRS listener', portVariable: 'BARS_PORT', hostVariable: 'BARS_HOST' };
@@ -26,6 +27,8 @@ export async function startReceiver(deps: {
   inbound: Queue<InboundJobData>;
   log: Logger;
   metrics: Metrics;
+  /** The PAS diary behind GET /Slot and the booking check (src/flows/diary/). */
+  diary?: Diary;
 }): Promise<Receiver> {
   const { config, log } = deps;
   const app = createApp({ ...deps, now: () => new Date() });

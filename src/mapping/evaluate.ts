@@ -7,6 +7,7 @@
 import { DateFormatError, fhirToHl7Date, fhirToHl7Ts } from './datetime.js';
 import { resultsOf, type Environment } from './context.js';
 import { lookup } from './tables.js';
+import { splitAtWords } from './text-split.js';
 import type { CompiledExpression, CompiledMapping, FieldRule, GroupRule, RepeatingFieldRule, SegmentItem, SegmentRule, ValueRule } from './types.js';
 
 /** One field: repetitions → components → sub-components, each array 1-based (index 0 unused). */
@@ -181,8 +182,10 @@ function values(rule: ValueRule, scope: Scope, target: string, problems: string[
         problems.push(`${rule.where}: ${target}: value is ${cps.length} characters, limit is ${rule.maxLength} (overflow: error)`);
         continue;
       }
-      for (let i = rule.maxLength; i < cps.length; i += rule.maxLength) {overflow.push(cps.slice(i, i + rule.maxLength).join(''));}
-      v = cps.slice(0, rule.maxLength).join('');
+      // Cut at word boundaries, the whitespace kept (text-split.ts): the pieces joined are the value.
+      const [first, ...rest] = splitAtWords(v, rule.maxLength);
+      overflow.push(...rest);
+      v = first;
     }
     out.push(v);
   }

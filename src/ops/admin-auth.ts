@@ -2,7 +2,7 @@
  * Who may use the admin port, and how a browser on another site is kept out of it (issue 14 item 5).
  *
  * Credentials are named bearer tokens with a role: `viewer` reads (metrics, queues, trace), `operator` may also change
- * state (replay, drop, reprocess). The audit actor is the credential's name — never a header the caller chooses.
+ * state (replay, drop, reprocess), `admin` is an operator with the console's admin pages. The audit actor is the credential's name — never a header the caller chooses.
  * `ADMIN_TOKEN` is one operator credential named `admin`; `ADMIN_TOKENS` lists `name:role:token`.
  *
  * A browser can be made to send requests here by any web page (the admin port is usually reachable from an ops
@@ -15,7 +15,8 @@ import { isIP } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
 import { ADMIN_TOKEN_ENTRY } from '../config/schema.js';
 
-export type AdminRole = 'viewer' | 'operator';
+/** `admin`: an operator who may also run the console's set-wide checks (mapping set reload check). */
+export type AdminRole = 'viewer' | 'operator' | 'admin';
 
 export interface AdminCredential {
   readonly name: string;
@@ -82,7 +83,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** State-changing requests need the operator role. */
 export function requireOperatorForChanges() {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!SAFE_METHODS.has(req.method) && callerOf(res).role !== 'operator') {
+    if (!SAFE_METHODS.has(req.method) && callerOf(res).role === 'viewer') {
       res.status(403).json({ error: `the ${callerOf(res).role} role may not change anything` });
       return;
     }
@@ -124,7 +125,10 @@ export function browserGuard(allowedHosts: readonly string[]) {
       }
       const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (hasBody && type !== 'application/json') {
+      // The console's forms post form encodings: they carry a synchronizer CSRF token tied to a SameSite=Strict session
+      // cookie and must name this origin in Origin (src/console/routes.ts), which a cross-site form cannot do.
+      const consoleForm = req.path.startsWith('/console/') && type === 'application/x-www-form-urlencoded';
+      if (hasBody && type !== 'application/json' && !consoleForm) {
         res.status(415).json({ error: 'state-changing admin requests carry application/json (a form or text/plain body could come from another site)' });
         return;
       }

@@ -1,7 +1,9 @@
 /*
  * The admin server, separate from the mTLS listener: /healthz (process alive), /readyz (Redis reachable and durable,
- * workers running), /metrics (Prometheus), the message trace and the read-only queue dashboard. Every route but
+ * workers running; for a credential holder also each destination's link state), /metrics (Prometheus), the message
+ * trace and the read-only queue dashboard. Every route but
  * /healthz and /readyz needs a named credential when any is configured (always in production); see admin-auth.ts.
+ * The operations console (src/console/) is mounted at `/` with its own login.
  */
 import http from 'node:http';
 import express from 'express';
@@ -16,7 +18,9 @@ import type { Metrics } from '../metrics.js';
 import type { MessageStore } from '../state/message-store.js';
 import { trace } from './trace.js';
 import { authenticate, browserGuard, callerOf, credentialFor, requireOperatorForChanges, type AdminCredential } from './admin-auth.js';
-import { heldRecords } from '../state/lane-store.js';
+import { consoleRouter } from '../console/routes.js';
+import type { Config } from '../config/schema.js';
+import { setSharedGauges, sharedState, type SharedSnapshot } from './shared-gauges.js';
 
 export interface Durability {
   readonly aof: boolean | undefined;
@@ -78,8 +82,24 @@ export interface AdminDeps {
   /** Components that must be running for the process to be ready (workers, destinations). */
   readonly checks: ReadonlyArray<{ name: string; ok: () => boolean | Promise<boolean> }>;
   readonly store: MessageStore;
-  /** Delivery destinations, for the held-behind-dead-letter gauges. */
+  /** Delivery destinations, for the shared-state gauges and the link states /readyz reports. */
   readonly destinations?: readonly string[];
+  /** What the operations console needs besides the above (src/console/). */
+  readonly console?: { readonly mappingsDir: string; readonly pasEventsRetentionDays: number; readonly alerts: Config['alerts'] };
+}
+
+/** What /readyz says of a destination: its link, never the PAS's MSA-3 text. */
+function readyLinks(snapshot: SharedSnapshot): Array<Record<string, unknown>> {
+  return snapshot.links.map((l) => ({
+    destination: l.destination,
+    state: l.state,
+    ...(l.since ? { since: l.since } : {}),
+    ...(l.lastAck ? { lastAck: { code: l.lastAck.code, at: l.lastAck.at } } : {}),
+    ...(l.lastError ? { lastError: l.lastError } : {}),
+    delivered5m: l.delivered5m,
+    delivered1h: l.delivered1h,
+    waiting: snapshot.lanes.find((lane) => lane.destination === l.destination)?.waiting ?? 0,
+  }));
 }
 
 async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
@@ -91,16 +111,12 @@ async function refreshQueueGauges(deps: AdminDeps): Promise<void> {
     const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
     deps.metrics.oldestJobAge.set({ queue: queue.name }, oldest ? (Date.now() - oldest.timestamp) / 1000 : 0);
   }
-  for (const destination of deps.destinations ?? []) {
-    const { records, held } = await heldRecords(deps.redis, deps.store.prefix, destination, 1_000_000);
-    deps.metrics.heldMessages.set({ destination }, held);
-    deps.metrics.heldRecords.set({ destination }, records.length);
-  }
 }
 
 export function createAdminApp(deps: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  const shared = sharedState({ redis: deps.redis, prefix: deps.store.prefix, destinations: deps.destinations ?? [] });
 
   app.use(browserGuard(deps.allowedHosts));
 
@@ -137,14 +153,26 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       checks[check.name] = ok;
       ready &&= ok;
     }
-    res.status(ready ? 200 : 503).json(detailed ? { status: ready ? 'ready' : 'not ready', checks } : { status: ready ? 'ready' : 'not ready' });
+    // Readiness is about taking traffic: a PAS that is down must not take the receiver out of the load balancer (it
+    // keeps accepting, the lanes hold what it accepts), so the link states are reported, not judged.
+    const destinations = detailed ? await shared.read().then(readyLinks, () => undefined) : undefined;
+    res
+      .status(ready ? 200 : 503)
+      .json(detailed ? { status: ready ? 'ready' : 'not ready', checks, ...(destinations ? { destinations } : {}) } : { status: ready ? 'ready' : 'not ready' });
   });
+
+  // The operations console: its own login (session cookie), CSRF and roles; `/` redirects to it.
+  app.use(consoleRouter({ redis: deps.redis, store: deps.store, prefix: deps.store.prefix, destinations: deps.destinations ?? [], credentials: deps.credentials, log: deps.log, redisDurability: () => redisDurability(deps.redis), ...(deps.console ? { mappingsDir: deps.console.mappingsDir, pasEventsRetentionDays: deps.console.pasEventsRetentionDays, alerts: deps.console.alerts } : {}) }));
 
   app.use(authenticate(deps.credentials), requireOperatorForChanges());
 
   app.get('/metrics', async (_req, res) => {
     // A scrape while Redis is away still serves the process's own counters; the gauges keep their last values.
     await refreshQueueGauges(deps).catch((err: unknown) => reportFailure({ log: deps.log, failures: deps.metrics.backgroundFailures }, 'metrics-gauges', err));
+    await shared.read().then(
+      (snapshot) => setSharedGauges(deps.metrics, snapshot),
+      (err: unknown) => reportFailure({ log: deps.log, failures: deps.metrics.backgroundFailures }, 'metrics-shared-gauges', err),
+    );
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.end(await deps.metrics.registry.metrics());
   });

@@ -19,14 +19,19 @@ import type { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { reportFailure } from '../background.js';
 import type { Logger } from '../logging.js';
+import type { DiaryObservation } from '../flows/diary/start.js';
 import type { Metrics } from '../metrics.js';
 import { redisDurability } from './admin.js';
 import { getLaneStatus } from '../flows/delivery/lanes.js';
 import { keyspace } from '../state/keys.js';
 
-export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring';
+export type AlertName = 'lane_head_stuck' | 'dead_letters' | 'listener_errors' | 'redis_not_durable' | 'certificate_expiring' | 'diary_feed_stale' | 'diary_conflicts';
 export type AlertRules = Config['alerts'];
-type Details = Readonly<Record<string, string | number | boolean>>;
+/** What an alert says beyond its name: counts, codes, and the ids involved (message ids, MSH-10s) — never content. */
+type Details = Readonly<Record<string, string | number | boolean | readonly string[]>>;
+
+/** Most ids an alert names (the newest first); the count says how many there are in all. */
+export const ALERT_IDS_MAX = 10;
 
 /** What the sources saw at one evaluation. A family left undefined was not observed: its alerts keep their state. */
 export interface Observations {
@@ -37,11 +42,19 @@ export interface Observations {
     /** The head (being delivered or retried in place): when it was queued, ms. */
     readonly head?: { readonly messageId: string; readonly controlId: string; readonly since: number; readonly attempts: number; readonly lastOutcome?: string };
   }>;
-  readonly deadLetters?: { readonly delivery: number; readonly responses: number; readonly mappingFailures: number };
+  readonly deadLetters?: {
+    readonly delivery: number;
+    readonly responses: number;
+    readonly mappingFailures: number;
+    /** The newest of each (up to ALERT_IDS_MAX): `destination/messageId`, response ids, message ids. */
+    readonly ids?: { readonly delivery: readonly string[]; readonly responses: readonly string[]; readonly mappingFailures: readonly string[] };
+  };
   /** Listener answers within the error window. */
   readonly listener?: { readonly answered: number; readonly errors: number };
   readonly redis?: { readonly reachable: boolean; readonly durable: boolean; readonly aof?: boolean | undefined; readonly evictionPolicy?: string | undefined };
   readonly certificates?: ReadonlyArray<{ readonly name: string; readonly notAfter?: number; readonly error?: string }>;
+  /** The PAS diary (src/flows/diary/): feed age per service (undefined = never fed), its limit, conflicts in the window. */
+  readonly diary?: DiaryObservation;
 }
 
 export interface AlertState {
@@ -104,8 +117,12 @@ export function evaluateAlerts(
   if (observations.deadLetters) {
     observed.add('dead_letters');
     const d = observations.deadLetters;
-    for (const [subject, count] of [['delivery', d.delivery], ['responses', d.responses], ['mapping', d.mappingFailures]] as const) {
-      verdicts.push({ alert: 'dead_letters', subject, firing: count > rules.deadLettersAbove, details: { count } });
+    for (const [subject, count, ids] of [
+      ['delivery', d.delivery, d.ids?.delivery],
+      ['responses', d.responses, d.ids?.responses],
+      ['mapping', d.mappingFailures, d.ids?.mappingFailures],
+    ] as const) {
+      verdicts.push({ alert: 'dead_letters', subject, firing: count > rules.deadLettersAbove, details: { count, ...(ids && ids.length > 0 ? { ids } : {}) } });
     }
   }
   if (observations.listener) {
@@ -145,6 +162,19 @@ export function evaluateAlerts(
         details: { daysLeft, notAfter: new Date(cert.notAfter).toISOString() },
       });
     }
+  }
+
+  if (observations.diary) {
+    // A feed that stopped: no scheduling message for a mapped service within the limit (0 = off). Never fed counts
+    // as stopped, so a PAS interface that was never switched on is said too.
+    observed.add('diary_feed_stale');
+    observed.add('diary_conflicts');
+    const d = observations.diary;
+    for (const f of d.feeds) {
+      const stale = d.staleAfterSeconds > 0 && (f.feedAgeSeconds === undefined || f.feedAgeSeconds > d.staleAfterSeconds);
+      verdicts.push({ alert: 'diary_feed_stale', subject: f.healthcareService, firing: stale, details: { feedAgeSeconds: f.feedAgeSeconds ?? -1, staleAfterSeconds: d.staleAfterSeconds } });
+    }
+    verdicts.push({ alert: 'diary_conflicts', subject: 'diary', firing: d.conflicts > 0, details: { count: d.conflicts } });
   }
 
   const states = new Map(previous);
@@ -228,12 +258,16 @@ export async function laneObservations(
 export async function deadLetterObservations(redis: Redis, prefix: string, windowHours: number, now = Date.now()): Promise<NonNullable<Observations['deadLetters']>> {
   const from = String(now - windowHours * 3_600_000);
   const k = keyspace(prefix);
-  const [delivery, responses, mappingFailures] = await Promise.all([
+  const newest = String(ALERT_IDS_MAX);
+  const [delivery, responses, mappingFailures, deliveryIds, responseIds, mappingIds] = await Promise.all([
     redis.zcard(k.deadLetters()),
     redis.zcount(k.responseDeadLetters(), from, '+inf'),
     redis.zcount(k.mappingFailures(), from, '+inf'),
+    redis.zrevrange(k.deadLetters(), '0', String(ALERT_IDS_MAX - 1)),
+    redis.zrevrangebyscore(k.responseDeadLetters(), '+inf', from, 'LIMIT', '0', newest),
+    redis.zrevrangebyscore(k.mappingFailures(), '+inf', from, 'LIMIT', '0', newest),
   ]);
-  return { delivery, responses, mappingFailures };
+  return { delivery, responses, mappingFailures, ids: { delivery: deliveryIds, responses: responseIds, mappingFailures: mappingIds } };
 }
 
 /**
@@ -273,6 +307,7 @@ export interface AlertSources {
   readonly listener?: () => Promise<Observations['listener']>;
   readonly redis?: () => Promise<Observations['redis']>;
   readonly certificates?: () => Observations['certificates'];
+  readonly diary?: () => Promise<Observations['diary']>;
 }
 
 export interface AlertRunner {
@@ -302,6 +337,8 @@ export function startAlerts(options: {
   readonly now?: () => number;
   /** Start the timer (default true); tests call evaluate() themselves. */
   readonly timer?: boolean;
+  /** Told of every evaluation's changes (the webhook, alert-webhook.ts); must not throw. */
+  readonly onChanges?: (changes: readonly AlertChange[], at: number) => void;
 }): AlertRunner {
   const { rules, sources, log } = options;
   const now = options.now ?? Date.now;
@@ -322,12 +359,13 @@ export function startAlerts(options: {
   };
 
   const evaluate = async (): Promise<AlertChange[]> => {
-    const [lanes, deadLetters, listener, redis, certificates] = await Promise.all([
+    const [lanes, deadLetters, listener, redis, certificates, diary] = await Promise.all([
       observe('lanes', sources.lanes),
       observe('deadLetters', sources.deadLetters),
       observe('listener', sources.listener),
       observe('redis', sources.redis),
       observe('certificates', sources.certificates),
+      observe('diary', sources.diary),
     ]);
     const observations: Observations = {
       at: now(),
@@ -336,6 +374,7 @@ export function startAlerts(options: {
       ...(listener ? { listener } : {}),
       ...(redis ? { redis } : {}),
       ...(certificates ? { certificates } : {}),
+      ...(diary ? { diary } : {}),
     };
     const result = evaluateAlerts(states, observations, rules);
     states = result.states;
@@ -348,6 +387,9 @@ export function startAlerts(options: {
     }
     for (const s of states.values()) {
       options.metrics?.alert.set({ alert: s.alert, subject: s.subject }, s.firing ? 1 : 0);
+    }
+    if (result.changes.length > 0) {
+      options.onChanges?.(result.changes, observations.at);
     }
     return result.changes;
   };

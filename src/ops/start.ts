@@ -11,6 +11,7 @@ import { StopStack, type Stoppable } from '../lifecycle.js';
 import type { MessageStore } from '../state/message-store.js';
 import { createAdminApp, listenAdmin } from './admin.js';
 import { parseCredentials } from './admin-auth.js';
+import { startAlertWebhook } from './alert-webhook.js';
 import { certificateExpiries, deadLetterObservations, laneObservations, redisObservation, startAlerts, type AlertSources } from './alerts.js';
 import { listenAs, type ListenerName } from '../listen-errors.js';
 import type { Metrics } from '../metrics.js';
@@ -36,6 +37,8 @@ export interface OpsDeps {
   readonly roles: { readonly web: boolean; readonly worker: boolean };
   /** Start the admin server (default on). */
   readonly admin: boolean;
+  /** The worker's diary observation (src/flows/diary/start.ts diaryObservations). */
+  readonly diary?: AlertSources['diary'];
 }
 
 export interface Ops extends Stoppable {
@@ -59,6 +62,7 @@ export async function startOps(deps: OpsDeps): Promise<Ops> {
         checks: deps.checks,
         store: deps.store,
         destinations: destinationsOf(config).map((d) => d.name),
+        console: { mappingsDir: config.mappingsDir, pasEventsRetentionDays: config.pasEvents.retentionDays, alerts: config.alerts },
       }),
       config.admin.host,
       config.admin.port,
@@ -86,9 +90,15 @@ export async function startOps(deps: OpsDeps): Promise<Ops> {
           }
         : {}),
       ...(deps.listenerErrors ? { listener: deps.listenerErrors } : {}),
+      ...(deps.diary ? { diary: deps.diary } : {}),
       certificates: () => certificateExpiries(certs),
     };
-    const alerts = startAlerts({ rules: config.alerts, sources, log, metrics });
+    const url = config.alerts.webhookUrl;
+    const webhook = url ? startAlertWebhook({ url, log }) : undefined;
+    if (webhook) {
+      stack.push('alert webhook', () => webhook.close());
+    }
+    const alerts = startAlerts({ rules: config.alerts, sources, log, metrics, ...(webhook ? { onChanges: webhook.notify } : {}) });
     stack.push('alerts', alerts);
   }
   return { adminPort, stop: () => stack.stopAll(log, 10_000) };

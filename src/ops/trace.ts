@@ -65,7 +65,7 @@ async function messageIdFor(store: MessageStore, key: string): Promise<{ message
   return {};
 }
 
-async function traceMessage(store: MessageStore, messageId: string): Promise<TracedMessage | undefined> {
+export async function traceMessage(store: MessageStore, messageId: string): Promise<TracedMessage | undefined> {
   const stored = await store.getMessage(messageId);
   if (!stored) {
     return undefined;

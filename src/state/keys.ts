@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 
 /** The flows of the service (src/flows/*), plus ops (src/ops). */
-export type Flow = 'intake' | 'inbound' | 'delivery' | 'pas-events' | 'responses' | 'ops';
+export type Flow = 'intake' | 'inbound' | 'delivery' | 'pas-events' | 'responses' | 'diary' | 'ops';
 export type RedisType = 'string' | 'hash' | 'list' | 'set' | 'zset';
 
 /** What retention knows of one message version (from its StoredMessage). */
@@ -234,6 +234,15 @@ export const FAMILIES = {
   deliveryBlocked: family({ pattern: 'dlv:blocked:<destination>', type: 'set', owner: 'delivery', retention: { how: 'bounded', note: 'records with a dead letter; removed when the last is replayed or dropped' } }),
   /** Who replayed, dropped or reprocessed which dead letter (JSON entries, newest last). */
   deliveryAudit: family({ pattern: 'dlv:audit', type: 'list', owner: 'delivery', retention: { how: 'audit' } }),
+  /** Link state of a destination as its lane's owner last saw it (state/link-state.ts): state, since, last ACK code and screened MSA-3 text, last error. */
+  link: family({ pattern: 'link:<destination>', type: 'hash', owner: 'delivery', retention: { how: 'ttl', note: '30 days after its last write (link-state.ts LINK_TTL_SECONDS); one per destination' } }),
+  /** Messages delivered to a destination in one minute (minutes since the epoch): the console's last 5 min / 1 h. */
+  linkDelivered: family({
+    pattern: 'link:<destination>:dlv:<minute>',
+    type: 'string',
+    owner: 'delivery',
+    retention: { how: 'ttl', note: '62 minutes after its first write (link-state.ts BUCKET_TTL_SECONDS): at most 62 per destination' },
+  }),
 
   // --- pas-events ---
   /** Raw HL7 text of a PAS event, as received. */
@@ -271,11 +280,28 @@ export const FAMILIES = {
   /** Who replayed or dropped which response dead letter. */
   responseAudit: family({ pattern: 'resp:audit', type: 'list', owner: 'responses', retention: { how: 'audit' } }),
 
+  // --- diary: the PAS diary mirror (flows/diary, state/diary-mirror.ts); ids and times only, no PHI ---
+  /** PAS appointment id → {"s":start ms,"e":end ms,"o":our Appointment id (echo),"t":trigger,"at":ms}, per HealthcareService. */
+  diaryAppointments: family({
+    pattern: 'diary:appts:<healthcareService>',
+    type: 'hash',
+    owner: 'diary',
+    retention: { how: 'bounded', note: 'live state: released on cancellation; entries ended over a day ago pruned on write; at most 20,000 per service (state/diary-mirror.ts)' },
+  }),
+  /** `feed:<hcs>` / `query:<hcs>` → ms of the last PAS scheduling message / successful slot query (staleness). */
+  diarySeen: family({ pattern: 'diary:seen', type: 'hash', owner: 'diary', retention: { how: 'kept', note: 'two fields per mapped HealthcareService' } }),
+  /** Conflict ids by time recorded (bookings the PAS refused or double-booked). */
+  diaryConflicts: family({ pattern: 'diary:conflicts', type: 'zset', owner: 'diary', retention: { how: 'bounded', note: 'trimmed to 30 days and 1,000 members on every add (state/diary-mirror.ts)' } }),
+  /** One conflict (DiaryConflict JSON: ids, codes, times). */
+  diaryConflict: family({ pattern: 'diary:conflict:<conflictId>', type: 'string', owner: 'diary', retention: { how: 'ttl', note: '30 days (state/diary-mirror.ts CONFLICT_RETENTION_MS)' } }),
+
   // --- ops ---
   /** Who traced which key (a trace by NHS number is access to a patient's referrals). */
   traceAudit: family({ pattern: 'audit:trace', type: 'list', owner: 'ops', retention: { how: 'audit' } }),
   /** Token of the worker running the retention pass. */
   retentionLock: family({ pattern: 'retention:lock', type: 'string', owner: 'ops', retention: { how: 'ttl', note: 'pruner lock, max(30 s, 10 ticks)' } }),
+  /** A console session, by SHA-256 of its cookie value (a stolen dump of Redis holds no usable cookie): actor, role, CSRF token, created. */
+  consoleSession: family({ pattern: 'console:session:<sessionDigest>', type: 'hash', owner: 'ops', retention: { how: 'ttl', note: 'the idle timeout, renewed on use; the absolute timeout is checked on read (console/session.ts)' } }),
 } as const;
 
 export type FamilyName = keyof typeof FAMILIES;

@@ -21,6 +21,7 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { keyspace, luaKeyFunctions } from './keys.js';
+import { deliveredLinkArgs, LINK_LUA } from './link-state.js';
 
 
 /**
@@ -184,31 +185,34 @@ return added
  * One step of a lane owner: records the outcomes the sender has reached since the last step, marks the message now
  * in flight, and reads the next entries — one round trip, one fsync, however many messages it covers.
  * ARGV: prefix, destination, lease token, text TTL, history TTL, fetch offset, fetch count, in-flight id ('' none),
- * now, then per outcome 6 values: kind ('d' delivered | 's' skip: already settled | 'h' hold: an earlier message of
+ * now, now (ms), the last delivered ACK's code and screened text for the link state ('' for a file drop; see
+ * link-state.ts: the batch's deliveries are recorded there in this same call), then per outcome 6 values: kind ('d' delivered | 's' skip: already settled | 'h' hold: an earlier message of
  * its record is a dead letter), id, attempt event JSON, delivered event JSON, last outcome, attempt start time.
  * Returns {-1} when the lease is not ours, {-2, head} when the list's head is not the first id to pop (someone else
  * changed the lane; re-read it), else {1, then per fetched entry: id, status, cycleAttempts, MSH-10, record, receipt
  * position, held ('1' when an earlier message of its record is a dead letter), text}.
  * It also notes how far the owner has read (readTo): a replay inserted later goes after what the owner holds.
  */
-const STEP = `${LIB}
+const STEP = `${LIB}${LINK_LUA}
 local p, dest, token = ARGV[1], ARGV[2], ARGV[3]
 local lane = key_lane(p, dest)
 if redis.call('GET', key_laneLease(p, dest)) ~= token then return {-1} end
-local pops = (#ARGV - 9) / 6
+local pops = (#ARGV - 12) / 6
 if pops > 0 then
   local heads = redis.call('LRANGE', lane, 0, pops - 1)
   for j = 1, pops do
-    if heads[j] ~= ARGV[10 + (j - 1) * 6 + 1] then return {-2, heads[1] or ''} end
+    if heads[j] ~= ARGV[13 + (j - 1) * 6 + 1] then return {-2, heads[1] or ''} end
   end
 end
 local textTtl, histTtl, now = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[9]
 local from = tonumber(ARGV[6])
 local holds = {}
-for i = 10, #ARGV, 6 do
+local delivered = 0
+for i = 13, #ARGV, 6 do
   local id = ARGV[i+1]
   redis.call('LPOP', lane)
   if ARGV[i] == 'd' then
+    delivered = delivered + 1
     local hist = key_deliveryHistory(p, dest, id)
     local events = key_deliveryEvents(p, dest, id)
     redis.call('RPUSH', events, ARGV[i+2], ARGV[i+3])
@@ -234,6 +238,7 @@ end
 if ARGV[8] ~= '' then
   redis.call('HSET', key_deliveryHistory(p, dest, ARGV[8]), 'status', 'sending', 'lastAttemptAt', now)
 end
+if delivered > 0 then linkRecord(p, dest, 'connected', now, tonumber(ARGV[10]), ARGV[11], ARGV[12], '', delivered, '') end
 local out = {1}
 local count = tonumber(ARGV[7])
 local read = 0
@@ -482,6 +487,8 @@ export type StepOutcome =
       readonly deliveredEvent: string;
       readonly lastOutcome: string;
       readonly startedAt: string;
+      /** The ACK (MSA-1, MSA-3) for the link state; none for a file drop. */
+      readonly ack?: { readonly code: string; readonly text?: string | undefined };
     }
   | { readonly kind: 'skip'; readonly id: string }
   | { readonly kind: 'hold'; readonly id: string };
@@ -501,6 +508,17 @@ export interface FetchedEntry {
 }
 
 export type StepResult = { readonly kind: 'ok'; readonly fetched: FetchedEntry[] } | { readonly kind: 'lease-lost' } | { readonly kind: 'head-moved' };
+
+/** The ACK of the last delivered outcome of a step: what the link state shows. */
+function lastDeliveredAck(outcomes: readonly StepOutcome[]): { code: string; text?: string | undefined } | undefined {
+  for (let i = outcomes.length - 1; i >= 0; i -= 1) {
+    const x = outcomes[i]!;
+    if (x.kind === 'delivered') {
+      return x.ack;
+    }
+  }
+  return undefined;
+}
 
 /** Runs one owner step (see STEP). */
 export async function laneStep(
@@ -528,6 +546,8 @@ export async function laneStep(
     String(o.fetchCount),
     o.inFlight ?? '',
     o.now,
+    String(Date.parse(o.now)),
+    ...deliveredLinkArgs(lastDeliveredAck(o.outcomes)),
   ];
   for (const x of o.outcomes) {
     if (x.kind === 'delivered') {

@@ -22,3 +22,6 @@ export const TKW_DIR = path.join(NHS_MATERIAL_DIR, 'tkw');
 
 /** One IG example by file name. */
 export const igExample = (file: string): string => path.join(IG_EXAMPLES_DIR, file);
+
+/** The HSCIC ITK HL7 v2.4 specification's ADT^A05 example (CR-separated ER7; see SOURCES.md). */
+export const ITK_ADT_A05_EXAMPLE = path.join(NHS_MATERIAL_DIR, 'itk-hl7v2', 'ADT_A05_ADT_A05.hl7');

@@ -60,7 +60,7 @@ describe('admin server', function () {
     assert.match(metrics, /bars_bridge_requests_total\{endpoint="GET \/ServiceRequest\/\{id\}",status="400",code="REC_BAD_REQUEST"\} 1/);
     assert.doesNotMatch(metrics, /9000000009|not-a-guid/);
     assert.match(metrics, /bars_bridge_queue_jobs\{queue="inbound",state="waiting"\}/);
-    assert.match(metrics, /bars_bridge_delivery_held_messages\{destination="pas"\} 0/);
+    assert.match(metrics, /bars_bridge_held_messages\{destination="pas"\} 0/);
   });
 
   it('serves the queue board read-only: no retry, which would re-render outside the receipt-order sequencer', async function () {

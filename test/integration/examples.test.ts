@@ -37,7 +37,7 @@ interface Expected {
 
 const OK_NEW = 'new message of a supported workflow and use case';
 const NEVER_SAW = 'update/cancellation of a record this receiver never saw (its id is the sender example\'s, not one we issued) → 404';
-const SLOT = 'Slot not offered by this service (its id is the example\'s, not one of our GET /Slot ids) → 422';
+const SLOT = 'Slot not offered by this service (its id is the example\'s, not one of our GET /Slot ids): not free here → 409 conflict (BaRS §6: booking-new only when the slot is free, else 409 REC_CONFLICT conflict)';
 const RESPONSE_ACCEPTED =
   'async response accepted as a new message (NB spec §6 says 404 when MessageHeader.response.identifier is unknown locally; the receiver keeps no outbound store yet — reported)';
 const UNSOLICITED_VALIDATION =
@@ -54,7 +54,7 @@ const EXPECTED: Record<string, Expected> = {
   'ig/async-response_validation-interim_in-progress_APP4_VALRESP01A.json': { status: 400, rec: 'REC_BAD_REQUEST', issue: 'invariant', why: UNSOLICITED_VALIDATION },
   'ig/async-response_validation-interim_rejected_APP4_VALRESP04.json': { status: 400, rec: 'REC_BAD_REQUEST', issue: 'invariant', why: UNSOLICITED_VALIDATION },
   'ig/booking-cancel_BOOKREQ02.json': { status: 404, rec: 'REC_NOT_FOUND', issue: 'not-found', why: `booking cancellation: ${NEVER_SAW}` },
-  'ig/booking-request_new_BOOKREQ01.json': { status: 422, rec: 'REC_UNPROCESSABLE_ENTITY', issue: 'invariant', why: SLOT },
+  'ig/booking-request_new_BOOKREQ01.json': { status: 409, rec: 'REC_CONFLICT', issue: 'conflict', why: SLOT },
   'ig/referral-cancel_entered-in-error_SERVREQ02.json': { status: 404, rec: 'REC_NOT_FOUND', issue: 'not-found', why: `cancellation (entered-in-error): ${NEVER_SAW}` },
   'ig/referral-cancel_revoked_SERVREQ01.json': { status: 404, rec: 'REC_NOT_FOUND', issue: 'not-found', why: `cancellation (revoked): ${NEVER_SAW}` },
   'ig/referral-request_new_111-to-ED_APP1_REFREQ01.json': { status: 200, why: OK_NEW },
@@ -71,7 +71,7 @@ const EXPECTED: Record<string, Expected> = {
   },
 
   // --- BaRS 1.34.0 package examples (message Bundles) ---
-  'pkg/BOOKREQ01 - Booking Request New Full.json': { status: 422, rec: 'REC_UNPROCESSABLE_ENTITY', issue: 'invariant', why: SLOT },
+  'pkg/BOOKREQ01 - Booking Request New Full.json': { status: 409, rec: 'REC_CONFLICT', issue: 'conflict', why: SLOT },
   'pkg/BOOKREQ02 - Booking Request Cancelled.json': { status: 404, rec: 'REC_NOT_FOUND', issue: 'not-found', why: `booking cancellation: ${NEVER_SAW}` },
   'pkg/REFREQ01 - Referral Service Request New Full - 111 to ED.json': { status: 200, why: OK_NEW },
   'pkg/REFREQ02 - Referral Service Request New Full - 999 to CAS.json': { status: 200, why: OK_NEW },

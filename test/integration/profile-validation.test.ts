@@ -229,7 +229,7 @@ describe('profile validation of what the receiver returns (BaRS 1.34.0 / UK Core
     push('405', await h.send('DELETE', '/metadata', h.headers()));
     push('406', await h.send('GET', '/metadata', { ...h.headers(), Accept: 'application/fhir+json; version=9.0.0' }));
     push('415', (await postMessage(h, '<x/>', { 'Content-Type': 'text/plain' })).res);
-    push('422 slot', (await postMessage(h, prepare(loadJson(exampleFiles().find((f) => f.key === 'pkg/BOOKREQ01 - Booking Request New Full.json')!.file)))).res);
+    push('409 slot', (await postMessage(h, prepare(loadJson(exampleFiles().find((f) => f.key === 'pkg/BOOKREQ01 - Booking Request New Full.json')!.file)))).res);
     push('501', await h.send('PUT', '/ServiceRequest/6e1b8c6e-0000-4000-8000-000000000000', h.headers(), '{}'));
     for (const { label, body } of outcomes) {
       const oo = JSON.parse(body) as Resource;

@@ -70,7 +70,10 @@ describe('reprocess after a mapping fix (real mTLS, Redis, lanes and PAS simulat
     const traced = await cli(['trace', references[0]!]);
     assert.match(traced.out, /referral-new\.ref-i12 → pas .*held behind dead letter pas\/[0-9a-f-]+\.referral-new\.adt-a05/);
     const metrics = await (await fetch(`http://127.0.0.1:${h.running.adminPort}/metrics`)).text();
-    assert.match(metrics, /bars_bridge_delivery_held_messages\{destination="pas"\} 3/);
+    assert.match(metrics, /bars_bridge_held_messages\{destination="pas"\} 3/);
+    assert.match(metrics, /bars_bridge_held_records\{destination="pas"\} 3/);
+    assert.match(metrics, /bars_bridge_dead_letters\{destination="pas"\} 3/);
+    assert.match(metrics, /bars_bridge_mapping_failures_total\{mapping="referral-new\.adt-a05"\} 3/, 'counted by the mapping that failed');
 
     writeFileSync(a05(), good); // the fix
     const dry = await cli(['reprocess', '--failed', '--dry-run', '--actor', 'ops:alice']);

@@ -79,16 +79,17 @@ describe('strict configuration', function () {
   it('production refuses weak settings (issue 14 item 6): empty BARS_TLS_ALLOW, http:// proxy or token URL, no PAS, a short admin token', function () {
     const { BARS_TLS_ALLOW: _a, PAS_MLLP_HOST: _p, ...weak } = production;
     const problems = problemsOf(() =>
-      loadConfig({ ...weak, ADMIN_TOKEN: 'short', BARS_PROXY_URL: 'http://proxy.example', BARS_TOKEN_URL: 'http://proxy.example/token', BARS_CLIENT_ID: 'c', BARS_KID: 'k', BARS_PRIVATE_KEY: 'key.pem' }),
+      loadConfig({ ...weak, ADMIN_TOKEN: 'short', BARS_PROXY_URL: 'http://proxy.example', BARS_TOKEN_URL: 'http://proxy.example/token', BARS_CLIENT_ID: 'c', BARS_KID: 'k', BARS_PRIVATE_KEY: 'key.pem', ALERT_WEBHOOK_URL: 'http://alerts.example/hook' }),
     );
-    for (const expected of [/^tls\.allow: BARS_TLS_ALLOW is required/, /^BARS_PROXY_URL: must be an https:\/\/ URL/, /^BARS_TOKEN_URL: must be an https:\/\/ URL/, /^pas\.host: PAS_MLLP_HOST/, /ADMIN_TOKEN must be at least 16/]) {
+    for (const expected of [/^tls\.allow: BARS_TLS_ALLOW is required/, /^BARS_PROXY_URL: must be an https:\/\/ URL/, /^BARS_TOKEN_URL: must be an https:\/\/ URL/, /^ALERT_WEBHOOK_URL: must be an https:\/\/ URL/, /^pas\.host: PAS_MLLP_HOST/, /ADMIN_TOKEN must be at least 16/]) {
       assert.ok(problems.some((p) => expected.test(p)), `${expected}: ${problems.join('\n')}`);
     }
     // The documented opt-out, https URLs and a destinations block are accepted.
     const { PAS_MLLP_HOST: _q, ...noPas } = production;
     const destinations = file('dest.yaml', 'destinations:\n  - { name: pas, kind: mllp, host: pas.example.nhs.uk, port: 2575 }\n');
-    const c = loadConfig({ ...noPas, ADMIN_TOKEN: 'a-long-enough-admin-token', BARS_TLS_ALLOW: '', BARS_TLS_ALLOW_ANY_CLIENT: 'true', BARS_CONFIG: destinations });
+    const c = loadConfig({ ...noPas, ADMIN_TOKEN: 'a-long-enough-admin-token', BARS_TLS_ALLOW: '', BARS_TLS_ALLOW_ANY_CLIENT: 'true', BARS_CONFIG: destinations, ALERT_WEBHOOK_URL: 'https://alerts.example/hook' });
     assert.equal(c.tls.allowAnyClient, true);
+    assert.equal(c.alerts.webhookUrl, 'https://alerts.example/hook');
     assert.equal(loadConfig({ NODE_ENV: 'development' }).pas.host, '127.0.0.1', 'development keeps the simulator');
   });
 

@@ -59,6 +59,7 @@ import {
   type HeldRecord,
   type StepOutcome,
 } from '../../state/lane-store.js';
+import { defineLinkCommands, failureState, linkError, recordLink, recordLinkIn } from '../../state/link-state.js';
 import { MllpClient, type AckResult, type MllpLogger } from '../../protocol/hl7/mllp-client.js';
 import { backoffDelay, lanePolicy, type DeliveryPolicy, type LanePolicy } from './policy.js';
 
@@ -166,10 +167,15 @@ export async function enqueueDelivery(deps: DeliveryStore, item: DeliveryItem): 
 /** How one attempt ended at the transport level. */
 export type TransportOutcome = { readonly kind: 'ack'; readonly ack: AckResult } | { readonly kind: 'file'; readonly path: string };
 
+/** What a transport says about its link between attempts: a keep-alive connection lost and re-established. */
+export type LinkEvent = { readonly kind: 'reconnected' } | { readonly kind: 'reconnect-failed'; readonly code: string | undefined };
+
 /** Sends rendered messages to one destination. */
 export interface LaneTransport {
   deliver(text: string, entry: LaneEntry): Promise<TransportOutcome>;
   close(): Promise<void>;
+  /** Subscribes to link events between attempts (MLLP keep-alive reconnects). */
+  onLink?(listener: (event: LinkEvent) => void): void;
 }
 
 /** The transport for a destination: an MLLP client, or an atomic file drop. */
@@ -194,6 +200,10 @@ export function createTransport(destination: Destination, logger?: LaneLogger): 
       return { kind: 'ack', ack: await client.send(text, entry.controlId) };
     },
     close: () => client.close(),
+    onLink(listener) {
+      client.on('reconnected', () => listener({ kind: 'reconnected' }));
+      client.on('reconnect-failed', (err: unknown) => listener({ kind: 'reconnect-failed', code: err instanceof ConnectionError ? err.code : undefined }));
+    },
   };
 }
 
@@ -248,7 +258,19 @@ export interface LaneRunnerDeps extends DeliveryStore {
   readonly lock: DeliveryPolicy['lock'];
   readonly logger?: LaneLogger;
   readonly random?: () => number;
+  readonly onAttempt?: AttemptObserver;
+  /** Told after a message is dead-lettered (the diary records a booking the PAS refused). Errors are logged, not thrown. */
+  readonly onDeadLetter?: DeadLetterHook;
 }
+
+/**
+ * Told of every delivery attempt where it happens (the worker's metrics): `outcome` is the MSA-1 code, `written` for
+ * a file drop, or the failure kind (connection, ack-timeout, ack-mismatch, file-write, internal).
+ */
+export type AttemptObserver = (attempt: { readonly destination: string; readonly outcome: string; readonly acknowledged: boolean }) => void;
+
+/** Called with the entry and the dead-letter reason (`ack-AR`, `max-attempts` …). */
+export type DeadLetterHook = (entry: LaneEntry, reason: string) => Promise<void>;
 
 /** Entries read ahead of the sender: enough for several round trips of Redis at the PAS's pace. */
 const READ_AHEAD = 256;
@@ -288,7 +310,9 @@ class LaneRunner {
     this.poke();
   };
 
-  constructor(private readonly deps: LaneRunnerDeps) {}
+  constructor(private readonly deps: LaneRunnerDeps) {
+    defineLinkCommands(deps.redis);
+  }
 
   get destination(): string {
     return this.deps.destination.name;
@@ -296,7 +320,26 @@ class LaneRunner {
 
   start(): void {
     laneWakeups.on(wakeupName(this.deps.prefix, this.destination), this.onWakeup);
+    this.deps.transport.onLink?.((event) => this.onLink(event));
     this.running = this.run();
+  }
+
+  /**
+   * An idle keep-alive link went down or came back: the link state says so without waiting for the next message.
+   * Only the owner writes (a standby's transport has no connection); a reconnect ends `refusing` only, it does not
+   * overrule what the last attempt said (ACK timeouts, rejections). One write per reconnect attempt, paced by the
+   * client's reconnect backoff.
+   */
+  private onLink(event: LinkEvent): void {
+    if (!this.active) {
+      return;
+    }
+    const d = this.deps;
+    const observation =
+      event.kind === 'reconnected'
+        ? ({ state: 'connected', at: new Date(), onlyFrom: 'refusing' } as const)
+        : ({ state: 'refusing', at: new Date(), error: linkError('connection', event.code) } as const);
+    void recordLink(d.redis, d.prefix, this.destination, observation).catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -609,6 +652,7 @@ class LaneRunner {
       const ack = outcome?.kind === 'ack' ? outcome.ack : undefined;
       const errorKind = failure instanceof DeliveryError ? failure.kind : failure ? 'internal' : undefined;
       const outcomeLabel = ack ? ack.code : outcome?.kind === 'file' ? 'written' : (errorKind ?? 'unknown');
+      d.onAttempt?.({ destination: this.destination, outcome: outcomeLabel, acknowledged: outcome !== undefined });
       const event = {
         at: new Date().toISOString(),
         type: 'attempt' as const,
@@ -639,6 +683,7 @@ class LaneRunner {
           deliveredEvent,
           lastOutcome: outcomeLabel,
           startedAt: startedAt.toISOString(),
+          ...(ack ? { ack: { code: ack.code, text: ack.text } } : {}),
         });
         return;
       }
@@ -649,18 +694,28 @@ class LaneRunner {
       const status = decision === 'hold' ? 'held' : decision === 'retry' ? 'retrying' : 'sending';
       const k = keyspace(d.prefix);
       const history = k.deliveryHistory(this.destination, slot.id);
-      await d.redis
+      const write = d.redis
         .multi()
         .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify(event))
         .hset(history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
         .hincrby(history, 'attempts', 1)
-        .hincrby(history, 'cycleAttempts', link ? 0 : 1)
-        .exec();
-      if (decision === 'dead-letter') {
-        await recordDeadLetter(d, entry, {
-          reason: exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`,
-          detail: clip(ack?.text ?? failure?.message),
+        .hincrby(history, 'cycleAttempts', link ? 0 : 1);
+      if (!(failure instanceof ConnectionError && failure.code === 'CLOSED')) {
+        // The link state, in the same round trip (a client closed by our own shutdown says nothing about the PAS).
+        recordLinkIn(write, d.prefix, this.destination, {
+          state: failureState(failure instanceof DeliveryError ? failure : undefined, ack?.code),
+          at: new Date(),
+          ...(ack ? { ackCode: ack.code, ackText: ack.text } : {}),
+          ...(errorKind ? { error: linkError(errorKind, failure instanceof ConnectionError ? failure.code : undefined) } : {}),
         });
+      }
+      await write.exec();
+      if (decision === 'dead-letter') {
+        const reason = exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`;
+        await recordDeadLetter(d, entry, { reason, detail: clip(ack?.text ?? failure?.message) });
+        await d.onDeadLetter?.(entry, reason).catch((err: unknown) =>
+          d.logger?.error({ destination: this.destination, messageId: entry.messageId, err: { message: (err as Error).message } }, 'dead-letter hook failed'),
+        );
         this.holdLater(slot);
         this.settle(slot, { kind: 'skip', id: slot.id });
         return;
@@ -698,6 +753,9 @@ export interface LaneWorkerDeps extends DeliveryStore {
   readonly logger?: LaneLogger;
   /** Test hook: replace the transport of a destination. */
   readonly transportFor?: (destination: Destination) => LaneTransport;
+  /** Told of every attempt (the worker's delivery counters). */
+  readonly onAttempt?: AttemptObserver;
+  readonly onDeadLetter?: DeadLetterHook;
 }
 
 /** The running lane workers of this process. */
@@ -729,6 +787,8 @@ export async function startLaneWorkers(
       retention: policy.retention,
       lock: policy.lock,
       ...(deps.logger ? { logger: deps.logger } : {}),
+      ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
+      ...(deps.onDeadLetter ? { onDeadLetter: deps.onDeadLetter } : {}),
     });
     runner.start();
     return { runner, transport };

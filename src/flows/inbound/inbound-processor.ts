@@ -179,7 +179,9 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
       }
     }
     if (failures.length > 0) {
-      deps.metrics?.mappingFailures.inc({ workflow: stored.workflow }, failures.length);
+      for (const f of failures) {
+        deps.metrics?.mappingFailures.inc({ mapping: f.mappingId });
+      }
       log.error({ messageId, workflow: stored.workflow, mappings: failures.map((f) => f.mappingId), problems: failures.reduce((n, f) => n + f.problems.length, 0) }, 'mapping failed; message kept for ops (dead letter)');
     }
     deps.metrics?.inboundProcessed.inc({ workflow: stored.workflow, outcome: failures.length > 0 ? 'mapping-failed' : 'ok' });

@@ -108,7 +108,7 @@ export async function selectMessages(store: MessageStore, target: ReprocessTarge
  * Renders each message of the target again and hands its outputs on (see the file comment).
  * @param who - actor written to the audit trail; `dryRun` renders and reports without changing anything.
  */
-export async function reprocess(deps: ReprocessDeps, target: ReprocessTarget, who: { actor: string; dryRun?: boolean }): Promise<ReprocessedMessage[]> {
+export async function reprocess(deps: ReprocessDeps, target: ReprocessTarget, who: { actor: string; dryRun?: boolean; reason?: string }): Promise<ReprocessedMessage[]> {
   const out: ReprocessedMessage[] = [];
   for (const messageId of await selectMessages(deps.store, target)) {
     const stored = await deps.store.getMessage(messageId);
@@ -119,7 +119,7 @@ export async function reprocess(deps: ReprocessDeps, target: ReprocessTarget, wh
   return out;
 }
 
-async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who: { actor: string; dryRun?: boolean }): Promise<ReprocessedMessage> {
+async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who: { actor: string; dryRun?: boolean; reason?: string }): Promise<ReprocessedMessage> {
   const { store } = deps;
   const { redis, prefix } = store;
   const now = deps.now?.() ?? new Date();
@@ -200,7 +200,7 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
     await replayDeadLetter({ redis, prefix }, output.destination, output.deliveryId, {
       actor: who.actor,
       action: 'reprocess',
-      reason: 're-rendered with the current mappings',
+      reason: `re-rendered with the current mappings${who.reason ? `: ${who.reason}` : ''}`,
       text: { text, contentType: output.contentType },
     });
     const heldBehind = await redis.hget(store.keys.deliveryHistory(output.destination, output.deliveryId), 'heldBehind');
@@ -211,6 +211,6 @@ async function reprocessMessage(deps: ReprocessDeps, stored: StoredMessage, who:
     results.push({ deliveryId: o.deliveryId, destination: o.destination, result: 'queued' });
   }
   const summary = results.map((r) => `${r.deliveryId.slice(stored.id.length + 1)} ${r.result}`).join(', ');
-  await audit({ redis, prefix }, { at: now.toISOString(), actor: who.actor, action: 'reprocess', destination: '*', messageId: stored.id, detail: summary });
+  await audit({ redis, prefix }, { at: now.toISOString(), actor: who.actor, action: 'reprocess', destination: '*', messageId: stored.id, detail: who.reason ? `${summary}: ${who.reason}` : summary });
   return { messageId: stored.id, workflow: stored.workflow, outputs: results };
 }

@@ -8,7 +8,7 @@ import type { Queue } from 'bullmq';
 import { SYSTEMS, sameSystem } from '../../protocol/bars/codes.js';
 import { BarsError, badRequest, conflict, notFound, unprocessable } from '../../protocol/bars/errors.js';
 import { assignIds, newReference } from '../../protocol/bars/receiver-ids.js';
-import { findSlot } from './slots.js';
+import { findSlot, type GeneratedSlot } from './slots.js';
 import type { ValidatedMessage } from '../../protocol/bars/validate-message.js';
 import type { Resource, StoredMessage } from '../../protocol/bars/types.js';
 import type { IntegrityIds } from '../../protocol/bars/headers.js';
@@ -33,6 +33,8 @@ export interface AcceptDeps {
   readonly referenceSystem: string;
   readonly idempotencyTtlSeconds: number;
   readonly schedules: readonly SlotSchedule[];
+  /** PAS appointments and blocks (not ours) on a slot, from the diary mirror (src/flows/diary/diary.ts). */
+  readonly heldByPas?: (slot: GeneratedSlot) => Promise<number>;
 }
 
 export interface Accepted {
@@ -191,7 +193,8 @@ export async function acceptMessage(held: { msg?: ValidatedMessage }, ids: Integ
  */
 async function tryAccept(held: { msg?: ValidatedMessage }, ids: IntegrityIds, deps: AcceptDeps): Promise<Accepted | 'RECORD_CHANGED'> {
   const existing = await findExistingFor(held.msg!, deps.store);
-  const planned = planAccept(held.msg!, existing, ids, deps);
+  const pasHeld = held.msg!.workflow === 'booking-new' && deps.heldByPas ? await pasHoldersOf(held.msg!, deps) : 0;
+  const planned = planAccept(held.msg!, existing, ids, deps, pasHeld);
   if (!existing) {
     held.msg = undefined;
   }
@@ -238,7 +241,20 @@ interface PlannedAccept {
 }
 
 /** Stateful checks, receiver ids, the planned Encounter and the commit plan: everything before the round trip. */
-function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, ids: IntegrityIds, deps: AcceptDeps): PlannedAccept {
+/** The booked Slot of a booking-new, as the sender names it (Appointment.slot, else the Bundle's Slot). */
+function bookedSlot(msg: ValidatedMessage): Resource | undefined {
+  const slotRef = Array.isArray(msg.root.slot) ? msg.root.slot[0] : undefined;
+  return msg.index.resolve(slotRef) ?? msg.index.first('Slot');
+}
+
+/** PAS appointments already on the slot a booking names (0 when we do not offer it: planAccept refuses that). */
+async function pasHoldersOf(msg: ValidatedMessage, deps: AcceptDeps): Promise<number> {
+  const slot = bookedSlot(msg);
+  const ours = slot?.id ? findSlot(deps.schedules, slot.id, str(slot.start) ?? str(msg.root.start)) : undefined;
+  return ours ? deps.heldByPas!(ours) : 0;
+}
+
+function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, ids: IntegrityIds, deps: AcceptDeps, pasHeld = 0): PlannedAccept {
   const { store } = deps;
   const type = msg.root.resourceType as 'ServiceRequest' | 'Appointment';
   if (existing) {
@@ -292,22 +308,27 @@ function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, id
     root.created = at;
   }
 
-  // Slot: the booking's Slot must be one we offer (when schedules are configured) and not already full.
+  // Slot: the booking's Slot must be one we offer and still free, in our bookings and in the PAS diary.
   let slotId: string | undefined = existing?.slotId;
   let slotCapacity = 1;
   if (msg.workflow === 'booking-new') {
-    const slotRef = Array.isArray(root.slot) ? root.slot[0] : undefined;
-    const slot = msg.index.resolve(slotRef) ?? msg.index.first('Slot');
+    const slot = bookedSlot(msg);
     slotId = slot?.id;
     if (!slotId) {
       throw badRequest('required', 'Appointment.slot must reference the Slot being booked', 'Appointment.slot');
     }
-    if (deps.schedules.length > 0) {
-      const ours = findSlot(deps.schedules, slotId, str(slot?.start) ?? str(root.start));
-      if (!ours) {
-        throw unprocessable('invariant', `Slot ${slotId} is not a slot this service offered; search with GET /Slot first`, 'Slot.id');
-      }
-      slotCapacity = ours.schedule.capacity;
+    // A Slot we never offered (no schedule generates it, which includes every Slot on an instance with no schedules)
+    // cannot be free here. BaRS §6 pseudo-code accepts a new booking only when "Appointment.status=booked, slot free
+    // (else 409 REC_CONFLICT conflict)", and the error table gives 409 REC_CONFLICT `conflict` for "slot not free";
+    // its 422 codes are for an unsupported version/use case and a too-wide slot range only. So: 409, with a
+    // diagnostic that says why, and never a 200 for a slot the PAS cannot have.
+    const ours = findSlot(deps.schedules, slotId, str(slot?.start) ?? str(root.start));
+    if (!ours) {
+      throw conflict(`Slot ${slotId} is not a slot this service offers (unknown id or start time); search with GET /Slot first`, 'Appointment.slot');
+    }
+    slotCapacity = ours.schedule.capacity - pasHeld;
+    if (slotCapacity <= 0) {
+      throw conflict(`Slot ${slotId} is already booked (in the PAS diary)`, 'Appointment.slot');
     }
   }
 

@@ -102,15 +102,21 @@ function scheduleResources(schedule: SlotSchedule, config: Readonly<Config>, inc
   return out;
 }
 
+/** How many bookings hold each slot, and when that was last known true (ms; absent = now). */
+export interface SlotHolders {
+  readonly counts: Map<string, number>;
+  readonly asOf?: number | undefined;
+}
+
 /**
  * Answers a slot search.
  * @param query - the parsed query string.
- * @param holders - how many bookings hold each slot id (from the store).
+ * @param holders - how many bookings hold each slot (ours and the PAS's: src/flows/diary/diary.ts).
  */
 export async function searchSlots(
   query: SlotQuery,
   config: Readonly<Config>,
-  holders: (slotIds: string[]) => Promise<Map<string, number>>,
+  holders: (slots: readonly GeneratedSlot[]) => Promise<SlotHolders>,
 ): Promise<Record<string, unknown>> {
   const hcsValues = all(query['Schedule.actor:HealthcareService']);
   if (hcsValues.length === 0) {
@@ -143,7 +149,7 @@ export async function searchSlots(
     throw notFound(`HealthcareService ${hcs} has no schedule at this receiver`);
   }
   const slots: GeneratedSlot[] = schedules.flatMap((s) => generateSlots(s, from, to)).filter((s) => s.startMs >= Date.now() - 5 * 60_000);
-  const taken = await holders(slots.map((s) => s.id));
+  const { counts: taken, asOf } = await holders(slots);
   const wanted = new Set(statusValues);
   const matched = slots
     .map((s) => ({ slot: s, status: (taken.get(s.id) ?? 0) >= s.schedule.capacity ? 'busy' : 'free' }))
@@ -184,7 +190,10 @@ export async function searchSlots(
   return {
     resourceType: 'Bundle',
     id: randomUUID(),
-    meta: { lastUpdated: new Date().toISOString() },
+    // Bundle.meta.lastUpdated: when this answer's occupancy was last known true. A real-time PAS answer is now; an
+    // answer from the diary mirror (the PAS query timed out or is not offered) carries the time the PAS last told us
+    // anything about this clinic, so a sender (and the logs) can see how stale it is.
+    meta: { lastUpdated: new Date(asOf ?? Date.now()).toISOString() },
     type: 'searchset',
     total: matched.length,
     link: [{ relation: 'self', url: `${config.service.baseUrl}/Slot?${params.join('&')}` }],

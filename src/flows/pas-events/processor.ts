@@ -36,7 +36,9 @@ export interface PasEventDeps {
   readonly onStatus?: (event: StatusEvent, record: RecordState) => Promise<void>;
   /** How long unmatched and no-rule events are listed (their text expires with the listener's TTL). */
   readonly retentionMs: number;
-  readonly metrics?: { readonly pasEventsProcessed: Counter<'outcome'> };
+  readonly metrics?: { readonly pasEventsProcessed: Counter<'result'> };
+  /** Sees every stored PAS message before its status rule (the diary mirror, src/flows/diary/diary.ts). Must be idempotent. */
+  readonly onMessage?: (text: string) => Promise<unknown>;
 }
 
 /** Longer than any id (FHIR id: 64) or reference of ours: such a value cannot name one of our records. */
@@ -62,7 +64,7 @@ function reasonOf(text: string, spec: NonNullable<PasEventRule['reasonCode']>): 
 
 export async function processPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Promise<PasEventResult> {
   const result = await applyPasEvent(job, deps);
-  deps.metrics?.pasEventsProcessed.inc({ outcome: result.outcome });
+  deps.metrics?.pasEventsProcessed.inc({ result: result.outcome });
   return result;
 }
 
@@ -72,6 +74,7 @@ async function applyPasEvent(job: Job<PasEventJobData>, deps: PasEventDeps): Pro
   if (text === null) {
     throw new Error(`PAS event ${job.data.eventId} is not in the store`);
   }
+  await deps.onMessage?.(text);
   const messageType = fieldValue(text, 'MSH-9.1') + '^' + fieldValue(text, 'MSH-9.2');
   const pasControlId = fieldValue(text, 'MSH-10.1');
   const rule = ruleFor(deps.rules(), messageType);

@@ -36,6 +36,8 @@ export interface PasEventsFlowDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly onStatus: (event: StatusEvent, record: RecordState) => Promise<void>;
+  /** Sees every PAS message before its rule (the diary mirror). */
+  readonly onMessage?: (text: string) => Promise<unknown>;
 }
 
 export interface PasEventsFlow extends Stoppable {
@@ -60,6 +62,7 @@ export async function startPasEvents(deps: PasEventsFlowDeps): Promise<PasEvents
           retentionMs: config.pasEvents.retentionDays * 86_400_000,
           metrics,
           onStatus: deps.onStatus,
+          ...(deps.onMessage ? { onMessage: deps.onMessage } : {}),
         }),
       { connection: deps.redis, prefix, concurrency: 1 },
     );

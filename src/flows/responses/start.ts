@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.js';
 import { readPem } from '../../config/pem.js';
 import type { Logger } from '../../logging.js';
-import type { Metrics } from '../../metrics.js';
+import { countResponses, type Metrics } from '../../metrics.js';
 import { FHIR_ID } from '../../protocol/bars/fhir-types.js';
 import { MessageStore, type RecordState } from '../../state/message-store.js';
 import type { StatusEvent } from '../pas-events/processor.js';
@@ -93,6 +93,9 @@ export function startResponseFlow(deps: ResponsesFlowDeps): ResponsesFlow {
     failures: deps.metrics.backgroundFailures,
     ...(config.proxy.acceptVersion ? { acceptVersion: config.proxy.acceptVersion } : {}),
   });
+  if (responses.worker) {
+    countResponses(deps.metrics, responses.worker.worker);
+  }
   const workerStore = new MessageStore(deps.redis, config.redis.prefix);
   return {
     ...responses,

@@ -65,7 +65,9 @@ interface Pending {
 }
 
 /**
- * An MLLP connection to one destination. Events: `connected`, `disconnected`, `unsolicited` (byte length).
+ * An MLLP connection to one destination. Events: `connected`, `disconnected`, `unsolicited` (byte length), and for
+ * the background reconnects of a keep-alive link `reconnected` and `reconnect-failed` (a ConnectionError): what tells
+ * the sender that an idle link went down or came back, with no message to find out.
  */
 export class MllpClient extends EventEmitter {
   /** Number of successful connects so far (tests and metrics). */
@@ -307,10 +309,14 @@ export class MllpClient extends EventEmitter {
     const delay = Math.min(maxMs, initialMs * 2 ** Math.min(this.reconnectFailures, 30));
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.ensureConnected().catch(() => {
-        this.reconnectFailures += 1;
-        this.scheduleReconnect();
-      });
+      this.ensureConnected().then(
+        () => this.emit('reconnected'),
+        (err: unknown) => {
+          this.reconnectFailures += 1;
+          this.emit('reconnect-failed', err);
+          this.scheduleReconnect();
+        },
+      );
     }, delay);
     this.reconnectTimer.unref();
   }

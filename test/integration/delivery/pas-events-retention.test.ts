@@ -67,7 +67,7 @@ describe('PAS events retention (issue 14)', function () {
       ['no-record', 'ADT^A04', 'UNM1', 'PAS^RXX'],
       ['no-rule', 'ADT^A08', 'NORULE1', 'PAS^RXX'],
     ]);
-    const counted = (await metrics.pasEventsProcessed.get()).values.map((v) => [v.labels.outcome, v.value]).sort();
+    const counted = (await metrics.pasEventsProcessed.get()).values.map((v) => [v.labels.result, v.value]).sort();
     assert.deepEqual(counted, [['no-record', 1], ['no-rule', 1]]);
     for (const id of ids) {
       const ttl = await redis.ttl(keyspace(prefix).pasEvent(id));

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { AUDIT_LISTS } from '../../../src/state/audit-log.js';
 import { FAMILIES, QUEUES, keysOf, keyspace, type FamilyName, type FamilySpec, type Flow } from '../../../src/state/keys.js';
 
-const FLOWS: readonly Flow[] = ['intake', 'inbound', 'delivery', 'pas-events', 'responses', 'ops'];
+const FLOWS: readonly Flow[] = ['intake', 'inbound', 'delivery', 'pas-events', 'responses', 'diary', 'ops'];
 const families = Object.entries(FAMILIES) as Array<[FamilyName, FamilySpec]>;
 
 /**
@@ -52,6 +52,8 @@ const GOLDEN: Record<FamilyName, string> = {
   deliveryHeld: 'P:dlv:held:a1:a2',
   deliveryBlocked: 'P:dlv:blocked:a1',
   deliveryAudit: 'P:dlv:audit',
+  link: 'P:link:a1',
+  linkDelivered: 'P:link:a1:dlv:a2',
   pasEvent: 'P:pasev:msg:a1',
   pasEventSeen: 'P:pasev:seen:a1',
   pasEventsNoRule: 'P:pasev:no-rule',
@@ -63,8 +65,13 @@ const GOLDEN: Record<FamilyName, string> = {
   recordResponses: 'P:resp:rec:a1',
   responseDeadLetters: 'P:resp:dead',
   responseAudit: 'P:resp:audit',
+  diaryAppointments: 'P:diary:appts:a1',
+  diarySeen: 'P:diary:seen',
+  diaryConflicts: 'P:diary:conflicts',
+  diaryConflict: 'P:diary:conflict:a1',
   traceAudit: 'P:audit:trace',
   retentionLock: 'P:retention:lock',
+  consoleSession: 'P:console:session:a1',
 };
 
 describe('key table (src/state/keys.ts)', function () {
