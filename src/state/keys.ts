@@ -300,6 +300,10 @@ export const FAMILIES = {
   traceAudit: family({ pattern: 'audit:trace', type: 'list', owner: 'ops', retention: { how: 'audit' } }),
   /** Token of the worker running the retention pass. */
   retentionLock: family({ pattern: 'retention:lock', type: 'string', owner: 'ops', retention: { how: 'ttl', note: 'pruner lock, max(30 s, 10 ticks)' } }),
+  /** Alert changes (firing / resolved) as JSON {at, alert, subject, firing, details: ids and counts}, newest first: the console's recent alerts. */
+  alertHistory: family({ pattern: 'alerts:history', type: 'list', owner: 'ops', retention: { how: 'bounded', note: 'trimmed to 500 entries on every push (ops/alert-history.ts)' } }),
+  /** The mapping set the workers run: hash, mappings, loaded/reloaded times, the last reload's outcome and problems (file:line, no message content). */
+  mappingsActive: family({ pattern: 'mappings:active', type: 'hash', owner: 'inbound', retention: { how: 'kept', note: 'one hash per deployment, overwritten on every load and reload' } }),
   /** A console session, by SHA-256 of its cookie value (a stolen dump of Redis holds no usable cookie): actor, role, CSRF token, created. */
   consoleSession: family({ pattern: 'console:session:<sessionDigest>', type: 'hash', owner: 'ops', retention: { how: 'ttl', note: 'the idle timeout, renewed on use; the absolute timeout is checked on read (console/session.ts)' } }),
 } as const;
