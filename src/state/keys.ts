@@ -215,14 +215,16 @@ export const FAMILIES = {
     pattern: 'dlv:deadrec:<destination>:<deliveryId>',
     type: 'hash',
     owner: 'delivery',
-    retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [[o.destination, o.deliveryId]] : []), note: 'exists only while dead-lettered (which keeps the record); replay and drop delete it' },
+    // Not `with` its output: a dead letter keeps its record from retention (ops/retention.ts), so there is never one to
+    // delete when the output goes; writing the delete anyway made each pruning script longer for nothing.
+    retention: { how: 'bounded', note: 'exists only while dead-lettered, which keeps the record from retention; replay and drop delete it' },
   }),
   /** Dead letters by time, member "<destination>/<deliveryId>". */
   deadLetters: family({
     pattern: 'dlv:dead',
     type: 'zset',
     owner: 'delivery',
-    retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [one()] : []), member: (o) => `${o.destination}/${o.deliveryId}`, note: 'a member leaves on replay or drop' },
+    retention: { how: 'bounded', note: 'one member per dead letter, which keeps its record from retention; a member leaves on replay or drop' },
   }),
   /** Actor replaying or dropping a dead letter (one at a time). */
   deadLetterGuard: family({ pattern: 'dlv:replaying:<destination>:<deliveryId>', type: 'string', owner: 'delivery', retention: { how: 'ttl', note: '30 s guard while ops replay or drop a dead letter' } }),
