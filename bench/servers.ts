@@ -35,13 +35,25 @@ if (kind === 'baseline') {
   server.listen(port, '127.0.0.1', () => process.stdout.write(`ready ${port}\n`));
 } else {
   const config = loadConfig(
-    { NODE_ENV: 'production', ADMIN_TOKEN: 'bench' },
+    // Production, as a trust runs it: the checks production makes (identity, allow-list, PAS, tokens) are satisfied
+    // with bench values, so the receiver measured is the production receiver (issue 14 refuses development defaults).
+    {
+      NODE_ENV: 'production',
+      ADMIN_TOKEN: 'bench-admin-token-0123456789',
+      BARS_SERVICE_NAME: 'bars-bridge (bench)',
+      BARS_REFERENCE_SYSTEM: 'https://bench.example.nhs.uk/Id/bars-reference',
+      BARS_ODS_CODE: 'RBENCH',
+      BARS_SERVICE_ID: '2000072489,2000099999',
+      BARS_TLS_ALLOW_ANY_CLIENT: 'true',
+      PAS_MLLP_HOST: '127.0.0.1',
+      PAS_EVENTS: 'off',
+    },
     {
       logLevel: 'silent',
       http: { host: '127.0.0.1', port },
       tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert },
       redis: { url: redisUrl!, prefix: '{bench}' },
-      admin: { port: 0, token: 'bench' },
+      admin: { port: 0, token: 'bench-admin-token-0123456789' },
       slots: DEV_SLOTS,
     } as never,
   );

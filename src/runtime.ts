@@ -4,7 +4,6 @@
  * worker, loops and keys (src/flows/*); everything started is stopped in reverse order (lifecycle.ts).
  */
 import type { Config } from './config/schema.js';
-import { destinationsOf } from './config/destinations.js';
 import { loadConfig } from './config/load.js';
 import { unknownVariables } from './config/variables.js';
 import { createLogger, type Logger } from './logging.js';
@@ -12,18 +11,13 @@ import { StopStack } from './lifecycle.js';
 import { createMetrics } from './metrics.js';
 import { devDefaults, startDevPeers, type DevPeers } from './dev/wiring.js';
 import { startReceiver, type Receiver } from './http/start.js';
-import { connectProducer, createWorkerConnection } from './state/redis.js';
+import { connectProducer } from './state/redis.js';
 import { MessageStore } from './state/message-store.js';
+import { startWorker } from './worker.js';
 import { createInboundQueue } from './flows/inbound/inbound.js';
-import { startInbound } from './flows/inbound/start.js';
-import { startDelivery } from './flows/delivery/start.js';
-import { pasEventRulesOf, startPasEvents } from './flows/pas-events/start.js';
 import type { StatusEvent } from './flows/pas-events/processor.js';
-import { startResponseFlow } from './flows/responses/start.js';
 import { listenerErrorWindow } from './ops/alerts.js';
 import { startOps } from './ops/start.js';
-import { bookingRefusalHook, createDiary, diaryObservations } from './flows/diary/start.js';
-import { enqueueResponsesFor } from './flows/responses/index.js';
 
 export { shutdownOnSignals } from './lifecycle.js';
 export { DEV_SLOTS } from './dev/wiring.js';
@@ -70,41 +64,18 @@ export async function start(options: StartOptions): Promise<Running> {
     stack.push('inbound queue', () => inbound.close());
     const metrics = createMetrics();
     const statusListeners: Array<(e: StatusEvent) => void> = [];
-    const receiver = options.web
-      ? await startReceiver({ config, store, inbound, log, metrics, diary: createDiary({ config, destinations: destinationsOf(config), redis: producer, store, log }) })
-      : undefined;
+    const receiver = options.web ? await startReceiver({ config, store, inbound, log, metrics }) : undefined;
     if (receiver) {
       stack.push('receiver', receiver);
     }
-    let worker:
-      | { peers: DevPeers; pasEventsPort: number | undefined; queues: ReturnType<typeof startResponseFlow>['deps']['queue'][]; running: () => boolean; diary: ReturnType<typeof diaryObservations> }
-      | undefined;
-    if (options.worker) {
-      const peers: DevPeers = config.env === 'production' ? { config } : await startDevPeers(config, log, stack);
+    let peers: DevPeers = { config };
+    if (options.worker && config.env !== 'production') {
+      peers = await startDevPeers(config, log, stack);
       config = peers.config;
-      const redis = createWorkerConnection(config.redis);
-      stack.push('redis (worker)', () => redis.quit());
-      const destinations = destinationsOf(config);
-      // The diary (issue 17): fed by PAS events, told of bookings the PAS refused, watched by the alerts.
-      const diary = createDiary({ config, destinations, redis, store: new MessageStore(redis, config.redis.prefix), log });
-      const refusals: { respond?: (messageId: string, eventId: string) => Promise<void> } = {};
-      const onDeadLetter = bookingRefusalHook(diary, new MessageStore(redis, config.redis.prefix), () => refusals.respond);
-      stack.push('delivery lanes', await startDelivery({ config, redis, destinations, log, onDeadLetter, metrics }));
-      const pasRules = pasEventRulesOf(config);
-      const responses = startResponseFlow({ config, store, redis, log, metrics, pasEvents: pasRules, ...(peers.proxyTransport ? { transport: peers.proxyTransport } : {}) });
-      stack.push('responses', () => responses.close());
-      refusals.respond = async (messageId, eventId) => void (await enqueueResponsesFor(responses.deps, { messageId, event: { type: 'delivery-failed', eventId } }));
-      const onStatus = async (event: StatusEvent, record: Parameters<typeof responses.respondTo>[1]): Promise<void> => {
-        statusListeners.forEach((l) => l(event));
-        await responses.respondTo(event, record);
-      };
-      const pasEvents = await startPasEvents({ config, rules: pasRules.rules, producer, redis, log, metrics, onStatus, onMessage: (text) => diary.applyMessage(text) });
-      stack.push('PAS events', pasEvents);
-      const flow = await startInbound({ config, redis, queue: inbound, destinations: new Set(destinations.map((d) => d.name)), log, metrics });
-      stack.push('inbound', flow);
-      worker = { peers, pasEventsPort: pasEvents.port, queues: [responses.deps.queue], running: () => flow.isRunning(), diary: diaryObservations(diary, metrics, config.alerts.deadLetterWindowHours) };
-      log.info('worker started');
     }
+    const worker = options.worker
+      ? await startWorker({ config, store, inbound, metrics, log, onStatus: (e) => statusListeners.forEach((l) => l(e)), ...(peers.proxyTransport ? { proxyTransport: peers.proxyTransport } : {}) }, stack)
+      : undefined;
     const ops = await startOps({
       config,
       redis: producer,
@@ -112,7 +83,7 @@ export async function start(options: StartOptions): Promise<Running> {
       queues: [inbound, ...(worker?.queues ?? [])],
       metrics,
       log,
-      checks: worker ? [{ name: 'inbound worker', ok: worker.running }] : [],
+      checks: worker ? [{ name: 'inbound worker', ok: () => worker.isRunning() }] : [],
       ...(receiver ? { listenerErrors: listenerErrorWindow(metrics.requests, config.alerts.errorWindowSeconds) } : {}),
       roles: { web: options.web, worker: options.worker },
       ...(worker ? { diary: worker.diary } : {}),
@@ -130,8 +101,8 @@ export async function start(options: StartOptions): Promise<Running> {
       adminPort: ops.adminPort,
       pasEventsPort: worker?.pasEventsPort,
       ...(receiver ? { receiver: receiver.server } : {}),
-      ...(worker?.peers.pasSimulator ? { pasSimulator: worker.peers.pasSimulator } : {}),
-      ...(worker?.peers.mockProxy ? { mockProxy: worker.peers.mockProxy } : {}),
+      ...(peers.pasSimulator ? { pasSimulator: peers.pasSimulator } : {}),
+      ...(peers.mockProxy ? { mockProxy: peers.mockProxy } : {}),
       onStatus: (listener) => void statusListeners.push(listener),
       stop: () => stack.stopAll(log, 10_000),
     };

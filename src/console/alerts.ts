@@ -7,6 +7,7 @@
 import type { Router } from 'express';
 import { listDeadLetters } from '../flows/delivery/dead-letters.js';
 import { keyspace } from '../state/keys.js';
+import { readAlertHistory } from '../ops/alert-history.js';
 import { readLinkStatuses } from '../state/link-state.js';
 import { readAudit, type AuditList } from '../state/audit-log.js';
 import { html } from './html.js';
@@ -49,6 +50,8 @@ export function registerAlerts(router: Router, ctx: ConsoleContext): void {
     if (redis && !redis.durable) {
       conditions.push({ alert: 'redis_not_durable', subject: 'redis', detail: `appendonly ${String(redis.aof)}, maxmemory-policy ${redis.evictionPolicy ?? '?'}`, ids: [] });
     }
+    // Changes the worker's alert runner saw (firing and resolved), newest first (ops/alert-history.ts).
+    const recent = await readAlertHistory(ctx.redis, ctx.prefix, 50);
     sendPage(
       res,
       'Alerts',
@@ -56,7 +59,11 @@ export function registerAlerts(router: Router, ctx: ConsoleContext): void {
       html`${conditions.length === 0 ? html`<p class="notice ok">Nothing needs attention.</p>` : html`<table class="grid" id="alerts"><thead><tr><th>Alert</th><th>Subject</th><th>Now</th><th>Ids involved</th></tr></thead><tbody>
 ${conditions.map((c) => html`<tr><td>${badge('firing')} ${c.alert}</td><td>${c.subject}</td><td>${c.detail}</td><td>${c.ids.map((id) => html`<div><code>${id}</code></div>`)}</td></tr>`)}
 </tbody></table>`}
-<p class="muted">Evaluated ${time(new Date(now).toISOString())} from Redis with the configured thresholds (ALERT_* settings). Alert delivery to a webhook is ALERT_WEBHOOK_URL.</p>`,
+<p class="muted">Evaluated ${time(new Date(now).toISOString())} from Redis with the configured thresholds (ALERT_* settings). Alert delivery to a webhook is ALERT_WEBHOOK_URL.</p>
+<h2>Recent alerts</h2>
+${recent.length === 0 ? html`<p class="muted">The alert runner has reported no change yet.</p>` : html`<table class="grid" id="alert-history"><thead><tr><th>When</th><th>Alert</th><th>Subject</th><th>Details (ids and counts)</th></tr></thead><tbody>
+${recent.map((e) => html`<tr><td>${time(e.at)}</td><td>${badge(e.firing ? 'firing' : 'resolved')} ${e.alert}</td><td>${e.subject}</td><td>${Object.entries(e.details).map(([k, v]) => html`<span class="kv"><b>${k}</b> ${typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v)}</span> `)}</td></tr>`)}
+</tbody></table>`}`,
       { refreshSeconds: 10 },
     );
   });

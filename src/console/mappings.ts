@@ -19,7 +19,8 @@ import { renderWithTrace } from '../mapping/render.js';
 import { storedMessageFromBundle } from '../mapping/stored-message.js';
 import { audit as auditLookup, messagesFor } from '../ops/trace.js';
 import { html, type Html } from './html.js';
-import { csrfField, notice, seesPhi } from './layout.js';
+import { badge, csrfField, notice, seesPhi } from './layout.js';
+import { keyspace } from '../state/keys.js';
 import { field, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';
 import { hl7Html } from './hl7-view.js';
 
@@ -69,10 +70,22 @@ function forms(ctx: ConsoleContext, viewer: ReturnType<typeof viewerOf>, registr
   <button>Evaluate</button></form></div>`;
 }
 
+/** The set the workers run (state/keys.ts mappingsActive, written by flows/inbound/start.ts), beside the set on disk. */
+function activeHtml(active: Record<string, string>, diskHash: string | undefined): Html {
+  if (!active.hash) {
+    return html`<p class="muted">No worker has reported its active mapping set yet.</p>`;
+  }
+  const problems = JSON.parse(active.lastProblems ?? '[]') as string[];
+  return html`<p>Active in the workers: <b>${active.mappings ?? '?'}</b> mapping(s), hash <code>${active.hash.slice(0, 16)}</code>, loaded ${active.loadedAt ?? '?'}; last reload ${active.reloadedAt ?? '?'}: ${badge(active.lastOutcome ?? '?')}${
+    diskHash && diskHash !== active.hash ? html` <span class="notice warn">the set on disk differs (hash <code>${diskHash.slice(0, 16)}</code>)</span>` : ''
+  }</p>${problems.length > 0 ? notice('error', html`The last edit was rejected; the workers keep the set above. Problems:<ul>${problems.map((p) => html`<li>${p}</li>`)}</ul>`) : ''}`;
+}
+
 export function registerMappings(router: Router, ctx: ConsoleContext): void {
-  const overview = (res: Parameters<Parameters<Router['get']>[1]>[1], extra: Html, values: Record<string, string | undefined> = {}): void => {
+  const overview = async (res: Parameters<Parameters<Router['get']>[1]>[1], extra: Html, values: Record<string, string | undefined> = {}): Promise<void> => {
     const viewer = viewerOf(res);
     const set = loadSet(ctx);
+    const active = await ctx.redis.hgetall(keyspace(ctx.prefix).mappingsActive());
     let modified = '';
     try {
       modified = ctx.mappingsDir ? statSync(path.resolve(ctx.mappingsDir)).mtime.toISOString() : '';
@@ -84,6 +97,7 @@ export function registerMappings(router: Router, ctx: ConsoleContext): void {
       'Mappings',
       '/console/mappings',
       html`${extra}
+${activeHtml(active, set.registry?.hash)}
 ${set.registry ? html`<p>Set on disk: <b>${set.registry.mappings.length}</b> mapping(s), hash <code>${set.registry.hash.slice(0, 16)}</code>, read ${set.readAt}${modified ? `, directory changed ${modified}` : ''}. Workers reload it when it changes and it passes its golden cases.</p>
 <table class="grid"><thead><tr><th>Mapping</th><th>Destination</th><th>Workflows</th><th>Use cases</th><th>Format</th><th>File</th></tr></thead><tbody>
 ${set.registry.mappings.map((m) => html`<tr><td><b>${m.id}</b><br><small>${m.description}</small></td><td>${m.destination}</td><td>${m.workflows.join(', ')}</td><td>${m.useCases.join(', ') || 'all'}</td><td>${m.output.format}</td><td><small>${path.basename(m.file)}</small></td></tr>`)}
@@ -92,7 +106,7 @@ ${seesPhi(viewer) ? forms(ctx, viewer, set.registry, values) : html`<p class="mu
     );
   };
 
-  router.get('/console/mappings', (_req, res) => overview(res, html``));
+  router.get('/console/mappings', async (_req, res) => overview(res, html``));
 
   router.post('/console/mappings/preview', requireRole('operator'), async (req, res) => {
     const viewer = viewerOf(res);
@@ -100,17 +114,17 @@ ${seesPhi(viewer) ? forms(ctx, viewer, set.registry, values) : html`<p class="mu
     const set = loadSet(ctx);
     const mapping = values.mapping ? set.registry?.get(values.mapping) : undefined;
     if (!mapping) {
-      overview(res, notice('error', `no mapping ${values.mapping ?? ''} in the set`), values);
+      await overview(res, notice('error', `no mapping ${values.mapping ?? ''} in the set`), values);
       return;
     }
     const { msg, error } = await inputMessage(ctx, viewer.actor, req.body);
     if (!msg) {
-      overview(res, notice('error', error ?? 'no message'), values);
+      await overview(res, notice('error', error ?? 'no message'), values);
       return;
     }
     try {
       const { output, trace } = renderWithTrace(mapping, msg, { now: GOLDEN_NOW, controlId: GOLDEN_CONTROL_ID });
-      overview(
+      await overview(
         res,
         html`<section class="card"><h2>${mapping.id} on message ${msg.id.slice(0, 8)}… (${msg.workflow})</h2>
 ${output.format === 'hl7v2' ? hl7Html(output.text) : html`<pre>${output.text}</pre>`}
@@ -118,7 +132,7 @@ ${values.explain ? html`<h3>Explain</h3><pre class="explain">${formatExplain(tra
         values,
       );
     } catch (err) {
-      overview(res, notice('error', html`${mapping.id} does not render this message:<ul>${(err instanceof MappingError ? err.problems : [(err as Error).message]).map((p) => html`<li>${p}</li>`)}</ul>`), values);
+      await overview(res, notice('error', html`${mapping.id} does not render this message:<ul>${(err instanceof MappingError ? err.problems : [(err as Error).message]).map((p) => html`<li>${p}</li>`)}</ul>`), values);
     }
   });
 
@@ -128,19 +142,19 @@ ${values.explain ? html`<h3>Explain</h3><pre class="explain">${formatExplain(tra
     const problems: string[] = [];
     const compiled = values.expression ? compileExpression(values.expression, 'scratchpad', [], problems) : undefined;
     if (!compiled) {
-      overview(res, notice('error', problems[0] ?? 'give an expression'), values);
+      await overview(res, notice('error', problems[0] ?? 'give an expression'), values);
       return;
     }
     const { msg, error } = await inputMessage(ctx, viewer.actor, req.body);
     if (!msg) {
-      overview(res, notice('error', error ?? 'no message'), values);
+      await overview(res, notice('error', error ?? 'no message'), values);
       return;
     }
     try {
       const result = compiled.evaluate(msg.bundle, buildEnvironment(msg, { now: GOLDEN_NOW, controlId: GOLDEN_CONTROL_ID }));
-      overview(res, html`<section class="card"><h2>${values.expression}</h2><pre id="fhirpath-result">${JSON.stringify(result, null, 2)}</pre></section>`, values);
+      await overview(res, html`<section class="card"><h2>${values.expression}</h2><pre id="fhirpath-result">${JSON.stringify(result, null, 2)}</pre></section>`, values);
     } catch (err) {
-      overview(res, notice('error', (err as Error).message.split('\n')[0] ?? 'failed'), values);
+      await overview(res, notice('error', (err as Error).message.split('\n')[0] ?? 'failed'), values);
     }
   });
 }

@@ -12,7 +12,8 @@ import type { MessageStore } from '../state/message-store.js';
 import type { InboundJobData } from '../flows/inbound/inbound.js';
 import { onSighup, type Stoppable } from '../lifecycle.js';
 import { createApp } from './app.js';
-import type { Diary } from '../flows/diary/diary.js';
+import { createDiary } from '../flows/diary/start.js';
+import { destinationsOf } from '../config/destinations.js';
 import { listenReceiver, type ReceiverServer } from './server.js';
 
 export const RECEIVER_LISTENER: ListenerName = { what: 'BaRS listener', portVariable: 'BARS_PORT', hostVariable: 'BARS_HOST' };
@@ -27,11 +28,11 @@ export async function startReceiver(deps: {
   inbound: Queue<InboundJobData>;
   log: Logger;
   metrics: Metrics;
-  /** The PAS diary behind GET /Slot and the booking check (src/flows/diary/). */
-  diary?: Diary;
 }): Promise<Receiver> {
   const { config, log } = deps;
-  const app = createApp({ ...deps, now: () => new Date() });
+  // The PAS diary behind GET /Slot and the booking check (src/flows/diary/), read from Redis as the worker keeps it.
+  const diary = createDiary({ config, destinations: destinationsOf(config), redis: deps.store.redis, store: deps.store, log });
+  const app = createApp({ ...deps, diary, now: () => new Date() });
   const server = await listenAs(RECEIVER_LISTENER, config.http.host, config.http.port, () => listenReceiver(
     app,
     {

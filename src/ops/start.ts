@@ -12,7 +12,9 @@ import type { MessageStore } from '../state/message-store.js';
 import { createAdminApp, listenAdmin } from './admin.js';
 import { parseCredentials } from './admin-auth.js';
 import { startAlertWebhook } from './alert-webhook.js';
-import { certificateExpiries, deadLetterObservations, laneObservations, redisObservation, startAlerts, type AlertSources } from './alerts.js';
+import { recordAlertChanges } from './alert-history.js';
+import { reportFailure } from '../background.js';
+import { certificateExpiries, deadLetterObservations, laneObservations, redisObservation, startAlerts, type AlertChange, type AlertSources } from './alerts.js';
 import { listenAs, type ListenerName } from '../listen-errors.js';
 import type { Metrics } from '../metrics.js';
 
@@ -98,7 +100,12 @@ export async function startOps(deps: OpsDeps): Promise<Ops> {
     if (webhook) {
       stack.push('alert webhook', () => webhook.close());
     }
-    const alerts = startAlerts({ rules: config.alerts, sources, log, metrics, ...(webhook ? { onChanges: webhook.notify } : {}) });
+    // Every change goes to the webhook (when set) and to the history the console shows (any process's console).
+    const onChanges = (changes: readonly AlertChange[], at: number): void => {
+      webhook?.notify(changes, at);
+      recordAlertChanges(deps.redis, config.redis.prefix, changes, at).catch((err: unknown) => reportFailure({ log, failures: metrics.backgroundFailures }, 'alert-history', err));
+    };
+    const alerts = startAlerts({ rules: config.alerts, sources, log, metrics, onChanges });
     stack.push('alerts', alerts);
   }
   return { adminPort, stop: () => stack.stopAll(log, 10_000) };

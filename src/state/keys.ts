@@ -215,14 +215,16 @@ export const FAMILIES = {
     pattern: 'dlv:deadrec:<destination>:<deliveryId>',
     type: 'hash',
     owner: 'delivery',
-    retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [[o.destination, o.deliveryId]] : []), note: 'exists only while dead-lettered (which keeps the record); replay and drop delete it' },
+    // Not `with` its output: a dead letter keeps its record from retention (ops/retention.ts), so there is never one to
+    // delete when the output goes; writing the delete anyway made each pruning script longer for nothing.
+    retention: { how: 'bounded', note: 'exists only while dead-lettered, which keeps the record from retention; replay and drop delete it' },
   }),
   /** Dead letters by time, member "<destination>/<deliveryId>". */
   deadLetters: family({
     pattern: 'dlv:dead',
     type: 'zset',
     owner: 'delivery',
-    retention: { how: 'with', scope: 'output', keys: (o) => (o.destination !== undefined ? [one()] : []), member: (o) => `${o.destination}/${o.deliveryId}`, note: 'a member leaves on replay or drop' },
+    retention: { how: 'bounded', note: 'one member per dead letter, which keeps its record from retention; a member leaves on replay or drop' },
   }),
   /** Actor replaying or dropping a dead letter (one at a time). */
   deadLetterGuard: family({ pattern: 'dlv:replaying:<destination>:<deliveryId>', type: 'string', owner: 'delivery', retention: { how: 'ttl', note: '30 s guard while ops replay or drop a dead letter' } }),
@@ -300,6 +302,10 @@ export const FAMILIES = {
   traceAudit: family({ pattern: 'audit:trace', type: 'list', owner: 'ops', retention: { how: 'audit' } }),
   /** Token of the worker running the retention pass. */
   retentionLock: family({ pattern: 'retention:lock', type: 'string', owner: 'ops', retention: { how: 'ttl', note: 'pruner lock, max(30 s, 10 ticks)' } }),
+  /** Alert changes (firing / resolved) as JSON {at, alert, subject, firing, details: ids and counts}, newest first: the console's recent alerts. */
+  alertHistory: family({ pattern: 'alerts:history', type: 'list', owner: 'ops', retention: { how: 'bounded', note: 'trimmed to 500 entries on every push (ops/alert-history.ts)' } }),
+  /** The mapping set the workers run: hash, mappings, loaded/reloaded times, the last reload's outcome and problems (file:line, no message content). */
+  mappingsActive: family({ pattern: 'mappings:active', type: 'hash', owner: 'inbound', retention: { how: 'kept', note: 'one hash per deployment, overwritten on every load and reload' } }),
   /** A console session, by SHA-256 of its cookie value (a stolen dump of Redis holds no usable cookie): actor, role, CSRF token, created. */
   consoleSession: family({ pattern: 'console:session:<sessionDigest>', type: 'hash', owner: 'ops', retention: { how: 'ttl', note: 'the idle timeout, renewed on use; the absolute timeout is checked on read (console/session.ts)' } }),
 } as const;

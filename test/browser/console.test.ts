@@ -114,6 +114,7 @@ describe('operations console in a browser', function () {
     const alerts = await page.textContent('#alerts');
     assert.match(alerts ?? '', /link_refusing/);
     assert.match(alerts ?? '', /dead_letters[\s\S]*\.referral-new\.adt-a05/, 'the alert names the dead letters involved');
+    assert.match(await page.textContent('main') ?? '', /Recent alerts/);
     await shot(page, '13-alerts');
   });
 
@@ -178,7 +179,8 @@ describe('operations console in a browser', function () {
     await page.goto(`${base}/console/events`);
     await shot(page, '11-events-responses');
     await page.goto(`${base}/console/mappings`);
-    assert.ok((await page.$$('table.grid tbody tr')).length > 0, 'the active set');
+    assert.ok((await page.$$('table.grid tbody tr')).length > 0, 'the set on disk');
+    assert.match(await page.textContent('main') ?? '', /Active in the workers: \d+ mapping\(s\), hash [0-9a-f]{16}, loaded 20\d\d-/, 'the set the worker reported it runs');
     await page.selectOption('form[action="/console/mappings/preview"] select[name=mapping]', 'referral-new.adt-a05');
     await page.fill('form[action="/console/mappings/preview"] input[name=key]', references[0]!);
     await page.check('form[action="/console/mappings/preview"] input[name=explain]');

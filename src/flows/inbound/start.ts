@@ -66,13 +66,22 @@ async function sweepPendingEnqueue(store: MessageStore, queue: Queue<InboundJobD
  * on file change or SIGHUP, and a broken edit keeps the previous good set running. Loaded here, not at module load:
  * the web process never maps, and the HL7 dictionaries are large.
  */
-async function watchMappings(config: Readonly<Config>, destinations: ReadonlySet<string>, log: Logger, stack: StopStack) {
+async function watchMappings(config: Readonly<Config>, destinations: ReadonlySet<string>, log: Logger, stack: StopStack, record: (fields: Record<string, string>) => void) {
   const { loadLiveMappings } = await import('../../mapping/index.js');
   const registry = loadLiveMappings(config.mappingsDir);
+  const loadedAt = new Date().toISOString();
+  record({ hash: registry.hash, mappings: String(registry.mappings.length), loadedAt, reloadedAt: loadedAt, lastOutcome: 'loaded', lastProblems: '[]' });
   const short = (hash: string): string => hash.slice(0, 12);
   // pas-events/ and responses/ rules are part of the directory (and of its hash) but are read at start-up only.
   const restartOnly = (changed: readonly string[]): string[] => changed.filter((f) => /^(?:pas-events|responses)\//.test(f));
   const onReload = (r: ReloadResult): void => {
+    // What the console shows as the active set (any process's console; this state is the worker's).
+    const at = new Date().toISOString();
+    record(
+      r.ok
+        ? { hash: r.hash, mappings: String(r.mappings), ...(r.outcome === 'reloaded' ? { loadedAt: at } : {}), reloadedAt: at, lastOutcome: r.outcome, lastProblems: '[]' }
+        : { reloadedAt: at, lastOutcome: 'rejected', rejected: r.candidate, lastProblems: JSON.stringify(r.problems.slice(0, 50)) },
+    );
     if (r.outcome === 'unchanged') {
       log.info({ hash: short(r.hash) }, 'mappings unchanged');
     } else if (r.ok) {
@@ -96,7 +105,11 @@ export async function startInbound(deps: InboundFlowDeps): Promise<InboundFlow> 
   const loops: LoopDeps = { log, failures: metrics.backgroundFailures };
   const stack = new StopStack();
   try {
-    const registry = await watchMappings(config, deps.destinations, log, stack);
+    const activeKey = store.keys.mappingsActive();
+    const record = (fields: Record<string, string>): void => {
+      redis.hset(activeKey, fields).catch((err: unknown) => reportFailure(loops, 'mappings-active', err));
+    };
+    const registry = await watchMappings(config, deps.destinations, log, stack, record);
     const { processInbound } = await import('./inbound-processor.js');
     const sequencer: SequencerDeps = { redis, prefix, handOff: handOffToLanes({ redis, prefix }) };
     const policy = loadInboundPolicy(path.join(config.queuesDir, 'inbound.yaml'));

@@ -71,6 +71,8 @@ const GOLDEN: Record<FamilyName, string> = {
   diaryConflict: 'P:diary:conflict:a1',
   traceAudit: 'P:audit:trace',
   retentionLock: 'P:retention:lock',
+  alertHistory: 'P:alerts:history',
+  mappingsActive: 'P:mappings:active',
   consoleSession: 'P:console:session:a1',
 };
 
