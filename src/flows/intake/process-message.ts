@@ -254,16 +254,9 @@ async function pasHoldersOf(msg: ValidatedMessage, deps: AcceptDeps): Promise<nu
   return ours ? deps.heldByPas!(ours) : 0;
 }
 
-function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, ids: IntegrityIds, deps: AcceptDeps, pasHeld = 0): PlannedAccept {
-  const { store } = deps;
+/** The Bundle as we store and answer it: receiver ids assigned (kept for the record's own), our planned Encounter. */
+function receiverBundle(msg: ValidatedMessage, existing: RecordState | undefined, deps: AcceptDeps, at: string) {
   const type = msg.root.resourceType as 'ServiceRequest' | 'Appointment';
-  if (existing) {
-    checkAgainstRecord(msg, existing);
-  }
-
-  const now = deps.now();
-  const at = now.toISOString();
-  const messageId = randomUUID();
   const keepIds = new Set(existing ? Object.keys(existing.lastUpdatedById) : []);
   const rootId = existing?.id;
   const patientId = existing?.patientId;
@@ -307,30 +300,122 @@ function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, id
     // "Appointment.created set by receiver in sync response" (APP1 Booking-Request-Payload).
     root.created = at;
   }
+  return { type, body, root, patient, patientId, encounterId, reference };
+}
 
-  // Slot: the booking's Slot must be one we offer and still free, in our bookings and in the PAS diary.
-  let slotId: string | undefined = existing?.slotId;
-  let slotCapacity = 1;
-  if (msg.workflow === 'booking-new') {
-    const slot = bookedSlot(msg);
-    slotId = slot?.id;
-    if (!slotId) {
-      throw badRequest('required', 'Appointment.slot must reference the Slot being booked', 'Appointment.slot');
-    }
-    // A Slot we never offered (no schedule generates it, which includes every Slot on an instance with no schedules)
-    // cannot be free here. BaRS §6 pseudo-code accepts a new booking only when "Appointment.status=booked, slot free
-    // (else 409 REC_CONFLICT conflict)", and the error table gives 409 REC_CONFLICT `conflict` for "slot not free";
-    // its 422 codes are for an unsupported version/use case and a too-wide slot range only. So: 409, with a
-    // diagnostic that says why, and never a 200 for a slot the PAS cannot have.
-    const ours = findSlot(deps.schedules, slotId, str(slot?.start) ?? str(root.start));
-    if (!ours) {
-      throw conflict(`Slot ${slotId} is not a slot this service offers (unknown id or start time); search with GET /Slot first`, 'Appointment.slot');
-    }
-    slotCapacity = ours.schedule.capacity - pasHeld;
-    if (slotCapacity <= 0) {
-      throw conflict(`Slot ${slotId} is already booked (in the PAS diary)`, 'Appointment.slot');
+/** The booking's Slot: one we offer and still free, in our bookings and in the PAS diary; its capacity left for us. */
+function bookableSlot(msg: ValidatedMessage, root: Resource, deps: AcceptDeps, pasHeld: number): { slotId: string; capacity: number } {
+  const slot = bookedSlot(msg);
+  const slotId = slot?.id;
+  if (!slotId) {
+    throw badRequest('required', 'Appointment.slot must reference the Slot being booked', 'Appointment.slot');
+  }
+  // A Slot we never offered (no schedule generates it, which includes every Slot on an instance with no schedules)
+  // cannot be free here. BaRS §6 pseudo-code accepts a new booking only when "Appointment.status=booked, slot free
+  // (else 409 REC_CONFLICT conflict)", and the error table gives 409 REC_CONFLICT `conflict` for "slot not free";
+  // its 422 codes are for an unsupported version/use case and a too-wide slot range only. So: 409, with a
+  // diagnostic that says why, and never a 200 for a slot the PAS cannot have.
+  const ours = findSlot(deps.schedules, slotId, str(slot?.start) ?? str(root.start));
+  if (!ours) {
+    throw conflict(`Slot ${slotId} is not a slot this service offers (unknown id or start time); search with GET /Slot first`, 'Appointment.slot');
+  }
+  const capacity = ours.schedule.capacity - pasHeld;
+  if (capacity <= 0) {
+    throw conflict(`Slot ${slotId} is already booked (in the PAS diary)`, 'Appointment.slot');
+  }
+  return { slotId, capacity };
+}
+
+/**
+ * The stored message as bytes, and the 200 body as a view of the same bytes: the Bundle is serialised and encoded
+ * once.
+ */
+function storedBytes(stored: StoredMessage): { storedJson: Buffer; bodyJson: Buffer } {
+  const { bundle, ...storedHead } = stored;
+  const head = `${JSON.stringify(storedHead).slice(0, -1)},"bundle":`;
+  const bundleText = JSON.stringify(bundle);
+  const headLength = Buffer.byteLength(head);
+  const bundleLength = Buffer.byteLength(bundleText);
+  const storedJson = Buffer.allocUnsafe(headLength + bundleLength + 1);
+  storedJson.write(head, 0);
+  storedJson.write(bundleText, headLength);
+  storedJson.write('}', headLength + bundleLength);
+  return { storedJson, bodyJson: storedJson.subarray(headLength, headLength + bundleLength) };
+}
+
+/** The patient index terms of a record (demographic searches) and its identifiers and our reference. */
+function indexTermsOf(pkey: PatientKey, reference: string | undefined, root: Resource): Array<[string, string]> {
+  const terms: Array<[string, string | undefined]> = [
+    ['nhs', pkey.nhsNumber],
+    ['family', pkey.family],
+    ['birthdate', pkey.birthDate],
+    ['postcode', pkey.postcode],
+  ];
+  if (reference) {
+    // PAS events name the record by our reference (PV1-19 / RF1-6 in the default mappings).
+    terms.push(['reference', reference.toLowerCase()]);
+  }
+  for (const id of (Array.isArray(root.identifier) ? root.identifier : []) as Array<{ system?: string; value?: string }>) {
+    if (id.system && id.value) {
+      terms.push(['identifier', `${id.system}|${id.value}`.toLowerCase()]);
     }
   }
+  return terms.filter((t): t is [string, string] => Boolean(t[1]));
+}
+
+/** The record after this message: version, status, ids, and each resource's lastUpdated and fullUrl (merge rule). */
+function nextRecord(
+  msg: ValidatedMessage,
+  existing: RecordState | undefined,
+  ids: IntegrityIds,
+  b: ReturnType<typeof receiverBundle>,
+  the: { messageId: string; slotId: string | undefined; at: string },
+): RecordState {
+  const { body, root, patient, encounterId, reference } = b;
+  const lastUpdatedById: Record<string, string> = { ...(existing?.lastUpdatedById ?? {}) };
+  const fullUrlById: Record<string, string> = { ...(existing?.fullUrlById ?? {}) };
+  for (const entry of body.entry!) {
+    const r = entry.resource!;
+    lastUpdatedById[r.id!] = r.meta?.lastUpdated ?? the.at;
+    if (entry.fullUrl) {
+      fullUrlById[r.id!] = entry.fullUrl;
+    }
+  }
+  return {
+    type: b.type,
+    id: root.id!,
+    version: (existing?.version ?? 0) + 1,
+    status: str(root.status) ?? 'unknown',
+    resource: root,
+    correlationId: ids.correlationId,
+    sourceEndpoint: msg.sourceEndpoint ?? existing?.sourceEndpoint,
+    useCase: msg.useCase,
+    encounterId,
+    encounterStatus: msg.workflow.endsWith('-cancel') ? 'cancelled' : (existing?.encounterStatus ?? (encounterId ? 'planned' : undefined)),
+    reference,
+    patientId: patient?.id ?? b.patientId,
+    patientKey: existing?.patientKey && !msg.patient ? existing.patientKey : patientKeyOf(patient),
+    lastUpdatedById,
+    fullUrlById,
+    slotId: the.slotId,
+    latestMessageId: the.messageId,
+    createdAt: existing?.createdAt ?? the.at,
+    updatedAt: the.at,
+  };
+}
+
+function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, ids: IntegrityIds, deps: AcceptDeps, pasHeld = 0): PlannedAccept {
+  const { store } = deps;
+  if (existing) {
+    checkAgainstRecord(msg, existing);
+  }
+  const now = deps.now();
+  const at = now.toISOString();
+  const messageId = randomUUID();
+  const b = receiverBundle(msg, existing, deps, at);
+  const { type, body, root, encounterId, reference } = b;
+  const booking = msg.workflow === 'booking-new' ? bookableSlot(msg, root, deps, pasHeld) : undefined;
+  const slotId = booking?.slotId ?? existing?.slotId;
 
   const keys = new KeyTable();
   const recKey = keys.key(store.keys.record(type, root.id!));
@@ -348,47 +433,16 @@ function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, id
   ];
   checks.push({ kind: 'field-equals', key: recKey, field: 'version', value: existing ? String(existing.version) : '', fail: 'RECORD_CHANGED' });
   const writes: Write[] = [];
-  if (msg.workflow === 'booking-new' && slotId) {
-    const slotKey = keys.key(store.keys.slot(slotId));
-    checks.push({ kind: 'set-below', key: slotKey, below: slotCapacity, fail: 'SLOT_TAKEN' });
+  if (booking) {
+    const slotKey = keys.key(store.keys.slot(booking.slotId));
+    checks.push({ kind: 'set-below', key: slotKey, below: booking.capacity, fail: 'SLOT_TAKEN' });
     writes.push({ op: 'sadd', key: slotKey, members: [root.id!] });
   }
   if (msg.workflow === 'booking-cancel' && slotId) {
     writes.push({ op: 'srem', key: keys.key(store.keys.slot(slotId)), members: [root.id!] });
   }
 
-  const lastUpdatedById: Record<string, string> = { ...(existing?.lastUpdatedById ?? {}) };
-  const fullUrlById: Record<string, string> = { ...(existing?.fullUrlById ?? {}) };
-  for (const entry of body.entry!) {
-    const r = entry.resource!;
-    lastUpdatedById[r.id!] = r.meta?.lastUpdated ?? at;
-    if (entry.fullUrl) {
-      fullUrlById[r.id!] = entry.fullUrl;
-    }
-  }
-  const pkey = existing?.patientKey && !msg.patient ? existing.patientKey : patientKeyOf(patient);
-  const version = (existing?.version ?? 0) + 1;
-  const record: RecordState = {
-    type,
-    id: root.id!,
-    version,
-    status: str(root.status) ?? 'unknown',
-    resource: root,
-    correlationId: ids.correlationId,
-    sourceEndpoint: msg.sourceEndpoint ?? existing?.sourceEndpoint,
-    useCase: msg.useCase,
-    encounterId,
-    encounterStatus: msg.workflow.endsWith('-cancel') ? 'cancelled' : (existing?.encounterStatus ?? (encounterId ? 'planned' : undefined)),
-    reference,
-    patientId: patient?.id ?? patientId,
-    patientKey: pkey,
-    lastUpdatedById,
-    fullUrlById,
-    slotId,
-    latestMessageId: messageId,
-    createdAt: existing?.createdAt ?? at,
-    updatedAt: at,
-  };
+  const record = nextRecord(msg, existing, ids, b, { messageId, slotId, at });
   const stored: StoredMessage = {
     id: messageId,
     workflow: msg.workflow,
@@ -405,38 +459,11 @@ function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, id
     receivedAt: at,
     bundle: body,
   };
-
-  // The Bundle is serialised and encoded once, into the stored message; the 200 body is a view of the same bytes.
-  const { bundle: _omit, ...storedHead } = stored;
-  const head = `${JSON.stringify(storedHead).slice(0, -1)},"bundle":`;
-  const bundleText = JSON.stringify(body);
-  const headLength = Buffer.byteLength(head);
-  const bundleLength = Buffer.byteLength(bundleText);
-  const storedJson = Buffer.allocUnsafe(headLength + bundleLength + 1);
-  storedJson.write(head, 0);
-  storedJson.write(bundleText, headLength);
-  storedJson.write('}', headLength + bundleLength);
-  const bodyJson = storedJson.subarray(headLength, headLength + bundleLength);
-  const member = `${type}/${root.id}`;
-  const indexTerms: Array<[string, string | undefined]> = [
-    ['nhs', pkey.nhsNumber],
-    ['family', pkey.family],
-    ['birthdate', pkey.birthDate],
-    ['postcode', pkey.postcode],
-  ];
-  if (reference) {
-    // PAS events name the record by our reference (PV1-19 / RF1-6 in the default mappings).
-    indexTerms.push(['reference', reference.toLowerCase()]);
-  }
-  for (const id of (Array.isArray(root.identifier) ? root.identifier : []) as Array<{ system?: string; value?: string }>) {
-    if (id.system && id.value) {
-      indexTerms.push(['identifier', `${id.system}|${id.value}`.toLowerCase()]);
-    }
-  }
+  const { storedJson, bodyJson } = storedBytes(stored);
   writes.push(
     { op: 'set', key: bundleKey, value: `${messageId} ${bundleOwner}` },
     { op: 'set-arg', key: keys.key(store.keys.message(messageId)), value: storedJson },
-    { op: 'hset', key: recKey, fields: { version: String(version), state: JSON.stringify(record) } },
+    { op: 'hset', key: recKey, fields: { version: String(record.version), state: JSON.stringify(record) } },
     { op: 'rpush', key: keys.key(store.keys.recordVersions(type, root.id!)), values: [messageId] },
     { op: 'zadd', key: keys.key(store.keys.pendingEnqueue()), score: now.getTime(), member: messageId },
     { op: 'zadd', key: keys.key(store.keys.messages()), score: now.getTime(), member: messageId },
@@ -445,10 +472,9 @@ function planAccept(msg: ValidatedMessage, existing: RecordState | undefined, id
     { op: 'hset', key: keys.key(store.keys.request(ids.requestId)), fields: { state: 'committed', messageId, committedAt: String(now.getTime()) } },
     { op: 'expire', key: keys.key(store.keys.request(ids.requestId)), ttl: deps.idempotencyTtlSeconds },
   );
-  for (const [kind, value] of indexTerms) {
-    if (value) {
-      writes.push({ op: 'sadd', key: keys.key(store.keys.index(kind, value)), members: [member] });
-    }
+  const member = `${type}/${root.id}`;
+  for (const [kind, value] of indexTermsOf(record.patientKey, reference, root)) {
+    writes.push({ op: 'sadd', key: keys.key(store.keys.index(kind, value)), members: [member] });
   }
 
   return { plan: { keys: keys.keys, checks, writes }, messageId, bodyJson, bundleId: msg.bundle.id!, slotId };
