@@ -84,99 +84,112 @@ const DAY_MS = 86_400_000;
  * The pure rule evaluation: previous states + observations → new states and the changes to report.
  * An alert first seen not firing is recorded (for the gauge) but is not a change.
  */
-export function evaluateAlerts(
-  previous: AlertStates,
-  observations: Observations,
-  rules: AlertRules,
-): { readonly states: Map<string, AlertState>; readonly changes: AlertChange[] } {
-  const verdicts: Array<{ alert: AlertName; subject: string; firing: boolean; details: Details }> = [];
-  const observed = new Set<AlertName>();
-  const now = observations.at;
+type Verdict = { readonly alert: AlertName; readonly subject: string; readonly firing: boolean; readonly details: Details };
 
-  if (observations.lanes) {
-    observed.add('lane_head_stuck');
-    for (const lane of observations.lanes) {
-      const ageSeconds = lane.head ? Math.max(0, Math.round((now - lane.head.since) / 1000)) : 0;
-      verdicts.push({
-        alert: 'lane_head_stuck',
-        subject: lane.destination,
-        firing: lane.head !== undefined && ageSeconds > rules.laneHeadMaxAgeSeconds,
-        details: lane.head
-          ? {
-              headAgeSeconds: ageSeconds,
-              messageId: lane.head.messageId,
-              controlId: lane.head.controlId,
-              attempts: lane.head.attempts,
-              waiting: lane.waiting,
-              ...(lane.head.lastOutcome ? { lastOutcome: lane.head.lastOutcome } : {}),
-            }
-          : { waiting: lane.waiting },
-      });
-    }
-  }
-  if (observations.deadLetters) {
-    observed.add('dead_letters');
-    const d = observations.deadLetters;
-    for (const [subject, count, ids] of [
-      ['delivery', d.delivery, d.ids?.delivery],
-      ['responses', d.responses, d.ids?.responses],
-      ['mapping', d.mappingFailures, d.ids?.mappingFailures],
-    ] as const) {
-      verdicts.push({ alert: 'dead_letters', subject, firing: count > rules.deadLettersAbove, details: { count, ...(ids && ids.length > 0 ? { ids } : {}) } });
-    }
-  }
-  if (observations.listener) {
-    observed.add('listener_errors');
-    const { answered, errors } = observations.listener;
-    const rate = answered > 0 ? errors / answered : 0;
-    verdicts.push({
-      alert: 'listener_errors',
-      subject: 'listener',
-      firing: answered >= rules.errorMinRequests && rate > rules.errorRate,
-      details: { answered, errors, rate: Math.round(rate * 1000) / 1000, windowSeconds: rules.errorWindowSeconds },
-    });
-  }
-  if (observations.redis && rules.redisDurability) {
-    observed.add('redis_not_durable');
-    const r = observations.redis;
-    verdicts.push({
-      alert: 'redis_not_durable',
-      subject: 'redis',
-      firing: !r.reachable || !r.durable,
-      details: r.reachable ? { reachable: true, aof: String(r.aof), evictionPolicy: r.evictionPolicy ?? 'unknown' } : { reachable: false },
-    });
-  }
-  if (observations.certificates) {
-    observed.add('certificate_expiring');
-    for (const cert of observations.certificates) {
-      if (cert.notAfter === undefined) {
-        // Unreadable certificate file: the listener will fail on its next reload; say so.
-        verdicts.push({ alert: 'certificate_expiring', subject: cert.name, firing: true, details: { error: cert.error ?? 'unreadable' } });
-        continue;
+/**
+ * The rules, one family each: the alerts it decides and its verdicts, or undefined when its observation was not made
+ * this time (its alerts then keep their state).
+ */
+const RULE_FAMILIES: ReadonlyArray<{ readonly alerts: readonly AlertName[]; readonly verdicts: (o: Observations, rules: AlertRules, now: number) => Verdict[] | undefined }> = [
+  {
+    alerts: ['lane_head_stuck'],
+    verdicts: (o, rules, now) =>
+      o.lanes?.map((lane) => {
+        const ageSeconds = lane.head ? Math.max(0, Math.round((now - lane.head.since) / 1000)) : 0;
+        return {
+          alert: 'lane_head_stuck',
+          subject: lane.destination,
+          firing: lane.head !== undefined && ageSeconds > rules.laneHeadMaxAgeSeconds,
+          details: lane.head
+            ? {
+                headAgeSeconds: ageSeconds,
+                messageId: lane.head.messageId,
+                controlId: lane.head.controlId,
+                attempts: lane.head.attempts,
+                waiting: lane.waiting,
+                ...(lane.head.lastOutcome ? { lastOutcome: lane.head.lastOutcome } : {}),
+              }
+            : { waiting: lane.waiting },
+        };
+      }),
+  },
+  {
+    alerts: ['dead_letters'],
+    verdicts: (o, rules) => {
+      const d = o.deadLetters;
+      if (!d) {
+        return undefined;
       }
-      const daysLeft = Math.floor((cert.notAfter - now) / DAY_MS);
-      verdicts.push({
-        alert: 'certificate_expiring',
-        subject: cert.name,
-        firing: cert.notAfter - now < rules.certExpiryDays * DAY_MS,
-        details: { daysLeft, notAfter: new Date(cert.notAfter).toISOString() },
+      return ([
+        ['delivery', d.delivery, d.ids?.delivery],
+        ['responses', d.responses, d.ids?.responses],
+        ['mapping', d.mappingFailures, d.ids?.mappingFailures],
+      ] as const).map(([subject, count, ids]) => ({ alert: 'dead_letters', subject, firing: count > rules.deadLettersAbove, details: { count, ...(ids && ids.length > 0 ? { ids } : {}) } }));
+    },
+  },
+  {
+    alerts: ['listener_errors'],
+    verdicts: (o, rules) => {
+      if (!o.listener) {
+        return undefined;
+      }
+      const { answered, errors } = o.listener;
+      const rate = answered > 0 ? errors / answered : 0;
+      return [{
+        alert: 'listener_errors',
+        subject: 'listener',
+        firing: answered >= rules.errorMinRequests && rate > rules.errorRate,
+        details: { answered, errors, rate: Math.round(rate * 1000) / 1000, windowSeconds: rules.errorWindowSeconds },
+      }];
+    },
+  },
+  {
+    alerts: ['redis_not_durable'],
+    verdicts: (o, rules) => {
+      const r = o.redis;
+      if (!r || !rules.redisDurability) {
+        return undefined;
+      }
+      const details: Details = r.reachable ? { reachable: true, aof: String(r.aof), evictionPolicy: r.evictionPolicy ?? 'unknown' } : { reachable: false };
+      return [{ alert: 'redis_not_durable', subject: 'redis', firing: !r.reachable || !r.durable, details }];
+    },
+  },
+  {
+    alerts: ['certificate_expiring'],
+    verdicts: (o, rules, now) =>
+      o.certificates?.map((cert): Verdict => {
+        if (cert.notAfter === undefined) {
+          // Unreadable certificate file: the listener will fail on its next reload; say so.
+          return { alert: 'certificate_expiring', subject: cert.name, firing: true, details: { error: cert.error ?? 'unreadable' } };
+        }
+        return {
+          alert: 'certificate_expiring',
+          subject: cert.name,
+          firing: cert.notAfter - now < rules.certExpiryDays * DAY_MS,
+          details: { daysLeft: Math.floor((cert.notAfter - now) / DAY_MS), notAfter: new Date(cert.notAfter).toISOString() },
+        };
+      }),
+  },
+  {
+    // A feed that stopped: no scheduling message for a mapped service within the limit (0 = off). Never fed counts as
+    // stopped, so a PAS interface that was never switched on is said too.
+    alerts: ['diary_feed_stale', 'diary_conflicts'],
+    verdicts: (o) => {
+      const d = o.diary;
+      if (!d) {
+        return undefined;
+      }
+      const feeds = d.feeds.map((f): Verdict => {
+        const stale = d.staleAfterSeconds > 0 && (f.feedAgeSeconds === undefined || f.feedAgeSeconds > d.staleAfterSeconds);
+        return { alert: 'diary_feed_stale', subject: f.healthcareService, firing: stale, details: { feedAgeSeconds: f.feedAgeSeconds ?? -1, staleAfterSeconds: d.staleAfterSeconds } };
       });
-    }
-  }
+      return [...feeds, { alert: 'diary_conflicts', subject: 'diary', firing: d.conflicts > 0, details: { count: d.conflicts } }];
+    },
+  },
+];
 
-  if (observations.diary) {
-    // A feed that stopped: no scheduling message for a mapped service within the limit (0 = off). Never fed counts
-    // as stopped, so a PAS interface that was never switched on is said too.
-    observed.add('diary_feed_stale');
-    observed.add('diary_conflicts');
-    const d = observations.diary;
-    for (const f of d.feeds) {
-      const stale = d.staleAfterSeconds > 0 && (f.feedAgeSeconds === undefined || f.feedAgeSeconds > d.staleAfterSeconds);
-      verdicts.push({ alert: 'diary_feed_stale', subject: f.healthcareService, firing: stale, details: { feedAgeSeconds: f.feedAgeSeconds ?? -1, staleAfterSeconds: d.staleAfterSeconds } });
-    }
-    verdicts.push({ alert: 'diary_conflicts', subject: 'diary', firing: d.conflicts > 0, details: { count: d.conflicts } });
-  }
-
+/** Verdicts → new states, and the changes to report (a first verdict that is not firing is recorded, not reported). */
+function nextStates(previous: AlertStates, verdicts: readonly Verdict[], observed: ReadonlySet<AlertName>, now: number): { readonly states: Map<string, AlertState>; readonly changes: AlertChange[] } {
   const states = new Map(previous);
   const changes: AlertChange[] = [];
   const seen = new Set<string>();
@@ -203,6 +216,23 @@ export function evaluateAlerts(
     }
   }
   return { states, changes };
+}
+
+export function evaluateAlerts(
+  previous: AlertStates,
+  observations: Observations,
+  rules: AlertRules,
+): { readonly states: Map<string, AlertState>; readonly changes: AlertChange[] } {
+  const verdicts: Verdict[] = [];
+  const observed = new Set<AlertName>();
+  for (const family of RULE_FAMILIES) {
+    const v = family.verdicts(observations, rules, observations.at);
+    if (v) {
+      family.alerts.forEach((a) => observed.add(a));
+      verdicts.push(...v);
+    }
+  }
+  return nextStates(previous, verdicts, observed, observations.at);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
