@@ -607,22 +607,8 @@ class LaneRunner {
       }
       return;
     }
-    if (slot.status === 'sending') {
-      // The last owner died while this was in flight: the PAS may have it already. It goes again, same MSH-10.
-      if (!(await this.settledBefore(slot))) {
-        return;
-      }
-      const k = keyspace(d.prefix);
-      const history = k.deliveryHistory(this.destination, slot.id);
-      await d.redis
-        .multi()
-        .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify({ at: new Date().toISOString(), type: 'interrupted', controlId: slot.controlId }))
-        .hincrby(history, 'attempts', 1)
-        .hincrby(history, 'cycleAttempts', 1)
-        .hset(history, 'status', 'queued')
-        .exec();
-      slot.cycle += 1;
-      slot.status = 'queued';
+    if (slot.status === 'sending' && !(await this.resumeInterrupted(slot))) {
+      return;
     }
     let tries = 0;
     while (this.active) {
@@ -691,25 +677,7 @@ class LaneRunner {
       if (!(await this.settledBefore(slot))) {
         return;
       }
-      const status = decision === 'hold' ? 'held' : decision === 'retry' ? 'retrying' : 'sending';
-      const k = keyspace(d.prefix);
-      const history = k.deliveryHistory(this.destination, slot.id);
-      const write = d.redis
-        .multi()
-        .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify(event))
-        .hset(history, { status, lastOutcome: outcomeLabel, lastAttemptAt: startedAt.toISOString() })
-        .hincrby(history, 'attempts', 1)
-        .hincrby(history, 'cycleAttempts', link ? 0 : 1);
-      if (!(failure instanceof ConnectionError && failure.code === 'CLOSED')) {
-        // The link state, in the same round trip (a client closed by our own shutdown says nothing about the PAS).
-        recordLinkIn(write, d.prefix, this.destination, {
-          state: failureState(failure instanceof DeliveryError ? failure : undefined, ack?.code),
-          at: new Date(),
-          ...(ack ? { ackCode: ack.code, ackText: ack.text } : {}),
-          ...(errorKind ? { error: linkError(errorKind, failure instanceof ConnectionError ? failure.code : undefined) } : {}),
-        });
-      }
-      await write.exec();
+      await this.recordFailedAttempt(slot, { event, decision, outcomeLabel, startedAt, link, failure, ack, errorKind });
       if (decision === 'dead-letter') {
         const reason = exhausted ? 'max-attempts' : `ack-${ack?.code ?? 'unknown'}`;
         await recordDeadLetter(d, entry, { reason, detail: clip(ack?.text ?? failure?.message) });
@@ -724,6 +692,56 @@ class LaneRunner {
       // grows with every try of this head, link failures included (a PAS that is down is not hammered).
       await sleep(backoffDelay(d.policy.backoff, tries, d.random), this.ownership.signal);
     }
+  }
+
+  /**
+   * The last owner died while `slot` was in flight: the PAS may have it already, so it goes again with the same MSH-10,
+   * after an `interrupted` attempt is recorded. False when this owner lost the lane meanwhile.
+   */
+  private async resumeInterrupted(slot: Slot): Promise<boolean> {
+    if (!(await this.settledBefore(slot))) {
+      return false;
+    }
+    const d = this.deps;
+    const k = keyspace(d.prefix);
+    const history = k.deliveryHistory(this.destination, slot.id);
+    await d.redis
+      .multi()
+      .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify({ at: new Date().toISOString(), type: 'interrupted', controlId: slot.controlId }))
+      .hincrby(history, 'attempts', 1)
+      .hincrby(history, 'cycleAttempts', 1)
+      .hset(history, 'status', 'queued')
+      .exec();
+    slot.cycle += 1;
+    slot.status = 'queued';
+    return true;
+  }
+
+  /** A failed attempt in the history, with the link state it shows, in one round trip. */
+  private async recordFailedAttempt(
+    slot: Slot,
+    a: { event: object; decision: string; outcomeLabel: string; startedAt: Date; link: boolean; failure: Error | undefined; ack: AckResult | undefined; errorKind: string | undefined },
+  ): Promise<void> {
+    const d = this.deps;
+    const status = a.decision === 'hold' ? 'held' : a.decision === 'retry' ? 'retrying' : 'sending';
+    const k = keyspace(d.prefix);
+    const history = k.deliveryHistory(this.destination, slot.id);
+    const write = d.redis
+      .multi()
+      .rpush(k.deliveryEvents(this.destination, slot.id), JSON.stringify(a.event))
+      .hset(history, { status, lastOutcome: a.outcomeLabel, lastAttemptAt: a.startedAt.toISOString() })
+      .hincrby(history, 'attempts', 1)
+      .hincrby(history, 'cycleAttempts', a.link ? 0 : 1);
+    if (!(a.failure instanceof ConnectionError && a.failure.code === 'CLOSED')) {
+      // The link state, in the same round trip (a client closed by our own shutdown says nothing about the PAS).
+      recordLinkIn(write, d.prefix, this.destination, {
+        state: failureState(a.failure instanceof DeliveryError ? a.failure : undefined, a.ack?.code),
+        at: new Date(),
+        ...(a.ack ? { ackCode: a.ack.code, ackText: a.ack.text } : {}),
+        ...(a.errorKind ? { error: linkError(a.errorKind, a.failure instanceof ConnectionError ? a.failure.code : undefined) } : {}),
+      });
+    }
+    await write.exec();
   }
 
   /**
