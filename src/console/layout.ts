@@ -25,6 +25,7 @@ const NAV: ReadonlyArray<readonly [string, string]> = [
   ['/console/dead-letters', 'Dead letters'],
   ['/console/events', 'PAS events & responses'],
   ['/console/mappings', 'Mappings'],
+  ['/console/diary', 'PAS diary'],
   ['/console/alerts', 'Alerts'],
   ['/console/audit', 'Audit'],
 ];
@@ -50,7 +51,7 @@ ${options.refreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${
 export const csrfField = (viewer: Pick<Viewer, 'csrf'>): Html => html`<input type="hidden" name="_csrf" value="${viewer.csrf}">`;
 
 const GOOD = new Set(['connected', 'delivered', 'responded', 'duplicate-delivered', 'applied', 'ok', 'AA', 'CA']);
-const BAD = new Set(['refusing', 'ack-timeouts', 'rejecting', 'dead-lettered', 'dead-letter', 'failed', 'firing', 'AR', 'CR', 'AE', 'CE', 'held']);
+const BAD = new Set(['refusing', 'ack-timeouts', 'rejecting', 'dead-lettered', 'dead-letter', 'failed', 'firing', 'AR', 'CR', 'AE', 'CE', 'held', 'pas-refused', 'pas-clash']);
 const WARN = new Set(['retrying', 'sending', 'queued', 'mapped', 'accepted', 'idle', 'would replay', 'would drop', 'no-rule', 'no-record']);
 
 /** A coloured state label: green good, red bad, amber in between, grey unknown. */

@@ -24,6 +24,7 @@ import { registerDeadLetters } from './dead-letter-pages.js';
 import { registerEvents } from './events.js';
 import { registerMappings } from './mappings.js';
 import { registerAlerts } from './alerts.js';
+import { registerDiary } from './diary.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -128,6 +129,7 @@ export function consoleRouter(ctx: ConsoleContext): express.Router {
   registerEvents(router, ctx);
   registerMappings(router, ctx);
   registerAlerts(router, ctx);
+  registerDiary(router, ctx);
 
   // A page that could not be read (typically Redis slower than REDIS_COMMAND_TIMEOUT_MS under load) says so in the
   // console's own layout and retries, instead of express's bare 500.

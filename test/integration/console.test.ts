@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import http from 'node:http';
 import { Redis } from 'ioredis';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { MirrorStore } from '../../src/state/diary-mirror.js';
 import { parseCredentials } from '../../src/ops/admin-auth.js';
 import { createSession, readSession, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from '../../src/console/session.js';
 
@@ -125,5 +126,20 @@ describe('console sessions, CSRF and roles', function () {
     assert.equal(await readSession(redis, prefix, id), undefined);
     const fresh = await createSession(redis, prefix, { actor: 'y', role: 'operator' });
     assert.equal((await readSession(redis, prefix, fresh.id))?.actor, 'y');
+  });
+  it('shows the PAS diary to a viewer: mirror age per clinic and the booking conflicts, ids only', async function () {
+    const { cookie } = await login(VIEWER);
+    const prefix = h.config.redis.prefix;
+    const mirror = new MirrorStore(redis, prefix);
+    const now = Date.now();
+    await mirror.markSeen('feed', 'hcs-diary-page', now - 120_000);
+    await mirror.recordConflict(
+      { id: 'conflict-page-1', kind: 'pas-refused', at: new Date(now).toISOString(), healthcareService: 'hcs-diary-page', appointments: ['appt-page-1'], controlId: 'BBPAGE0001', messageId: 'msg-page-1', reason: 'ack-AR' },
+      now,
+    );
+    const res = await request(port, '/console/diary', { headers: { cookie } });
+    assert.equal(res.status, 200, res.body);
+    assert.match(res.body, /id="diary-age"[\s\S]*hcs-diary-page[\s\S]*2 min ago/);
+    assert.match(res.body, /id="diary-conflicts"[\s\S]*pas-refused[\s\S]*appt-page-1[\s\S]*BBPAGE0001[\s\S]*ack-AR/);
   });
 });
