@@ -10,10 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
+import { reportFailure } from '../../background.js';
 import type { Logger } from '../../logging.js';
 import type { StoredMessage } from '../../protocol/bars/types.js';
 import type { MessageStore } from '../../state/message-store.js';
-import type { MappingRegistry } from '../../mapping/index.js';
+import type { CompiledMapping, MappingRegistry } from '../../mapping/index.js';
 import { MappingError, messageRenderer } from '../../mapping/index.js';
 import type { Metrics } from '../../metrics.js';
 import type { InboundJobData } from './inbound.js';
@@ -83,6 +85,68 @@ export function failedOutput(stored: StoredMessage, seq: number | undefined, ind
   };
 }
 
+/**
+ * Renders every selected mapping of a message into `writes` (text, meta, MSH-10 look-up): an output rendered by an
+ * earlier attempt of this job goes out again as it was (same bytes, same MSH-10); a mapping failure becomes a failed
+ * output that takes its place in receipt order.
+ */
+function renderOutputs(
+  store: MessageStore,
+  stored: StoredMessage,
+  seq: number | undefined,
+  selected: readonly CompiledMapping[],
+  previousMeta: ReadonlyArray<string | null>,
+  writes: ChainableCommander,
+  now: Date,
+): { outputs: SequencedOutput[]; failures: MappingFailure[]; renderedIds: string[] } {
+  const messageId = stored.id;
+  const outputs: SequencedOutput[] = [];
+  const failures: MappingFailure[] = [];
+  /** Delivery ids rendered now: one SADD for all of them (one command per message, not per output). */
+  const renderedIds: string[] = [];
+  // One environment (and the results of the expressions the mappings share) for all mappings of this message.
+  const render = messageRenderer(stored);
+  for (const [index, mapping] of selected.entries()) {
+    const deliveryId = `${messageId}.${mapping.id}`;
+    const textKey = store.keys.output(deliveryId);
+    const previous = previousMeta[index];
+    const order = receiptOrder(seq, index);
+    if (previous) {
+      // Rendered by an earlier attempt of this job: the same bytes and MSH-10 go out.
+      outputs.push({ ...(JSON.parse(previous) as SequencedOutput), record: recordOf(stored), ...(order !== undefined ? { order } : {}) });
+      continue;
+    }
+    try {
+      const rendered = render(mapping, { now, controlId: controlIdFor(messageId, mapping.id) });
+      const output: SequencedOutput = {
+        deliveryId,
+        messageId,
+        mappingId: mapping.id,
+        destination: rendered.destination,
+        controlId: rendered.controlId,
+        contentType: rendered.contentType,
+        textKey,
+        record: recordOf(stored),
+        ...(order !== undefined ? { order } : {}),
+      };
+      writes
+        .set(textKey, rendered.text)
+        .set(store.keys.outputMeta(deliveryId), JSON.stringify(output))
+        // Trace by MSH-10: what the PAS team quotes when they ring about a message.
+        .set(store.keys.controlId(rendered.controlId), deliveryId);
+      outputs.push(output);
+      renderedIds.push(deliveryId);
+    } catch (err) {
+      if (!(err instanceof MappingError)) {
+        throw err;
+      }
+      failures.push({ messageId, mappingId: mapping.id, problems: err.problems, at: now.toISOString() });
+      outputs.push(failedOutput(stored, seq, index, mapping, err.problems));
+    }
+  }
+  return { outputs, failures, renderedIds };
+}
+
 export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps): Promise<InboundResult> {
   const { store, log } = deps;
   const messageId = job.data.messageId;
@@ -106,55 +170,9 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
   }
   try {
     const selected = deps.mappings().select(stored).filter((m) => deps.destinations.has(m.destination));
-    const outputs: SequencedOutput[] = [];
-    const failures: MappingFailure[] = [];
-    const now = deps.now();
     const previousMeta = selected.length > 0 ? await store.redis.mget(selected.map((m) => store.keys.outputMeta(`${messageId}.${m.id}`))) : [];
     const writes = store.redis.multi();
-    // One environment (and the results of the expressions the mappings share) for all mappings of this message.
-    const render = messageRenderer(stored);
-    /** Delivery ids rendered now: one SADD for all of them (one command per message, not per output). */
-    const renderedIds: string[] = [];
-    for (const [index, mapping] of selected.entries()) {
-      const deliveryId = `${messageId}.${mapping.id}`;
-      const textKey = store.keys.output(deliveryId);
-      const metaKey = store.keys.outputMeta(deliveryId);
-      const previous = previousMeta[index];
-      const order = receiptOrder(seq, index);
-      if (previous) {
-        // Rendered by an earlier attempt of this job: the same bytes and MSH-10 go out.
-        outputs.push({ ...(JSON.parse(previous) as SequencedOutput), record: recordOf(stored), ...(order !== undefined ? { order } : {}) });
-        continue;
-      }
-      try {
-        const controlId = controlIdFor(messageId, mapping.id);
-        const rendered = render(mapping, { now, controlId });
-        const output: SequencedOutput = {
-          deliveryId,
-          messageId,
-          mappingId: mapping.id,
-          destination: rendered.destination,
-          controlId: rendered.controlId,
-          contentType: rendered.contentType,
-          textKey,
-          record: recordOf(stored),
-          ...(order !== undefined ? { order } : {}),
-        };
-        writes
-          .set(textKey, rendered.text)
-          .set(metaKey, JSON.stringify(output))
-          // Trace by MSH-10: what the PAS team quotes when they ring about a message.
-          .set(store.keys.controlId(rendered.controlId), deliveryId);
-        outputs.push(output);
-        renderedIds.push(deliveryId);
-      } catch (err) {
-        if (!(err instanceof MappingError)) {
-          throw err;
-        }
-        failures.push({ messageId, mappingId: mapping.id, problems: err.problems, at: now.toISOString() });
-        outputs.push(failedOutput(stored, seq, index, mapping, err.problems));
-      }
-    }
+    const { outputs, failures, renderedIds } = renderOutputs(store, stored, seq, selected, previousMeta, writes, deps.now());
     // The job is running, so it exists: confirm it here, in the same transaction, rather than leave it to the
     // pending-enqueue sweeper (a range read, a job look-up and a ZREM per message, 10 s later).
     writes.zrem(store.keys.pendingEnqueue(), messageId);
@@ -195,8 +213,9 @@ export async function processInbound(job: Job<InboundJobData>, deps: InboundDeps
       throw err;
     }
     if (job.attemptsMade + 1 >= deps.attempts) {
-      // Last attempt: let the messages behind this one go; ops see it in the failed set.
-      await release([]).catch(() => undefined);
+      // Last attempt: let the messages behind this one go; ops see it in the failed set. (If this fails too, the
+      // worker's failed-job handler releases the number again: flows/inbound/start.ts.)
+      await release([]).catch((e: unknown) => reportFailure({ log, ...(deps.metrics ? { failures: deps.metrics.backgroundFailures } : {}) }, 'release-sequence', e));
     }
     throw err;
   }
