@@ -25,11 +25,8 @@ import { freePort, startRedisChild } from '../src/dev/redis-child.js';
 import { barsHeaders } from '../src/dev/send.js';
 import { testCertsIn } from './certs.js';
 import { igExample } from '../test/external/nhs-material.js';
+import { numberArg } from './lib.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const SERVICE_ID = '2000072489';
 
 const SHARED = igExample('referral-request_new_111-to-ED_APP1_REFREQ01.json');
@@ -277,5 +274,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   // --rate 300,1000: latency at each rate in turn (the first is the one returned).
   const ri = process.argv.indexOf('--rate');
   const rates = ri >= 0 ? process.argv[ri + 1]!.split(',').map(Number) : [1000];
-  await runAck({ duration: arg('duration', 20), rate: rates[0], extraRates: rates.slice(1), baselineLatency: process.argv.includes('--baseline-latency'), everysec: process.argv.includes('--everysec') });
+  await runAck({ duration: numberArg('duration', 20), rate: rates[0], extraRates: rates.slice(1), baselineLatency: process.argv.includes('--baseline-latency'), everysec: process.argv.includes('--everysec') });
 }

@@ -17,7 +17,7 @@ import autocannon from 'autocannon';
 import { readPem } from '../src/dev/certs.js';
 import { barsHeaders } from '../src/dev/send.js';
 import { testCertsIn } from './certs.js';
-import { loadAvg, mllpRoundTripRate, redisCpuMs, referenceOf, SERVICE_ID, sleep, spawnProc, startBenchRig, TEMPLATE, verify, type Verdict } from './lib.js';
+import { loadAvg, mllpRoundTripRate, numberArg, redisCpuMs, referenceOf, SERVICE_ID, sleep, spawnProc, startBenchRig, TEMPLATE, verify, type Verdict } from './lib.js';
 
 export interface E2eResult {
   readonly seconds: number;
@@ -194,14 +194,10 @@ export async function runE2e(o: { duration: number; connections?: number; everys
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const arg = (name: string, fallback: number): number => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  };
   const pi = process.argv.indexOf('--profile');
   await runE2e({
-    duration: arg('duration', 60),
-    connections: arg('connections', 32),
+    duration: numberArg('duration', 60),
+    connections: numberArg('connections', 32),
     everysec: process.argv.includes('--everysec'),
     ...(pi >= 0 ? { profileDir: path.resolve(process.argv[pi + 1]!) } : {}),
   });

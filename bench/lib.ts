@@ -430,3 +430,9 @@ export async function startBenchRig(name: string, fsync: 'always' | 'everysec' =
     },
   };
 }
+
+/** `--<name> <number>` from the command line of a bench run on its own, or `fallback`. */
+export function numberArg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { pathToFileURL } from 'node:url';
 import { FAMILIES, QUEUES } from '../src/state/keys.js';
-import { loadAvg, redisCpuMs, referralPoster, sleep, spawnProc, startBenchRig, waitDelivered, type Verdict } from './lib.js';
+import { loadAvg, numberArg, redisCpuMs, referralPoster, sleep, spawnProc, startBenchRig, waitDelivered, type Verdict } from './lib.js';
 
 type Stage = 'commit (web)' | 'request ledger' | 'inbound job (BullMQ)' | 'message read' | 'outputs' | 'sequencer' | 'lane bookkeeping' | 'responses' | 'other';
 
@@ -241,11 +241,7 @@ export async function runTrace(o: { referrals: number; concurrency: number; moni
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const arg = (name: string, fallback: number): number => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  };
-  const r = await runTrace({ referrals: arg('referrals', 300), concurrency: arg('concurrency', 8), monitor: !process.argv.includes('--no-monitor') });
+  const r = await runTrace({ referrals: numberArg('referrals', 300), concurrency: numberArg('concurrency', 8), monitor: !process.argv.includes('--no-monitor') });
   const ji = process.argv.indexOf('--json');
   if (ji >= 0) {
     writeFileSync(process.argv[ji + 1]!, JSON.stringify(r, null, 2));

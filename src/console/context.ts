@@ -5,7 +5,7 @@ import type { Logger } from '../logging.js';
 import type { AdminCredential, AdminRole } from '../ops/admin-auth.js';
 import type { MessageStore } from '../state/message-store.js';
 import type { Config } from '../config/schema.js';
-import { atLeast, page, type Viewer } from './layout.js';
+import { atLeast, notice, page, type Viewer } from './layout.js';
 import { html } from './html.js';
 
 export interface ConsoleContext {
@@ -44,6 +44,18 @@ export function requireRole(role: AdminRole) {
 }
 
 /** A string form/query field, trimmed, bounded; undefined when empty. */
+/**
+ * The reason every action carries (it goes to the audit log with the actor), or undefined after answering 400 in the
+ * page `current` when the form had none.
+ */
+export function reasonOr400(req: Request, res: Response, current: string): string | undefined {
+  const reason = field(req.body, 'reason');
+  if (!reason) {
+    sendPage(res, 'Reason required', current, notice('error', 'Every action needs a reason (it goes to the audit log).'), { status: 400 });
+  }
+  return reason;
+}
+
 export function field(source: unknown, name: string, max = 200): string | undefined {
   const v = (source as Record<string, unknown> | undefined)?.[name];
   if (typeof v !== 'string') {

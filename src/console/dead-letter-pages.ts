@@ -8,7 +8,7 @@ import { WORKFLOWS } from '../protocol/bars/types.js';
 import { listDeadLetters } from '../flows/delivery/dead-letters.js';
 import { html, type Html } from './html.js';
 import { badge, csrfField, notice, reasonField, seesPhi, time } from './layout.js';
-import { field, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';
+import { field, reasonOr400, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';
 import { bulkDrop, bulkReplay, type DeadLetterFilter } from './actions.js';
 
 function filterOf(source: unknown): { filter: DeadLetterFilter; raw: Record<string, string> } {
@@ -62,10 +62,9 @@ ${phi ? html`<h2>Act on all ${rows.length} listed</h2>
     const viewer = viewerOf(res);
     const { filter, raw } = filterOf(req.body);
     const action = field(req.body, 'action') === 'drop' ? 'drop' : 'replay';
-    const reason = field(req.body, 'reason');
     const confirmed = field(req.body, 'confirm') === 'yes';
+    const reason = reasonOr400(req, res, '/console/dead-letters');
     if (!reason) {
-      sendPage(res, 'Reason required', '/console/dead-letters', notice('error', 'Every action needs a reason (it goes to the audit log).'), { status: 400 });
       return;
     }
     const who = { actor: viewer.actor, reason, dryRun: !confirmed };

@@ -12,7 +12,7 @@ import { createResponseQueue } from '../flows/responses/queue.js';
 import { ResponseStore } from '../state/response-store.js';
 import { html } from './html.js';
 import { badge, csrfField, notice, reasonField, seesPhi, time } from './layout.js';
-import { field, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';
+import { field, reasonOr400, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';
 
 /** Messages looked at for recent PAS events (the events live per record; the receipt index finds recent records). */
 const RECENT_MESSAGES = 200;
@@ -79,9 +79,8 @@ ${phi ? html`<td><form method="post" action="/console/responses/act" class="inli
     const viewer = viewerOf(res);
     const responseId = field(req.body, 'responseId') ?? '';
     const action = field(req.body, 'action');
-    const reason = field(req.body, 'reason');
+    const reason = reasonOr400(req, res, '/console/events');
     if (!reason) {
-      sendPage(res, 'Reason required', '/console/events', notice('error', 'Every action needs a reason (it goes to the audit log).'), { status: 400 });
       return;
     }
     try {

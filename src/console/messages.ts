@@ -16,7 +16,7 @@ import { recordEvents } from '../flows/pas-events/processor.js';
 import { html, type Html } from './html.js';
 import { badge, csrfField, notice, reasonField, seesPhi, time } from './layout.js';
 import { MESSAGE_STATUSES, messageRow, NHS_NUMBER, responsesOf, searchMessages, type MessageFilter, type MessageStatus } from './queries.js';
-import { field, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';
+import { field, reasonOr400, requireRole, sendPage, viewerOf, type ConsoleContext } from './context.js';
 import { dropOne, replayOne, reprocessKey } from './actions.js';
 import { hl7Html, jsonTree } from './hl7-view.js';
 
@@ -177,47 +177,50 @@ ${phi ? html`<h2>Bundle</h2><div class="json">${jsonTree(stored.bundle)}</div>` 
     return `/console/messages/${encodeURIComponent(key.split('.')[0]!)}`;
   };
 
-  router.post('/console/actions/replay', requireRole('operator'), async (req, res) => {
-    const viewer = viewerOf(res);
-    const destination = field(req.body, 'destination') ?? '';
-    const deliveryId = field(req.body, 'deliveryId') ?? '';
-    const reason = field(req.body, 'reason');
-    if (!reason) {
-      sendPage(res, 'Reason required', '', notice('error', 'Every action needs a reason (it goes to the audit log).'), { status: 400 });
-      return;
-    }
-    try {
-      const controlId = await replayOne(ctx, destination, deliveryId, { actor: viewer.actor, reason, newControlId: field(req.body, 'controlId') === 'new' });
-      sendPage(res, 'Replayed', '/console/dead-letters', html`${notice('ok', html`Replayed ${destination}/${deliveryId} with MSH-10 <code>${controlId}</code>, to its receipt position.`)}<p><a href="${back(req)}">Back to the message</a></p>`);
-    } catch (err) {
-      sendPage(res, 'Not replayed', '/console/dead-letters', html`${notice('error', (err as Error).message)}<p><a href="${back(req)}">Back to the message</a></p>`, { status: 409 });
-    }
-  });
-
-  router.post('/console/actions/drop', requireRole('operator'), async (req, res) => {
-    const viewer = viewerOf(res);
-    const destination = field(req.body, 'destination') ?? '';
-    const deliveryId = field(req.body, 'deliveryId') ?? '';
-    const reason = field(req.body, 'reason');
-    if (!reason) {
-      sendPage(res, 'Reason required', '', notice('error', 'Every action needs a reason (it goes to the audit log).'), { status: 400 });
-      return;
-    }
-    try {
-      await dropOne(ctx, destination, deliveryId, { actor: viewer.actor, reason });
-      sendPage(res, 'Dropped', '/console/dead-letters', html`${notice('ok', html`Dropped ${destination}/${deliveryId}; what was held behind it is released.`)}<p><a href="${back(req)}">Back to the message</a></p>`);
-    } catch (err) {
-      sendPage(res, 'Not dropped', '/console/dead-letters', html`${notice('error', (err as Error).message)}<p><a href="${back(req)}">Back to the message</a></p>`, { status: 409 });
-    }
-  });
+  // Replay (same or new MSH-10) and drop of one dead letter: the same form, reason, audit and result page.
+  const deadLetterActions = {
+    replay: {
+      done: 'Replayed',
+      failed: 'Not replayed',
+      run: async (destination: string, deliveryId: string, who: { actor: string; reason: string }, body: unknown): Promise<Html> => {
+        const controlId = await replayOne(ctx, destination, deliveryId, { ...who, newControlId: field(body, 'controlId') === 'new' });
+        return html`Replayed ${destination}/${deliveryId} with MSH-10 <code>${controlId}</code>, to its receipt position.`;
+      },
+    },
+    drop: {
+      done: 'Dropped',
+      failed: 'Not dropped',
+      run: async (destination: string, deliveryId: string, who: { actor: string; reason: string }): Promise<Html> => {
+        await dropOne(ctx, destination, deliveryId, who);
+        return html`Dropped ${destination}/${deliveryId}; what was held behind it is released.`;
+      },
+    },
+  } as const;
+  for (const [action, a] of Object.entries(deadLetterActions)) {
+    router.post(`/console/actions/${action}`, requireRole('operator'), async (req, res) => {
+      const viewer = viewerOf(res);
+      const destination = field(req.body, 'destination') ?? '';
+      const deliveryId = field(req.body, 'deliveryId') ?? '';
+      const reason = reasonOr400(req, res, '');
+      if (!reason) {
+        return;
+      }
+      const backLink = html`<p><a href="${back(req)}">Back to the message</a></p>`;
+      try {
+        const said = await a.run(destination, deliveryId, { actor: viewer.actor, reason }, req.body);
+        sendPage(res, a.done, '/console/dead-letters', html`${notice('ok', said)}${backLink}`);
+      } catch (err) {
+        sendPage(res, a.failed, '/console/dead-letters', html`${notice('error', (err as Error).message)}${backLink}`, { status: 409 });
+      }
+    });
+  }
 
   router.post('/console/actions/reprocess', requireRole('operator'), async (req, res) => {
     const viewer = viewerOf(res);
     const key = field(req.body, 'key') ?? '';
-    const reason = field(req.body, 'reason');
     const dryRun = field(req.body, 'dryRun') === '1';
+    const reason = reasonOr400(req, res, '');
     if (!reason) {
-      sendPage(res, 'Reason required', '', notice('error', 'Every action needs a reason (it goes to the audit log).'), { status: 400 });
       return;
     }
     try {

@@ -142,4 +142,16 @@ describe('console sessions, CSRF and roles', function () {
     assert.match(res.body, /id="diary-age"[\s\S]*hcs-diary-page[\s\S]*2 min ago/);
     assert.match(res.body, /id="diary-conflicts"[\s\S]*pas-refused[\s\S]*appt-page-1[\s\S]*BBPAGE0001[\s\S]*ack-AR/);
   });
+  it('one dead letter: replay and drop need a reason (400), and say why when there is no such dead letter (409)', async function () {
+    const { cookie, csrf } = await login(ADMIN);
+    for (const action of ['replay', 'drop']) {
+      const none = await post(`/console/actions/${action}`, { _csrf: csrf, destination: 'pas', deliveryId: 'no-such.referral-new.adt-a05' }, { cookie });
+      assert.equal(none.status, 400, action);
+      assert.match(none.body, /Every action needs a reason/);
+      const missing = await post(`/console/actions/${action}`, { _csrf: csrf, destination: 'pas', deliveryId: 'no-such.referral-new.adt-a05', reason: 'test' }, { cookie });
+      assert.equal(missing.status, 409, action);
+      assert.match(missing.body, action === 'replay' ? /Not replayed/ : /Not dropped/);
+      assert.match(missing.body, /href="\/console\/messages\/no-such"/, 'a way back to the message');
+    }
+  });
 });
